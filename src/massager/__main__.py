@@ -1,0 +1,5 @@
+"""`python -m massager`."""
+
+from massager.cli import main
+
+main()

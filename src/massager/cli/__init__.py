@@ -1,0 +1,50 @@
+"""The `massager` command line. Exit codes: 0 done; 1 invalid input or refused by a
+safety limit; 2 usage; 3 device or link failure; 4 safety stop; 130 interrupted."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from massager.cli.app import app
+from massager.errors import MassagerError
+
+_COMMAND_MODULES = ("authoring", "running", "devices")
+
+
+def _register() -> None:
+    for module in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"massager.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"massager.cli.{module}":
+                raise
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]) and return its exit code."""
+    _register()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except MassagerError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

@@ -1,0 +1,5 @@
+"""`python -m massager.cli`."""
+
+from massager.cli import main
+
+main()

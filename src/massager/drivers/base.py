@@ -1,0 +1,120 @@
+"""The interface every device driver implements, and the status it reports.
+
+A driver is "something that runs a timed command queue": the session sends it
+commands stamped in session milliseconds some time ahead, and the device
+executes them on its own clock through the shared executor
+(`firmware_bridge.executor`). Every driver must leave every output at zero on
+every way out: `close()` is idempotent and always turns everything off.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from massager.clock import Clock
+from massager.rig import Rig
+from massager.stream import Command
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """What a device reports when polled."""
+
+    session_ms: float
+    """Where the device is on the session clock (time spent paused excluded)."""
+    levels: dict[str, float] = field(default_factory=dict)
+    """The level each actuator's output has now, after every limit and the intensity."""
+    faults: tuple[str, ...] = ()
+    """Latched faults (e.g. 'watchdog', 'overtemp', 'estop'); empty when healthy."""
+    temps: dict[str, float] = field(default_factory=dict)
+    """Heater temperatures in degrees C, where the device measures them."""
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DriverOptions:
+    """Settings a driver is opened with; each driver uses those that apply to it."""
+
+    target: str | None = None
+    """Driver-specific target: a serial port or pyserial URL, for example."""
+    speed: float = 1.0
+    """Simulator only: how many times faster than real time to run on a real clock."""
+    virtual: bool = False
+    """Simulator only: run on a virtual clock, as fast as possible."""
+    trace: Path | None = None
+    """Where to write the CSV trace of applied levels, if the driver records one."""
+    watchdog_ms: int | None = None
+    """Override of the rig's device watchdog."""
+    clock_start_us: int = 0
+    """Simulated devices: the device clock's value at start (to test the wrap)."""
+
+
+class Driver(ABC):
+    """A device that executes a command stream on its own clock."""
+
+    name: ClassVar[str]
+    lookahead_ms: ClassVar[int] = 500
+    """How far ahead of the session clock the session sends commands."""
+
+    def __init__(self, rig: Rig, options: DriverOptions | None = None) -> None:
+        self.rig = rig
+        self.options = options or DriverOptions()
+
+    @property
+    @abstractmethod
+    def clock(self) -> Clock:
+        """The clock the session waits on while this device plays."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect, configure every channel from the rig (kinds, limits, watchdog)."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Begin the session: session time 0 is now."""
+
+    @abstractmethod
+    def send(self, commands: Sequence[Command]) -> None:
+        """Queue commands stamped in session ms; they must lie ahead of the device's time."""
+
+    @abstractmethod
+    def poll(self) -> DeviceStatus:
+        """Let the device run up to the clock's current time and report its status.
+
+        Raises DeviceError if the device or its link failed.
+        """
+
+    @abstractmethod
+    def pause(self) -> None:
+        """Ramp every output down (within 1 s) and hold the session clock."""
+
+    @abstractmethod
+    def resume(self) -> None:
+        """Continue the session clock and ramp the outputs back up."""
+
+    @abstractmethod
+    def set_intensity(self, intensity: float) -> None:
+        """Scale every output by `intensity` (0..1) from the next tick, through the slew limits."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Ramp every output down to zero at its slew limit and drop queued commands."""
+
+    @abstractmethod
+    def off(self) -> None:
+        """Every output to zero now, whatever the device state. Never raises."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Turn everything off and release the device. Idempotent; never raises."""
+
+    def __enter__(self) -> Driver:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,64 @@
+"""Parse the unit-bearing values of profiles and rigs: durations, frequencies, temperatures."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
+_MS_PER_UNIT = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+_FREQUENCY = re.compile(r"^(\d+(?:\.\d+)?)\s*Hz$")
+_TEMPERATURE = re.compile(r"^(-?\d+(?:\.\d+)?)\s*C$")
+
+
+def parse_duration_ms(text: object) -> int:
+    """Parse `90s`, `1m30s`, `5m`, `250ms`, `1h` into whole milliseconds (> 0).
+
+    Raises ValueError with a message fit to show a profile author.
+    """
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise ValueError(f"duration {text!r} needs a unit: write it like 90s, 1m30s, 5m or 250ms")
+    compact = text.replace(" ", "")
+    if not _DURATION_FULL.match(compact):
+        raise ValueError(f"cannot read duration {text!r}: write it like 90s, 1m30s, 5m or 250ms")
+    total = 0.0
+    for number, unit in _DURATION_PART.findall(compact):
+        total += float(number) * _MS_PER_UNIT[unit]
+    ms = round(total)
+    if ms <= 0:
+        raise ValueError(f"duration {text!r} must be longer than zero")
+    return ms
+
+
+def parse_frequency_hz(text: object) -> float:
+    """Parse `2Hz` or `0.5 Hz` into hertz (> 0)."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise ValueError(f"frequency {text!r} needs a unit: write it like 2Hz")
+    match = _FREQUENCY.match(text.strip())
+    if not match:
+        raise ValueError(f"cannot read frequency {text!r}: write it like 2Hz or 0.5Hz")
+    value = float(match.group(1))
+    if value <= 0:
+        raise ValueError(f"frequency {text!r} must be above zero")
+    return value
+
+
+def parse_temperature_c(text: object) -> float:
+    """Parse `40C` into degrees Celsius."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise ValueError(f"temperature {text!r} needs a unit: write it like 40C")
+    match = _TEMPERATURE.match(text.strip())
+    if not match:
+        raise ValueError(f"cannot read temperature {text!r}: write it like 40C")
+    return float(match.group(1))
+
+
+def format_duration(ms: int) -> str:
+    """Render milliseconds the way profiles write them: `1m30s`, `45s`, `250ms`."""
+    if ms % 1000:
+        return f"{ms}ms" if ms < 1000 else f"{ms / 1000:g}s"
+    seconds = ms // 1000
+    minutes, seconds = divmod(seconds, 60)
+    if minutes and seconds:
+        return f"{minutes}m{seconds}s"
+    return f"{minutes}m" if minutes else f"{seconds}s"
