@@ -86,7 +86,8 @@ def main() -> int:
                 f"{_fmt(r.baseline_value)} | {r.ratio} | {r.target} |"
             )
             print(
-                f"   {r.measure}: {_fmt(r.value)} {r.unit}  (baseline {_fmt(r.baseline_value)}) {r.ratio}"
+                f"   {r.measure}: {_fmt(r.value)} {r.unit}"
+                f"  (baseline {_fmt(r.baseline_value)}) {r.ratio}"
             )
         print(f"   ({time.monotonic() - started:.1f} s)")
         sections.append("\n".join(lines))

@@ -1,4 +1,4 @@
-"""Wrap-safe arithmetic on the device clock: microseconds modulo 2**30, like MicroPython's ticks_us."""
+"""Wrap-safe arithmetic on the device clock: microseconds modulo 2**30, like ticks_us."""
 
 TICKS_PERIOD = 1 << 30
 TICKS_MAX = TICKS_PERIOD - 1

@@ -21,7 +21,9 @@ def _stream() -> CommandStream:
         commands=[
             Command(0, "left_toe_roller", "ramp", level=0.5, duration_ms=1000, step=0),
             Command(0, "left_sole_heater", "heat", level=0.6, target_c=40.0, step=0),
-            Command(1000, "left_toe_roller", "wave", shape="sine", hz=1.0, low=0.5, high=0.9, step=0),
+            Command(
+                1000, "left_toe_roller", "wave", shape="sine", hz=1.0, low=0.5, high=0.9, step=0
+            ),
             Command(3000, "left_toe_roller", "ramp", level=0.0, duration_ms=1000, step=0),
             Command(4000, "left_toe_roller", "off", step=0),
             Command(4000, "left_sole_heater", "off", step=0),
