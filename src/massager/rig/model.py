@@ -6,6 +6,7 @@ the models check ranges and cross-field rules.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +22,9 @@ Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
 KIND_CODES: dict[str, int] = {"roller": 0, "vibration": 1, "air": 2, "heater": 3}
 """Kind codes shared with the executor and the wire protocol."""
 
+SPI0_PINS: dict[int, str] = {8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
+"""BCM pins of the Pi's SPI0 bus, which an MCP3008 temperature input occupies."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,6 +36,28 @@ class TempSensor(_Strict):
     type: Literal["ds18b20", "mcp3008"]
     id: str | None = Field(None, description="1-wire device id (ds18b20), e.g. 28-00000abc1234")
     channel: int | None = Field(None, ge=0, le=7, description="MCP3008 channel (mcp3008)")
+    beta: float = Field(3950.0, gt=0.0, description="mcp3008: the NTC thermistor's beta (K)")
+    r25_ohm: float = Field(10_000.0, gt=0.0, description="mcp3008: thermistor ohms at 25C")
+    series_ohm: float = Field(
+        10_000.0, gt=0.0, description="mcp3008: resistor from 3.3V to the channel"
+    )
+
+    @model_validator(mode="after")
+    def _addressed(self) -> TempSensor:
+        if self.type == "ds18b20":
+            if self.id is None or not re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{12}", self.id):
+                raise ValueError(
+                    "a ds18b20 sensor needs its 1-wire id, e.g. id: 28-00000abc1234 "
+                    "(see ls /sys/bus/w1/devices/)"
+                )
+            if self.channel is not None:
+                raise ValueError("channel applies to mcp3008 sensors only")
+        else:
+            if self.channel is None:
+                raise ValueError("an mcp3008 sensor needs its channel (0..7)")
+            if self.id is not None:
+                raise ValueError("id applies to ds18b20 sensors only")
+        return self
 
 
 class GpioBinding(_Strict):
@@ -48,8 +74,47 @@ class GpioBinding(_Strict):
 
     def pins(self) -> list[int]:
         """Every GPIO pin this binding uses."""
-        named = (self.forward, self.backward, self.phase, self.enable, self.pin, self.valve)
-        return [p for p in named if p is not None]
+        return list(self.named_pins().values())
+
+    def named_pins(self) -> dict[str, int]:
+        """The pins this binding uses, by the field that names them."""
+        named = {
+            "forward": self.forward,
+            "backward": self.backward,
+            "phase": self.phase,
+            "enable": self.enable,
+            "pin": self.pin,
+            "valve": self.valve,
+        }
+        return {name: p for name, p in named.items() if p is not None}
+
+    @model_validator(mode="after")
+    def _distinct(self) -> GpioBinding:
+        seen: dict[int, str] = {}
+        for name, p in self.named_pins().items():
+            if p in seen:
+                raise ValueError(f"GPIO{p} is named twice in one binding ({seen[p]} and {name})")
+            seen[p] = name
+        return self
+
+    def shape_problem(self, kind: str) -> str | None:
+        """Why this binding cannot drive an actuator of `kind`, or None if it can."""
+        names = set(self.named_pins())
+        if kind == "roller":
+            motor, phase_enable = {"forward", "backward"}, {"phase", "enable"}
+            if names not in (motor, phase_enable):
+                return (
+                    "a roller's gpio binding needs forward and backward (Motor) "
+                    "or phase and enable (PhaseEnableMotor), nothing else"
+                )
+        else:
+            allowed = {"pin", "valve"} if kind == "air" else {"pin"}
+            if "pin" not in names or not names <= allowed:
+                extra = " and optionally valve" if kind == "air" else ""
+                return f"a {kind}'s gpio binding needs pin{extra}, nothing else"
+        if self.sensor is not None and kind != "heater":
+            return "sensor applies to heaters only"
+        return None
 
 
 class SerialBinding(_Strict):
@@ -120,6 +185,10 @@ class Actuator(_Strict):
             raise ValueError("max_temp_c applies to heaters only")
         if self.bindings.gpio is None and self.bindings.serial is None:
             raise ValueError(f"actuator {self.id!r} has no binding: give it gpio or serial")
+        if self.bindings.gpio is not None:
+            problem = self.bindings.gpio.shape_problem(self.kind)
+            if problem:
+                raise ValueError(f"actuator {self.id!r}: {problem}")
         return self
 
     @property
@@ -171,7 +240,31 @@ class Rig(_Strict):
                     f"sensitivity of {zone} may only be lowered "
                     f"(default {zones.DEFAULT_SENSITIVITY[zone]}, given {factor})"
                 )
+        self._gpio_pins_distinct()
         return self
+
+    def _gpio_pins_distinct(self) -> None:
+        claims: list[tuple[int, str]] = []
+        if self.estop_pin is not None:
+            claims.append((self.estop_pin, "estop_pin"))
+        if any(
+            a.bindings.gpio and a.bindings.gpio.sensor and a.bindings.gpio.sensor.type == "mcp3008"
+            for a in self.actuators
+        ):
+            claims += [(p, f"the MCP3008's SPI {role}") for p, role in SPI0_PINS.items()]
+        for act in self.actuators:
+            if act.bindings.gpio is not None:
+                claims += [
+                    (p, f"{act.id} ({n})") for n, p in act.bindings.gpio.named_pins().items()
+                ]
+        owner: dict[int, str] = {}
+        for p, who in claims:
+            if p in owner:
+                raise ValueError(
+                    f"GPIO{p} is used twice: by {owner[p]} and by {who}; every output, "
+                    "the emergency stop and the sensors need pins of their own"
+                )
+            owner[p] = who
 
     def actuator(self, actuator_id: str) -> Actuator:
         """The actuator with this id; KeyError if there is none."""
