@@ -1,0 +1,117 @@
+"""A rig's GPIO pins: shared or repeated pins and misfit bindings are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from massager.rig.model import Rig
+
+
+def actuator(ident: str, kind: str, gpio: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A rig actuator entry reaching the sole, bound to `gpio`."""
+    entry: dict[str, Any] = {
+        "id": ident,
+        "kind": kind,
+        "foot": "left",
+        "reaches": ["sole"],
+        "bindings": {"gpio": gpio},
+    }
+    if kind == "heater":
+        entry["max_temp_c"] = "42C"
+    entry.update(extra)
+    return entry
+
+
+def rig(*actuators: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A rig document holding `actuators`."""
+    return {"name": "pins", "actuators": list(actuators), **extra}
+
+
+def refused(document: dict[str, Any]) -> str:
+    """The validation message for a rig that must be refused."""
+    with pytest.raises(ValidationError) as info:
+        Rig.model_validate(document)
+    return str(info.value)
+
+
+def test_distinct_pins_are_accepted() -> None:
+    loaded = Rig.model_validate(
+        rig(
+            actuator("roller_l", "roller", {"forward": 12, "backward": 13}),
+            actuator("roller_r", "roller", {"phase": 5, "enable": 6}),
+            actuator("vib_l", "vibration", {"pin": 16}),
+            actuator("air_l", "air", {"pin": 20, "valve": 21}),
+            actuator("heat_l", "heater", {"pin": 19, "sensor": {"type": "mcp3008", "channel": 0}}),
+            estop_pin=26,
+        )
+    )
+    assert loaded.estop_pin == 26
+
+
+def test_pin_named_twice_in_one_binding() -> None:
+    message = refused(rig(actuator("roller_l", "roller", {"forward": 17, "backward": 17})))
+    assert "GPIO17 is named twice in one binding (forward and backward)" in message
+
+
+def test_pin_shared_by_two_actuators_names_both() -> None:
+    message = refused(
+        rig(
+            actuator("roller_l", "roller", {"forward": 17, "backward": 18}),
+            actuator("vib_l", "vibration", {"pin": 18}),
+        )
+    )
+    assert "GPIO18 is used twice: by roller_l (backward) and by vib_l (pin)" in message
+
+
+def test_estop_on_an_output_pin() -> None:
+    message = refused(rig(actuator("vib_l", "vibration", {"pin": 26}), estop_pin=26))
+    assert "GPIO26 is used twice: by estop_pin and by vib_l (pin)" in message
+
+
+def test_mcp3008_reserves_the_spi_pins() -> None:
+    message = refused(
+        rig(
+            actuator("heat_l", "heater", {"pin": 19, "sensor": {"type": "mcp3008", "channel": 1}}),
+            actuator("vib_l", "vibration", {"pin": 10}),
+        )
+    )
+    assert "GPIO10 is used twice: by the MCP3008's SPI MOSI and by vib_l (pin)" in message
+
+
+def test_spi_pins_are_free_without_an_mcp3008() -> None:
+    Rig.model_validate(rig(actuator("vib_l", "vibration", {"pin": 10})))
+
+
+@pytest.mark.parametrize(
+    ("kind", "gpio", "words"),
+    [
+        ("roller", {"forward": 12}, "forward and backward (Motor) or phase and enable"),
+        ("roller", {"forward": 12, "enable": 13}, "forward and backward"),
+        ("roller", {"pin": 12}, "forward and backward"),
+        ("vibration", {"forward": 12, "backward": 13}, "a vibration's gpio binding needs pin"),
+        ("vibration", {"pin": 12, "valve": 13}, "needs pin, nothing else"),
+        ("air", {"valve": 13}, "needs pin and optionally valve"),
+        ("vibration", {"pin": 12, "sensor": {"type": "mcp3008", "channel": 0}}, "heaters only"),
+    ],
+)
+def test_binding_must_fit_the_kind(kind: str, gpio: dict[str, Any], words: str) -> None:
+    message = refused(rig(actuator("thing", kind, gpio)))
+    assert "actuator 'thing'" in message
+    assert words in message
+
+
+@pytest.mark.parametrize(
+    ("sensor", "words"),
+    [
+        ({"type": "ds18b20"}, "needs its 1-wire id"),
+        ({"type": "ds18b20", "id": "28-xyz"}, "needs its 1-wire id"),
+        ({"type": "mcp3008"}, "needs its channel"),
+        ({"type": "mcp3008", "channel": 0, "id": "28-00000abc1234"}, "ds18b20 sensors only"),
+    ],
+)
+def test_sensor_must_be_addressed(sensor: dict[str, Any], words: str) -> None:
+    message = refused(rig(actuator("heat_l", "heater", {"pin": 19, "sensor": sensor})))
+    assert words in message
