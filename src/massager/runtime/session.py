@@ -1,0 +1,427 @@
+"""A session plays a command stream on a device, and keeps it safe on every way out.
+
+The session sends the commands due in the first `driver.lookahead_ms` before
+it calls `driver.start()`, then keeps sending `lookahead_ms` ahead of the
+device's session time, wakes at least every `heartbeat_ms` of clock time to poll the
+device (which also feeds its watchdog), reports what happens through an
+`EventBus`, and applies the user's controls: pause, resume, intensity, stop.
+Controls may be called from any thread (a key reader, a signal handler); they
+are queued and applied by the thread running `run()`, so the driver is only
+ever touched by one thread.
+
+Every way out of `run()` (the end, stop, the session cap, SIGINT/SIGTERM, a
+device error, a latched device fault, a bug) calls the driver's `stop()`,
+`off()` and `close()` in a `finally`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Literal, TypeVar
+
+from massager.drivers.base import DeviceStatus, Driver
+from massager.errors import DeviceError, Interrupted, MassagerError, SafetyStop
+from massager.runtime.events import (
+    EventBus,
+    Fault,
+    Finished,
+    FinishReason,
+    IntensityChanged,
+    Paused,
+    Progress,
+    Resumed,
+    SessionStarted,
+    StepStarted,
+)
+from massager.stream import CommandStream
+
+DEFAULT_CAP_MS = 20 * 60 * 1000
+"""Longest massage (session time, pauses excluded) a session plays: 20 minutes."""
+DEFAULT_MAX_PAUSE_MS = 10 * 60 * 1000
+"""A session left paused this long ends (every output is already off)."""
+HEARTBEAT_MS = 100
+"""The session polls the device at least this often (clock ms)."""
+INTENSITY_STEP = 0.1
+"""How much one `+` or `-` key changes the intensity."""
+RAMP_DOWN_LIMIT_MS = 3000
+"""Longest wait for outputs to ramp down before forcing them off."""
+STALL_LIMIT_MS = 2000
+"""A device whose session time stands still this long while playing has failed."""
+_ZERO = 1e-6
+
+T = TypeVar("T")
+Control = tuple[Literal["pause", "resume", "intensity", "stop"], float]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """How a session that ended without an error ended."""
+
+    reason: FinishReason
+    session_ms: float
+    """Session time reached (pauses excluded)."""
+    wall_ms: float
+    """Clock time from start to the end, pauses and ramp-down included."""
+    intensity: float
+    message: str = ""
+
+
+class _Ended(Exception):
+    """Internal: leave the play loop towards a ramp-down with this reason."""
+
+    def __init__(self, reason: FinishReason, message: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def clamp_intensity(value: float) -> float:
+    """`value` clamped to 0..1 and rounded to 0.01, so repeated steps do not drift."""
+    return round(min(1.0, max(0.0, value)), 2)
+
+
+class Session:
+    """Plays one `CommandStream` on one `Driver`, start to finish.
+
+    `intensity` is the initial user intensity (0..1); the driver scales every
+    output by it, and the device never lets it lift a level past a limit.
+    `cap_ms` is the session limit (session time). With `handle_signals`,
+    SIGINT and SIGTERM ramp every output down and `run()` raises `Interrupted`
+    (only possible when `run()` is called from the main thread).
+    """
+
+    def __init__(
+        self,
+        stream: CommandStream,
+        driver: Driver,
+        *,
+        bus: EventBus | None = None,
+        intensity: float = 1.0,
+        cap_ms: int = DEFAULT_CAP_MS,
+        heartbeat_ms: float = HEARTBEAT_MS,
+        max_pause_ms: float = DEFAULT_MAX_PAUSE_MS,
+        handle_signals: bool = False,
+    ) -> None:
+        if not 0.0 <= intensity <= 1.0:
+            raise ValueError(f"intensity must be within 0..1, got {intensity}")
+        if cap_ms <= 0 or heartbeat_ms <= 0 or max_pause_ms <= 0:
+            raise ValueError("cap_ms, heartbeat_ms and max_pause_ms must be above zero")
+        self.stream = stream
+        self.driver = driver
+        self.bus = bus if bus is not None else EventBus()
+        self.cap_ms = cap_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.max_pause_ms = max_pause_ms
+        self.handle_signals = handle_signals
+        self._intensity = clamp_intensity(intensity)
+        self._target_intensity = self._intensity
+        self._paused = False
+        self._want_paused = False
+        self._paused_at = 0.0
+        self._reported = False
+        self._controls: deque[Control] = deque()
+        self._lock = threading.Lock()
+        self._interrupts = 0  # written by signal handlers: no lock on that path
+        self._signal_name = ""
+        self._sent = 0
+        self._next_step = 0
+        self._steps = sorted(stream.steps, key=lambda s: (s.start_ms, s.track, s.index))
+        self._session_ms = 0.0
+        self._start_wall = 0.0
+        self._last_status: DeviceStatus | None = None
+
+    # -- controls: callable from any thread -------------------------------------------------
+
+    @property
+    def intensity(self) -> float:
+        """The user intensity the session applies (or is about to apply)."""
+        return self._target_intensity
+
+    @property
+    def paused(self) -> bool:
+        """Whether the session is paused (as last applied by the session thread)."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Ramp every output down and hold until `resume()`."""
+        with self._lock:
+            self._want_paused = True
+            self._controls.append(("pause", 0.0))
+
+    def resume(self) -> None:
+        """Ramp the outputs back up and continue the program."""
+        with self._lock:
+            self._want_paused = False
+            self._controls.append(("resume", 0.0))
+
+    def toggle_pause(self) -> None:
+        """Pause if playing, resume if paused (the space key)."""
+        with self._lock:
+            self._want_paused = not self._want_paused
+            self._controls.append(("pause" if self._want_paused else "resume", 0.0))
+
+    def set_intensity(self, value: float) -> float:
+        """Ask for user intensity `value` (clamped to 0..1); returns what will be applied."""
+        with self._lock:
+            self._target_intensity = clamp_intensity(value)
+            self._controls.append(("intensity", self._target_intensity))
+            return self._target_intensity
+
+    def change_intensity(self, delta: float) -> float:
+        """Raise or lower the user intensity by `delta` (the + and - keys); returns the new one."""
+        with self._lock:
+            self._target_intensity = clamp_intensity(self._target_intensity + delta)
+            self._controls.append(("intensity", self._target_intensity))
+            return self._target_intensity
+
+    def stop(self) -> None:
+        """End the session: ramp every output down, then finish (reason "stopped")."""
+        self._controls.append(("stop", 0.0))
+
+    def interrupt(self, name: str = "SIGINT") -> None:
+        """Like a signal: ramp down and make `run()` raise `Interrupted`; twice: off at once."""
+        self._signal_name = name
+        self._interrupts += 1
+
+    # -- playing ----------------------------------------------------------------------------
+
+    def run(self) -> SessionResult:
+        """Open the device, play the stream to its end (or a stop), close the device.
+
+        Raises Interrupted (SIGINT/SIGTERM), DeviceError (the device or its link
+        failed) or SafetyStop (a latched device fault, or the session cap).
+        Every output is off when this returns or raises.
+        """
+        driver = self.driver
+        try:
+            with self._signals():
+                try:
+                    return self._play()
+                except MassagerError as exc:
+                    self._fail(exc)
+                    raise
+        finally:
+            for action in (driver.stop, driver.off, driver.close):
+                with suppress(Exception):
+                    action()
+
+    def _play(self) -> SessionResult:
+        driver = self.driver
+        clock = driver.clock
+        self._device(driver.open)
+        self._device(driver.set_intensity, self._intensity)
+        # The first window goes out before session time 0, so nothing is late on a real clock.
+        self._send_ahead(0.0)
+        self._device(driver.start)
+        self._start_wall = clock.now_ms()
+        stream = self.stream
+        self.bus.publish(
+            SessionStarted(
+                t_ms=0.0,
+                profile=stream.profile,
+                rig=stream.rig,
+                device=driver.name,
+                duration_ms=stream.duration_ms,
+                actuators=stream.actuators,
+                steps=tuple(stream.steps),
+                intensity=self._intensity,
+            )
+        )
+        try:
+            self._loop()
+        except _Ended as end:
+            return self._ramp_down(end.reason, end.message)
+        raise AssertionError("unreachable: the play loop only ends by _Ended")  # pragma: no cover
+
+    def _loop(self) -> None:
+        driver = self.driver
+        clock = driver.clock
+        stream = self.stream
+        want_progress = self.bus.wants(Progress)
+        last_t = -1.0
+        last_move = clock.now_ms()
+        while True:
+            status = self._poll()
+            t = status.session_ms
+            now = clock.now_ms()
+            self._apply_controls(t)
+            if t != last_t or self._paused:
+                last_t, last_move = t, now
+            elif now - last_move > max(STALL_LIMIT_MS, 20 * self.heartbeat_ms):
+                raise DeviceError(f"{driver.name}: the device's session time stopped at {t:.0f} ms")
+            self._send_ahead(t)
+            self._announce_steps(t)
+            if want_progress:
+                self._progress(status, now)
+            if self._interrupts:
+                raise _Ended("interrupted")
+            if t >= stream.duration_ms:
+                raise _Ended("done")
+            if t >= self.cap_ms:
+                raise _Ended("cap", f"session limit of {self.cap_ms / 60000:g} min reached")
+            if self._paused and now - self._paused_at >= self.max_pause_ms:
+                raise _Ended(
+                    "pause_limit", f"paused for {self.max_pause_ms / 60000:g} min: session ended"
+                )
+            step = self.heartbeat_ms
+            if not self._paused:
+                step = min(step, max(1.0, min(stream.duration_ms, self.cap_ms) - t))
+            clock.sleep_until(now + step)
+
+    def _apply_controls(self, t: float) -> None:
+        intensity = self._intensity
+        while self._controls:
+            kind, value = self._controls.popleft()
+            if kind == "stop":
+                raise _Ended("stopped")
+            if kind == "intensity":
+                intensity = value  # several key presses between wakes: only the last counts
+            elif kind == "pause" and not self._paused:
+                self._device(self.driver.pause)
+                self._paused = True
+                self._paused_at = self.driver.clock.now_ms()
+                self.bus.publish(Paused(t_ms=t))
+            elif kind == "resume" and self._paused:
+                self._device(self.driver.resume)
+                self._paused = False
+                self.bus.publish(Resumed(t_ms=t))
+        if intensity != self._intensity:
+            previous = self._intensity
+            self._device(self.driver.set_intensity, intensity)
+            self._intensity = intensity
+            self.bus.publish(IntensityChanged(t_ms=t, intensity=intensity, previous=previous))
+
+    def _send_ahead(self, t: float) -> None:
+        commands = self.stream.commands
+        horizon = t + self.driver.lookahead_ms
+        end = self._sent
+        while end < len(commands) and commands[end].at_ms < horizon:
+            end += 1
+        if end > self._sent:
+            self._device(self.driver.send, commands[self._sent : end])
+            self._sent = end
+
+    def _announce_steps(self, t: float) -> None:
+        steps = self._steps
+        while self._next_step < len(steps) and steps[self._next_step].start_ms <= t:
+            step = steps[self._next_step]
+            self._next_step += 1
+            self.bus.publish(StepStarted(t_ms=t, step=step, count=len(steps)))
+
+    def _progress(self, status: DeviceStatus, now: float) -> None:
+        self.bus.publish(
+            Progress(
+                t_ms=status.session_ms,
+                duration_ms=self.stream.duration_ms,
+                levels=dict(status.levels),
+                temps=dict(status.temps),
+                intensity=self._intensity,
+                paused=self._paused,
+                wall_ms=now - self._start_wall,
+            )
+        )
+
+    def _poll(self) -> DeviceStatus:
+        status = self._device(self.driver.poll)
+        self._last_status = status
+        self._session_ms = status.session_ms
+        if status.faults:
+            names = ", ".join(status.faults)
+            raise SafetyStop(
+                f"safety stop on the device ({names}) at {status.session_ms / 1000:.1f} s; "
+                "every output is off"
+            )
+        return status
+
+    def _ramp_down(self, reason: FinishReason, message: str) -> SessionResult:
+        """Ramp every output to zero (bounded wait), then finish with `reason`."""
+        driver = self.driver
+        clock = driver.clock
+        self._device(driver.stop)
+        deadline = clock.now_ms() + RAMP_DOWN_LIMIT_MS
+        while True:
+            if self._interrupts >= 2:
+                break  # asked twice: no more waiting
+            status = self._poll()
+            if all(abs(v) <= _ZERO for v in status.levels.values()):
+                break
+            now = clock.now_ms()
+            if now >= deadline:
+                break
+            clock.sleep_until(now + min(self.heartbeat_ms, deadline - now))
+        self._device(driver.off)
+        if self._interrupts:
+            reason = "interrupted"
+        wall = clock.now_ms() - self._start_wall
+        t = self._session_ms
+        if reason == "interrupted":
+            name = self._signal_name or "SIGINT"
+            error: MassagerError = Interrupted(
+                f"interrupted ({name}) at {t / 1000:.1f} s; every output ramped down and off"
+            )
+            self._finish(Finished(t_ms=t, reason=reason, exit_code=130, message=str(error)))
+            raise error
+        if reason == "cap":
+            error = SafetyStop(f"{message}; every output ramped down and off")
+            self.bus.publish(Fault(t_ms=t, kind="safety", message=str(error)))
+            self._finish(Finished(t_ms=t, reason=reason, exit_code=4, message=str(error)))
+            raise error
+        self._finish(Finished(t_ms=t, reason=reason, exit_code=0, message=message))
+        return SessionResult(
+            reason=reason, session_ms=t, wall_ms=wall, intensity=self._intensity, message=message
+        )
+
+    def _fail(self, exc: MassagerError) -> None:
+        """Every output off at once, then report the failure `exc`."""
+        with suppress(Exception):
+            self.driver.off()
+        if self._reported:
+            return
+        t = self._session_ms
+        status = self._last_status
+        if isinstance(exc, SafetyStop):
+            faults = status.faults if status is not None else ()
+            self.bus.publish(Fault(t_ms=t, kind="safety", message=str(exc), faults=faults))
+            self._finish(Finished(t_ms=t, reason="fault", exit_code=4, message=str(exc)))
+        else:
+            self.bus.publish(Fault(t_ms=t, kind="device", message=str(exc)))
+            code = exc.exit_code
+            self._finish(Finished(t_ms=t, reason="error", exit_code=code, message=str(exc)))
+
+    def _finish(self, event: Finished) -> None:
+        self._reported = True
+        self.bus.publish(event)
+
+    def _device(self, action: Callable[..., T], *args: Any) -> T:
+        """Call the driver; any failure of it becomes a DeviceError."""
+        try:
+            return action(*args)
+        except MassagerError:
+            raise
+        except Exception as exc:
+            raise DeviceError(
+                f"{self.driver.name}: {type(exc).__name__}: {exc}; every output was turned off"
+            ) from exc
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM become `interrupt()` while playing (main thread only)."""
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.interrupt(signal.Signals(signum).name)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)

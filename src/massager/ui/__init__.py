@@ -1,0 +1,1 @@
+"""What a person sees: the live terminal view and the timeline plots."""
