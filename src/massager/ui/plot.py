@@ -108,6 +108,9 @@ def trace_envelope(
     level = 0.0
     i = 0
     for j in range(bins):
+        while i < len(points) and points[i][0] <= edges[j]:
+            level = points[i][1]
+            i += 1
         lo[j] = hi[j] = level
         while i < len(points) and points[i][0] < edges[j + 1]:
             level = points[i][1]
