@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from fake_driver import FakeDriver, stream
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from massager.clock import MonotonicClock
 from massager.errors import DeviceError, Interrupted, SafetyStop
@@ -289,3 +291,45 @@ def test_controls_from_another_thread_on_a_real_clock() -> None:
     assert rec.of(Paused) and rec.of(Resumed)
     assert all(0.0 <= e.intensity <= 1.0 for e in rec.of(IntensityChanged))
     assert_safe_exit(driver)
+
+
+ACTIONS = st.one_of(
+    st.sampled_from(["pause", "resume", "toggle", "stop", "up", "down"]),
+    st.floats(-0.5, 1.5),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6000), ACTIONS), max_size=12))
+def test_any_control_schedule_ends_once_with_everything_off(
+    schedule: list[tuple[int, str | float]],
+) -> None:
+    session, driver, rec = make(max_pause_ms=1500)
+    named: dict[str, Callable[[], object]] = {
+        "pause": session.pause,
+        "resume": session.resume,
+        "toggle": session.toggle_pause,
+        "stop": session.stop,
+        "up": lambda: session.change_intensity(0.1),
+        "down": lambda: session.change_intensity(-0.1),
+    }
+    actions: dict[float, Callable[[], object]] = {}
+    for n, (at, action) in enumerate(schedule):
+        do = (
+            named[action]
+            if isinstance(action, str)
+            else (lambda x=action: session.set_intensity(x))
+        )
+        actions[at + n * 1e-3] = do
+    script(session, actions)
+    result = session.run()  # never late, never an error, whatever the schedule
+    assert result.reason in ("done", "stopped", "pause_limit")
+    finished = rec.of(Finished)
+    assert len(finished) == 1 and rec.events[-1] is finished[0]
+    assert_safe_exit(driver)
+    for change in rec.of(IntensityChanged):
+        assert 0.0 <= change.intensity <= 1.0
+    for sample in driver.samples:
+        assert all(abs(v) <= 0.8 + 1e-9 for v in sample.levels.values())
+        if sample.paused:
+            assert all(v == 0.0 for v in sample.levels.values())
