@@ -22,12 +22,15 @@ Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
 KIND_CODES: dict[str, int] = {"roller": 0, "vibration": 1, "air": 2, "heater": 3}
 """Kind codes shared with the executor and the wire protocol."""
 
+AIR_MAX_ON_MS = 30_000
+"""Default longest inflation of an air bladder."""
+
 SPI0_PINS: dict[int, str] = {8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
 """BCM pins of the Pi's SPI0 bus, which an MCP3008 temperature input occupies."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class TempSensor(_Strict):
@@ -141,10 +144,25 @@ class Actuator(_Strict):
     min_level: Level = Field(0.0, description="below this the motor stalls (rollers)")
     max_slew: float = Field(2.0, gt=0.0, le=100.0, description="level per second (soft start)")
     max_on_ms: int = Field(
-        600_000, gt=0, description="longest continuous on-time, e.g. `10m`; air defaults to 30s"
+        600_000,
+        gt=0,
+        alias="max_on",
+        description="longest continuous on-time, e.g. `10m`; air defaults to 30s",
     )
     max_temp_c: float | None = Field(None, description="heater: hard temperature cap, e.g. `42C`")
     bindings: Bindings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _air_on_time(cls, data: object) -> object:
+        if (
+            isinstance(data, dict)
+            and data.get("kind") == "air"
+            and "max_on" not in data
+            and "max_on_ms" not in data
+        ):
+            return {**data, "max_on_ms": AIR_MAX_ON_MS}
+        return data
 
     @field_validator("max_on_ms", mode="before")
     @classmethod
@@ -213,7 +231,7 @@ class Rig(_Strict):
     )
     estop_pin: Pin | None = Field(None, description="GPIO emergency-stop button (gpio driver)")
     heat_max_ms: int = Field(
-        1_200_000, gt=0, description="heat timer across the session, e.g. `20m`"
+        1_200_000, gt=0, alias="heat_max", description="heat timer across the session, e.g. `20m`"
     )
     watchdog_ms: int = Field(250, ge=20, le=5000, description="device watchdog")
 

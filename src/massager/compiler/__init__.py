@@ -1,0 +1,10 @@
+"""The compiler: profile x rig x settings into a safe, timed command stream."""
+
+from massager.compiler.assemble import (
+    DEFAULT_CAP_MS,
+    HARD_CAP_MS,
+    Settings,
+    compile_profile,
+)
+
+__all__ = ["DEFAULT_CAP_MS", "HARD_CAP_MS", "Settings", "compile_profile"]

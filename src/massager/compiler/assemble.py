@@ -1,0 +1,278 @@
+"""Compile a profile for a rig: place every step on the session clock and build the stream.
+
+Order of work: the session cap is checked from the profile's computed
+duration (a repeat is multiplied, never expanded, so a huge count is refused
+at once); every step is checked against the rig's reach; then steps are
+placed (repeats expanded, parallel tracks side by side), each technique
+builds its motion, and the finished stream goes through the safety check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from massager.compiler import reach, safety
+from massager.compiler.techniques import TECHNIQUES, Job, Window
+from massager.errors import InputError, Problem, UsageError
+from massager.profile.model import (
+    Group,
+    Include,
+    Item,
+    Origin,
+    Parallel,
+    Profile,
+    Repeat,
+    iter_steps,
+)
+from massager.rig.model import Rig
+from massager.stream import Command, CommandStream, StepInfo
+from massager.units import format_duration
+
+DEFAULT_CAP_MS = 20 * 60_000
+"""Session cap unless the user raises it."""
+
+HARD_CAP_MS = 60 * 60_000
+"""Highest session cap the command line accepts."""
+
+STEP_REST_MS = 250
+"""Every step's motion ends this long (or a fifth of the step) before the step does."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the user chooses when compiling: intensity and session cap."""
+
+    intensity: float = 1.0
+    session_cap_ms: int = DEFAULT_CAP_MS
+
+
+def compile_profile(profile: Profile, rig: Rig, settings: Settings | None = None) -> CommandStream:
+    """Compile `profile` for `rig` into a checked, deterministic command stream.
+
+    Raises InputError (cap, reach, conflicting tracks), SafetyError (a limit
+    the stream would break) or UsageError (bad settings).
+    """
+    settings = settings or Settings()
+    if not 0.0 <= settings.intensity <= 1.0:
+        raise UsageError(f"intensity {settings.intensity:g} is outside 0..1")
+    if settings.session_cap_ms <= 0:
+        raise UsageError("the session cap must be above zero")
+    check_cap(profile, settings.session_cap_ms)
+    check_reach(profile, rig)
+    builder = _Builder(rig, settings)
+    builder.place_all(profile.steps, 0, 0, "")
+    end = profile.total_ms
+    commands = sorted(builder.commands, key=_at)
+    commands.extend(Command(end, a.id, "off", step=len(builder.steps) - 1) for a in rig.actuators)
+    stream = CommandStream(
+        profile=profile.name,
+        rig=rig.name,
+        duration_ms=end,
+        actuators=tuple(a.id for a in rig.actuators),
+        steps=builder.steps,
+        commands=commands,
+        intensity=settings.intensity,
+    )
+    safety.check(stream, rig, builder.describe)
+    return stream
+
+
+def _at(command: Command) -> int:
+    return command.at_ms
+
+
+def check_cap(profile: Profile, cap_ms: int) -> None:
+    """Refuse a profile longer than the cap, pointing at the step or repeat that makes it so."""
+    total = profile.total_ms
+    if total <= cap_ms:
+        return
+    cap = format_duration(cap_ms)
+    items: list[Item] = list(profile.steps)
+    elapsed = 0
+    while True:
+        for item in items:
+            if item.total_ms > cap_ms:
+                if isinstance(item, Repeat):
+                    raise InputError(
+                        _problem(
+                            item,
+                            "repeat",
+                            f"repeat {item.repeat} x {format_duration(item.once_ms)} = "
+                            f"{_long(item.total_ms)}, longer than the session cap {cap}",
+                        )
+                    )
+                if isinstance(item, Group | Include | Parallel):
+                    inner = _children(item)
+                    if inner:
+                        items = inner
+                        break
+                raise InputError(
+                    _problem(
+                        item,
+                        None,
+                        f"lasts {_long(item.total_ms)}, longer than the session cap {cap}",
+                    )
+                )
+            elapsed += item.total_ms
+            if elapsed > cap_ms:
+                raise InputError(
+                    _problem(
+                        item,
+                        None,
+                        f"the profile lasts {_long(total)}, longer than the session cap {cap} "
+                        f"(it passes the cap here, at {_long(elapsed)})",
+                    )
+                )
+        else:
+            raise InputError(
+                Problem("<profile>", 1, 1, f"the profile lasts {_long(total)}, over the cap {cap}")
+            )
+
+
+def _long(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    return f"{hours}h{format_duration(rest) if rest else ''}" if hours else format_duration(ms)
+
+
+def _children(item: Item) -> list[Item]:
+    if isinstance(item, Parallel):
+        return list(item.parallel)
+    if isinstance(item, Include):
+        return list(item.profile.steps)
+    if isinstance(item, Group | Repeat):
+        return list(item.steps)
+    return []
+
+
+def _problem(item: Any, field: str | None, message: str) -> Problem:
+    origin: Origin | None = item.origin
+    if origin is None:
+        return Problem("<profile>", 1, 1, message)
+    return origin.problem(message, field)
+
+
+def check_reach(profile: Profile, rig: Rig) -> None:
+    """Refuse steps the rig cannot perform (unless optional), all at once."""
+    problems: list[Problem] = []
+    for step in iter_steps(profile.steps):
+        if step.optional:
+            continue
+        for foot, zone in reach.unreachable(rig, step.technique, tuple(step.zones), step.feet):
+            kinds = " or ".join(reach.TECHNIQUE_KINDS[step.technique])
+            field = "zones" if "zones" in step.model_fields_set else None
+            problem = _problem(
+                step,
+                field,
+                f"step {step.label!r} ({step.technique}): no {kinds} on the {foot} foot of rig "
+                f"{rig.name!r} reaches zone {zone!r} (add optional: true to skip it there)",
+            )
+            if problem not in problems:
+                problems.append(problem)
+    if problems:
+        raise InputError(problems)
+
+
+class _Builder:
+    """Places items on the session clock and collects the step table and commands."""
+
+    def __init__(self, rig: Rig, settings: Settings) -> None:
+        self.rig = rig
+        self.settings = settings
+        self.steps: list[StepInfo] = []
+        self.commands: list[Command] = []
+        self.used: list[tuple[str, int]] = []
+        self.sources: list[Any] = []
+        self.widths: dict[int, int] = {}
+
+    def describe(self, index: int) -> str:
+        """`file:line:col: step N 'label'` for messages about step `index`."""
+        if not 0 <= index < len(self.steps):
+            return "end of session"
+        info = self.steps[index]
+        return f"{self.sources[index].where()}step {index} {info.name!r} ({info.technique})"
+
+    def width(self, item: Item) -> int:
+        """How many tracks an item runs side by side at most."""
+        key = id(item)
+        if key not in self.widths:
+            if isinstance(item, Parallel):
+                value = sum(self.width(i) for i in item.parallel)
+            elif isinstance(item, Group | Include | Repeat):
+                value = max(self.width(i) for i in _children(item))
+            else:
+                value = 1
+            self.widths[key] = value
+        return self.widths[key]
+
+    def place_all(self, items: list[Item], t: int, track: int, suffix: str) -> None:
+        for item in items:
+            self.place(item, t, track, suffix)
+            t += item.total_ms
+
+    def place(self, item: Item, t: int, track: int, suffix: str) -> None:
+        if isinstance(item, Parallel):
+            self.place_parallel(item, t, track, suffix)
+        elif isinstance(item, Repeat):
+            once = item.once_ms
+            for k in range(item.repeat):
+                mark = f"{suffix} ({k + 1}/{item.repeat})" if item.repeat > 1 else suffix
+                self.place_all(item.steps, t + k * once, track, mark)
+        elif isinstance(item, Group):
+            self.place_all(item.steps, t, track, suffix)
+        elif isinstance(item, Include):
+            self.place_all(item.profile.steps, t, track, suffix)
+        else:
+            self.compile_step(item, t, track, suffix)
+
+    def place_parallel(self, block: Parallel, t: int, track: int, suffix: str) -> None:
+        owners: dict[str, tuple[int, int]] = {}
+        offset = 0
+        for number, sub in enumerate(block.parallel, start=1):
+            mark = len(self.used)
+            self.place(sub, t, track + offset, suffix)
+            offset += self.width(sub)
+            for actuator, step in self.used[mark:]:
+                other = owners.get(actuator)
+                if other is not None and other[0] != number:
+                    first = self.steps[other[1]].name
+                    raise InputError(
+                        _problem(
+                            block,
+                            "parallel",
+                            f"tracks {other[0]} and {number} of this parallel block both drive "
+                            f"{actuator} (steps {first!r} and {self.steps[step].name!r}); "
+                            "parallel tracks need separate actuators",
+                        )
+                    )
+                owners.setdefault(actuator, (number, step))
+
+    def compile_step(self, step: Any, t: int, track: int, suffix: str) -> None:
+        index = len(self.steps)
+        end = t + step.total_ms
+        self.steps.append(
+            StepInfo(index, step.label + suffix, step.technique, tuple(step.zones), t, end, track)
+        )
+        self.sources.append(step)
+        if step.technique == "rest":
+            return
+        motion_end = end - min(STEP_REST_MS, step.total_ms // 5)
+        job = Job(step, index, self.rig, self.settings.intensity)
+        for window in self.windows(step, t, motion_end):
+            self.used.extend((a.id, index) for a in window.acts)
+            TECHNIQUES[step.technique](job, window)
+        for line in job.lines.values():
+            self.commands.extend(line.commands)
+
+    def windows(self, step: Any, start: int, end: int) -> list[Window]:
+        feet = reach.feet_of(step.feet)
+        acts = {foot: reach.reaching(self.rig, step.technique, step.zones, foot) for foot in feet}
+        if step.feet == "alternate" and step.technique != "pebble_walk":
+            middle = start + (end - start) // 2
+            gap = min(STEP_REST_MS, (end - start) // 10)
+            return [
+                Window(start, middle - gap, acts["left"], "left"),
+                Window(middle, end, acts["right"], "right"),
+            ]
+        together = [a for foot in feet for a in acts[foot]]
+        return [Window(start, end, together, feet[0] if len(feet) == 1 else None)]

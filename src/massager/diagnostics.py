@@ -1,0 +1,73 @@
+"""Turn pydantic validation errors into located, readable problems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from massager.errors import Problem
+from massager.yamlio import Loc, Located
+
+
+def _field(loc: Loc) -> str:
+    names = [str(p) for p in loc if isinstance(p, str)]
+    return names[-1] if names else "value"
+
+
+def message(error: dict[str, Any], allowed: Iterable[str] = ()) -> str:
+    """A one-line message for one pydantic error, phrased for a file's author."""
+    kind = error.get("type", "")
+    loc: Loc = tuple(error.get("loc", ()))
+    name = _field(loc)
+    if kind == "extra_forbidden":
+        known = ", ".join(sorted(allowed))
+        return f"unknown field {name!r}" + (f"; allowed here: {known}" if known else "")
+    if kind == "missing":
+        return f"missing field {name!r}"
+    text = str(error.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    if kind.startswith(("greater", "less")) or kind in {
+        "int_parsing",
+        "float_parsing",
+        "int_type",
+        "float_type",
+        "bool_type",
+        "bool_parsing",
+        "string_type",
+        "list_type",
+        "dict_type",
+        "literal_error",
+        "string_pattern_mismatch",
+        "too_short",
+        "too_long",
+        "int_from_float",
+        "model_type",
+    }:
+        return f"{name}: {text[0].lower()}{text[1:]} (got {error.get('input')!r})"
+    return f"{name}: {text}"
+
+
+def problems(
+    exc: ValidationError,
+    doc: Located,
+    base: Loc = (),
+    allowed: Iterable[str] | Callable[[Loc], Iterable[str]] = (),
+) -> list[Problem]:
+    """Located problems for every error of `exc`, raised validating `doc` at `base`.
+
+    `allowed` names the fields an unknown field could have been (or says so per location).
+    """
+    out: list[Problem] = []
+    fixed = () if callable(allowed) else tuple(allowed)
+    for error in exc.errors():
+        loc = (*base, *error["loc"])
+        is_key = error["type"] == "extra_forbidden"
+        names = allowed(tuple(error["loc"])) if callable(allowed) else fixed
+        problem = doc.problem(loc, message(dict(error), names), key=is_key)
+        if problem not in out:
+            out.append(problem)
+    return out

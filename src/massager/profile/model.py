@@ -1,0 +1,478 @@
+"""Pydantic models of a massage profile: its params, steps and blocks.
+
+A profile names zones and techniques, never actuators or pins. Every step has
+a technique, a duration and an intensity (0..1, scaled later by each zone's
+sensitivity and the user's intensity). Blocks group steps: ``parallel`` runs
+its tracks at once, ``repeat`` runs its steps N times, ``steps`` is a named
+sequence and ``include`` pulls in another profile.
+
+Unit-bearing fields are stored in base units: ``duration`` in milliseconds,
+``frequency`` in hertz, ``target`` in degrees C. Any field may instead hold a
+``$name`` reference to a param, replaced before validation by the loader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+)
+
+from massager import zones
+from massager.errors import Problem
+from massager.units import parse_duration_ms, parse_frequency_hz, parse_temperature_c
+from massager.yamlio import Loc, Located
+
+PARAM_NAME = r"^[a-z_][a-z0-9_]*$"
+_PARAM_REF = {"type": "string", "pattern": r"^\$[a-z_][a-z0-9_]*$", "description": "a $param"}
+
+
+def _with_ref(schema: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [schema, _PARAM_REF]})
+
+
+def _intensity(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"intensity {value!r} must be a number from 0 to 1")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"intensity {value!r} is outside 0..1")
+    return float(value)
+
+
+def _zone_list(value: object) -> object:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("zones must be a zone name or a list of zone names")
+    for zone in items:
+        if zone == zones.FORBIDDEN_ZONE:
+            raise ValueError(
+                f"zone {zones.FORBIDDEN_ZONE!r} (the hollow of the knee) is forbidden: "
+                "no step may target it"
+            )
+        if not isinstance(zone, str) or not zones.is_zone(zone):
+            raise ValueError(f"unknown zone {zone!r}; known zones: {', '.join(zones.ALL_ZONES)}")
+    return tuple(items)
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration_ms),
+    _with_ref({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|h|m|s))+$", "examples": ["90s"]}),
+]
+"""A duration written with units (`90s`, `1m30s`, `5m`, `250ms`), held in milliseconds."""
+
+Frequency = Annotated[
+    float,
+    BeforeValidator(parse_frequency_hz),
+    _with_ref({"type": "string", "pattern": r"^\d+(\.\d+)?\s*Hz$", "examples": ["2Hz"]}),
+]
+"""A frequency written like `2Hz`, held in hertz."""
+
+Temperature = Annotated[
+    float,
+    BeforeValidator(parse_temperature_c),
+    _with_ref({"type": "string", "pattern": r"^-?\d+(\.\d+)?\s*C$", "examples": ["40C"]}),
+]
+"""A temperature written like `40C`, held in degrees Celsius."""
+
+Intensity = Annotated[
+    float,
+    BeforeValidator(_intensity),
+    _with_ref({"type": "number", "minimum": 0, "maximum": 1}),
+]
+"""A step level from 0 to 1, before zone sensitivity and the user's intensity."""
+
+Zones = Annotated[
+    tuple[str, ...],
+    BeforeValidator(_zone_list),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": list(zones.ALL_ZONES)},
+                {"type": "array", "items": {"type": "string", "enum": list(zones.ALL_ZONES)}},
+            ]
+        }
+    ),
+]
+"""Zone names (a single name is read as a one-item list)."""
+
+Feet = Literal["left", "right", "both", "alternate"]
+Shape = Literal["sine", "triangle"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a step or block was written: its document and its path inside it."""
+
+    doc: Located
+    loc: Loc
+
+    def problem(self, message: str, field: str | None = None) -> Problem:
+        """A problem located at this item (or at one of its fields)."""
+        loc = self.loc if field is None else (*self.loc, field)
+        return self.doc.problem(loc, message)
+
+    def prefix(self, field: str | None = None) -> str:
+        """`PATH:LINE:COL: ` of this item (or of one of its fields)."""
+        line, col = self.doc.where(self.loc if field is None else (*self.loc, field))
+        return f"{self.doc.path}:{line}:{col}: "
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _origin: Origin | None = PrivateAttr(None)
+
+    @property
+    def origin(self) -> Origin | None:
+        """Where this item was written, when it came from a file."""
+        return self._origin
+
+    def where(self, field: str | None = None) -> str:
+        """`PATH:LINE:COL: ` prefix for messages about this item (empty if unknown)."""
+        return self._origin.prefix(field) if self._origin else ""
+
+
+class StepBase(_Model):
+    """Fields every technique step has."""
+
+    technique: str
+    name: str | None = Field(None, max_length=80, description="label shown while running")
+    duration_ms: Duration = Field(alias="duration", description="how long the step lasts")
+    intensity: Intensity = Field(0.5, description="0..1, scaled by zone and user intensity")
+    zones: Zones = Field(("sole",), description="zones the step works on")
+    feet: Feet = Field("both", description="left, right, both, or alternate (half each)")
+    optional: bool = Field(False, description="skip the parts the rig cannot reach")
+
+    PRESSES: ClassVar[bool] = True
+    """Whether the technique presses (pressing the ankle bones is refused)."""
+
+    @field_validator("zones")
+    @classmethod
+    def _not_pressing_ankles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if cls.PRESSES:
+            pressed = [z for z in value if z in zones.PRESS_FORBIDDEN]
+            if pressed:
+                raise ValueError(
+                    f"the ankle bones are circled, never pressed: {pressed[0]!r} cannot "
+                    "take this technique (use ankle_circles)"
+                )
+        return value
+
+    @property
+    def label(self) -> str:
+        """The step's name, or its technique when it has none."""
+        return self.name or self.technique
+
+    @property
+    def total_ms(self) -> int:
+        """How long the step runs."""
+        return self.duration_ms
+
+
+class Rub(StepBase):
+    """Warm-up rubbing: rollers alternate direction at 1-3 Hz, low to middle level."""
+
+    technique: Literal["rub"]
+    intensity: Intensity = 0.4
+    zones: Zones = ("sole",)
+    frequency: Frequency = Field(1.5, description="direction changes per second (1-3 Hz)")
+
+
+class ToeWork(StepBase):
+    """Each toe separately, nail to base: one toe at a time, short strokes."""
+
+    technique: Literal["toe_work"]
+    intensity: Intensity = 0.5
+    zones: Zones = ("toes",)
+    strokes: int = Field(3, ge=1, le=20, description="strokes per toe")
+
+
+class PointPress(StepBase):
+    """Thumb-like point pressure: press, hold, release, move on to the next point."""
+
+    technique: Literal["point_press"]
+    intensity: Intensity = 0.7
+    zones: Zones = ("sole",)
+    presses: int = Field(1, ge=1, le=20, description="presses per point")
+
+
+class HeelPress(StepBase):
+    """Strong heel pressure: the highest level the heel allows."""
+
+    technique: Literal["heel_press"]
+    intensity: Intensity = 1.0
+    zones: Zones = ("heel",)
+    presses: int = Field(3, ge=1, le=20, description="number of presses")
+
+
+class RollerPass(StepBase):
+    """Rollers travel toe to heel (or back): a travelling wave along the rollers."""
+
+    technique: Literal["roller_pass"]
+    intensity: Intensity = 0.6
+    zones: Zones = ("toes", "sole")
+    passes: int = Field(3, ge=1, le=100, description="number of passes")
+    direction: Literal["toe_to_heel", "heel_to_toe", "both"] = Field(
+        "both", description="which way the wave travels; both alternates"
+    )
+
+
+class Knead(StepBase):
+    """Vigorous kneading over the whole foot: slow alternating direction, deep level."""
+
+    technique: Literal["knead"]
+    intensity: Intensity = 0.8
+    zones: Zones = ("toes", "sole")
+    frequency: Frequency = Field(0.5, description="direction changes per second")
+
+
+class Achilles(StepBase):
+    """Up and down along the tendon: slow oscillation of ankle or calf actuators."""
+
+    technique: Literal["achilles"]
+    PRESSES: ClassVar[bool] = False
+    intensity: Intensity = 0.6
+    zones: Zones = ("achilles",)
+    frequency: Frequency = Field(0.2, description="squeezes per second")
+
+
+class AnkleCircles(StepBase):
+    """Circles around the ankle bones, both ways: inner and outer 90 degrees apart."""
+
+    technique: Literal["ankle_circles"]
+    PRESSES: ClassVar[bool] = False
+    intensity: Intensity = 0.6
+    zones: Zones = ("ankle",)
+    frequency: Frequency = Field(0.2, description="circles per second")
+
+
+class PebbleWalk(StepBase):
+    """Stepping foot to foot on pebbles: alternating feet, irregular seeded pulses."""
+
+    technique: Literal["pebble_walk"]
+    intensity: Intensity = 0.8
+    zones: Zones = ("sole",)
+    feet: Feet = "alternate"
+    pace: Frequency = Field(1.0, description="footsteps per second")
+    seed: int = Field(1, ge=0, description="seed of the pebble pattern (same seed, same walk)")
+
+
+class Vibrate(StepBase):
+    """Plain vibration: a steady level, or a wave between `low` and the intensity."""
+
+    technique: Literal["vibrate"]
+    PRESSES: ClassVar[bool] = False
+    intensity: Intensity = 0.5
+    zones: Zones = ("sole",)
+    frequency: Frequency | None = Field(None, description="wave frequency; none = steady")
+    shape: Shape = Field("sine", description="wave shape")
+    low: Intensity = Field(0.0, description="wave low point (0..1, scaled like intensity)")
+
+
+class Heat(StepBase):
+    """Warm the sole: closed-loop heating toward a target temperature, capped by the rig."""
+
+    technique: Literal["heat"]
+    PRESSES: ClassVar[bool] = False
+    intensity: Intensity = Field(0.8, description="heater duty ceiling 0..1")
+    zones: Zones = ("sole",)
+    target_c: Temperature = Field(40.0, alias="target", description="target temperature")
+
+    @field_validator("target_c")
+    @classmethod
+    def _target(cls, value: float) -> float:
+        if not 30.0 <= value <= 45.0:
+            raise ValueError(f"target {value:g}C is outside 30C..45C")
+        return value
+
+
+class Rest(_Model):
+    """Rest after the massage: everything off for a while."""
+
+    technique: Literal["rest"]
+    name: str | None = Field(None, max_length=80, description="label shown while running")
+    duration_ms: Duration = Field(alias="duration", description="how long the rest lasts")
+
+    zones: ClassVar[tuple[str, ...]] = ()
+    feet: ClassVar[Feet] = "both"
+    optional: ClassVar[bool] = False
+    intensity: ClassVar[float] = 0.0
+
+    @property
+    def label(self) -> str:
+        """The step's name, or `rest`."""
+        return self.name or "rest"
+
+    @property
+    def total_ms(self) -> int:
+        """How long the rest lasts."""
+        return self.duration_ms
+
+
+Step = Annotated[
+    Rub
+    | ToeWork
+    | PointPress
+    | HeelPress
+    | RollerPass
+    | Knead
+    | Achilles
+    | AnkleCircles
+    | PebbleWalk
+    | Vibrate
+    | Heat
+    | Rest,
+    Field(discriminator="technique"),
+]
+"""One technique step (discriminated by `technique`)."""
+
+TECHNIQUES: dict[str, type[StepBase] | type[Rest]] = {
+    cls.model_fields["technique"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in (
+        Rub,
+        ToeWork,
+        PointPress,
+        HeelPress,
+        RollerPass,
+        Knead,
+        Achilles,
+        AnkleCircles,
+        PebbleWalk,
+        Vibrate,
+        Heat,
+        Rest,
+    )
+}
+"""Every technique name and the model of its step."""
+
+RESERVED_TECHNIQUES = {"curve": "per-actuator-kind keyframes; planned, not supported yet"}
+"""Technique names kept for future versions."""
+
+AnyStep = StepBase | Rest
+
+
+class Parallel(_Model):
+    """Tracks that run at once (e.g. heat under kneading); lasts as long as the longest."""
+
+    parallel: list[Item] = Field(min_length=2, description="the tracks, each a step or block")
+    name: str | None = Field(None, max_length=80)
+
+    @property
+    def total_ms(self) -> int:
+        """Duration of the longest track."""
+        return max(item.total_ms for item in self.parallel)
+
+
+class Repeat(_Model):
+    """Steps repeated a number of times."""
+
+    repeat: int = Field(ge=1, description="how many times")
+    steps: list[Item] = Field(min_length=1)
+    name: str | None = Field(None, max_length=80)
+
+    @property
+    def once_ms(self) -> int:
+        """Duration of one round."""
+        return sum(item.total_ms for item in self.steps)
+
+    @property
+    def total_ms(self) -> int:
+        """Duration of every round together."""
+        return self.repeat * self.once_ms
+
+
+class Group(_Model):
+    """A named sequence of steps."""
+
+    steps: list[Item] = Field(min_length=1)
+    name: str | None = Field(None, max_length=80)
+
+    @property
+    def total_ms(self) -> int:
+        """Sum of its steps."""
+        return sum(item.total_ms for item in self.steps)
+
+
+class Include(_Model):
+    """Another profile's steps, by bundled name or by path relative to this profile."""
+
+    include: str = Field(min_length=1, description="bundled profile name or relative path")
+    set: dict[str, Any] = Field(default_factory=dict, description="values for its params")
+    name: str | None = Field(None, max_length=80)
+    _profile: Profile | None = PrivateAttr(None)
+
+    @property
+    def profile(self) -> Profile:
+        """The included profile (resolved by the loader)."""
+        if self._profile is None:
+            raise RuntimeError(f"include {self.include!r} was not resolved")
+        return self._profile
+
+    @property
+    def total_ms(self) -> int:
+        """Duration of the included profile."""
+        return self.profile.total_ms
+
+
+Item = Union[Step, Parallel, Repeat, Group, Include]  # noqa: UP007 (forward references)
+"""A profile entry: a technique step or a block."""
+
+ParamValue = bool | int | float | str
+
+
+class Profile(_Model):
+    """A massage profile: named params and a sequence of steps and blocks."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=60)
+    description: str = ""
+    params: dict[Annotated[str, Field(pattern=PARAM_NAME)], ParamValue] = Field(
+        default_factory=dict, description="named values steps use as $name; --set overrides"
+    )
+    steps: list[Item] = Field(min_length=1)
+    _doc: Located | None = PrivateAttr(None)
+
+    @property
+    def total_ms(self) -> int:
+        """The profile's computed duration: steps in sequence, parallel tracks at once."""
+        return sum(item.total_ms for item in self.steps)
+
+    @property
+    def duration_ms(self) -> int:
+        """Same as total_ms: the length of the session this profile makes."""
+        return self.total_ms
+
+    def techniques(self) -> list[str]:
+        """Techniques the profile uses, in first-use order (includes followed)."""
+        seen: dict[str, None] = {}
+        for step in iter_steps(self.steps):
+            seen.setdefault(step.technique, None)
+        return list(seen)
+
+
+def iter_steps(items: list[Item]) -> list[AnyStep]:
+    """Every technique step under `items`, in written order (repeats not expanded)."""
+    out: list[AnyStep] = []
+    stack: list[Any] = list(reversed(items))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Parallel):
+            stack.extend(reversed(item.parallel))
+        elif isinstance(item, Repeat | Group):
+            stack.extend(reversed(item.steps))
+        elif isinstance(item, Include):
+            stack.extend(reversed(item.profile.steps))
+        else:
+            out.append(item)
+    return out
+
+
+for _block in (Parallel, Repeat, Group, Include, Profile):
+    _block.model_rebuild()
