@@ -33,6 +33,7 @@ __all__ = [
     "compile_stream",
     "load_profile",
     "load_rig",
+    "parse_sets",
     "profile_from_data",
     "rig_from_data",
 ]
@@ -109,6 +110,11 @@ def compile_stream(
     return compile_profile(
         profile, rig, Settings(intensity=intensity, session_cap_ms=session_cap_ms)
     )
+
+
+def parse_sets(options: list[str] | None) -> dict[str, str]:
+    """Turn `--set NAME=VALUE` options into the `params` of compile_stream (UsageError if bad)."""
+    return profile_loader.parse_set_options(options)
 
 
 def bundled_profiles() -> list[str]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from massager import zones
 from massager.units import parse_duration_ms, parse_temperature_c
@@ -17,6 +24,17 @@ from massager.units import parse_duration_ms, parse_temperature_c
 ActuatorKind = Literal["roller", "vibration", "air", "heater"]
 Foot = Literal["left", "right"]
 Level = Annotated[float, Field(ge=0.0, le=1.0)]
+DurationMs = Annotated[
+    int,
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|h|m|s))+$", "examples": ["30s"]}
+    ),
+]
+"""Milliseconds, written in a rig file with units (`30s`, `10m`)."""
+TemperatureC = Annotated[
+    float, WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?\s*C$", "examples": ["42C"]})
+]
+"""Degrees Celsius, written in a rig file like `42C`."""
 Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
 
 KIND_CODES: dict[str, int] = {"roller": 0, "vibration": 1, "air": 2, "heater": 3}
@@ -143,13 +161,15 @@ class Actuator(_Strict):
     max_level: Level = 1.0
     min_level: Level = Field(0.0, description="below this the motor stalls (rollers)")
     max_slew: float = Field(2.0, gt=0.0, le=100.0, description="level per second (soft start)")
-    max_on_ms: int = Field(
+    max_on_ms: DurationMs = Field(
         600_000,
         gt=0,
         alias="max_on",
         description="longest continuous on-time, e.g. `10m`; air defaults to 30s",
     )
-    max_temp_c: float | None = Field(None, description="heater: hard temperature cap, e.g. `42C`")
+    max_temp_c: TemperatureC | None = Field(
+        None, description="heater: hard temperature cap, e.g. `42C`"
+    )
     bindings: Bindings
 
     @model_validator(mode="before")
@@ -230,7 +250,7 @@ class Rig(_Strict):
         default_factory=dict, description="per-zone sensitivity, only lower than the defaults"
     )
     estop_pin: Pin | None = Field(None, description="GPIO emergency-stop button (gpio driver)")
-    heat_max_ms: int = Field(
+    heat_max_ms: DurationMs = Field(
         1_200_000, gt=0, alias="heat_max", description="heat timer across the session, e.g. `20m`"
     )
     watchdog_ms: int = Field(250, ge=20, le=5000, description="device watchdog")
