@@ -60,14 +60,40 @@ class Output:
 
 
 class MotorOutput(Output):
-    """A roller on `Motor` or `PhaseEnableMotor`: the level's sign is the direction."""
+    """A roller on `Motor` (forward/backward PWM) or `PhaseEnableMotor` (phase pin, PWM enable).
+
+    The level's sign is the direction. The motor's sub-devices are written
+    directly, so a steady direction costs one PWM write per change and the
+    enable pin never blinks off between two speeds of the same direction
+    (gpiozero's `PhaseEnableMotor.forward()` turns it off first every time).
+    """
 
     def __init__(self, actuator: Actuator, motor: Any) -> None:
         super().__init__(actuator, [motor])
         self.motor = motor
+        self.phase_enable = hasattr(motor, "phase_device")
 
     def _write(self, level: float) -> None:
-        self.motor.value = max(-1.0, min(1.0, level))
+        level = max(-1.0, min(1.0, level))
+        before = self.last or 0.0
+        turned = (level > 0.0 and before <= 0.0) or (level < 0.0 and before >= 0.0)
+        motor = self.motor
+        if self.phase_enable:
+            if turned:
+                motor.enable_device.off()
+                motor.phase_device.value = level < 0.0
+            motor.enable_device.value = abs(level)
+        elif level > 0.0:
+            if turned:
+                motor.backward_device.off()
+            motor.forward_device.value = level
+        elif level < 0.0:
+            if turned:
+                motor.forward_device.off()
+            motor.backward_device.value = -level
+        else:
+            motor.forward_device.off()
+            motor.backward_device.off()
 
     def zero(self) -> None:
         """Drive each of the motor's pins low (phase included, which stop() leaves)."""

@@ -1,0 +1,610 @@
+"""The Raspberry Pi's own GPIO as a device: the shared executor in a thread, gpiozero outputs.
+
+The executor (`firmware_bridge.executor`, the same code the Pico runs) ticks
+in a thread on absolute deadlines, 200 times a second by default, and also
+wakes at the exact time a queued command is due; it writes levels through
+gpiozero devices built from the rig's gpio bindings. An emergency-stop button
+on `rig.estop_pin` latches every output off at once (its edge callback, and a
+poll of the button on every tick as a backup); the run then ends with a
+safety stop. A heater is driven only with a temperature sensor.
+
+Pins come from gpiozero's default pin factory (lgpio on a Pi 5), so
+``GPIOZERO_PIN_FACTORY`` is honoured; tests pass a `MockFactory`. Given a
+`clock` (a `VirtualClock`), the driver runs without a thread: each call
+advances the device tick by tick to the clock's time, so a test sees exact,
+repeatable pin timings.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import heapq
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from firmware_bridge import executor as ex
+from firmware_bridge.ticks import TICKS_MAX
+from massager.clock import Clock, MonotonicClock
+from massager.drivers.base import DeviceStatus, Driver, DriverOptions
+from massager.drivers.gpio_outputs import Output, build_output
+from massager.drivers.temp_sensors import (
+    W1_DEVICES,
+    SensorError,
+    SensorPoller,
+    TempReader,
+    open_reader,
+)
+from massager.errors import DeviceError, SafetyError, SafetyStop, UsageError
+from massager.rig.model import KIND_CODES, Rig
+from massager.stream import Command
+
+DEFAULT_TICK_HZ = 200.0
+TICK_HZ_ENV = "MASSAGER_GPIO_TICK_HZ"
+"""Environment variable overriding the tick rate (Hz) when none is passed."""
+QUEUE_SIZE = 4096
+"""Commands the executor holds: a CPython host has room for far more than the Pico's 64."""
+_LOCK_WAIT_S = 0.005  # longest an emergency stop waits for a tick in progress
+
+
+def _check_rig(rig: Rig) -> None:
+    """Refuse a rig the GPIO driver cannot drive safely."""
+    unbound = [a.id for a in rig.actuators if a.bindings.gpio is None]
+    if unbound:
+        raise UsageError(
+            f"rig {rig.name!r} cannot run on the Pi's GPIO: no gpio binding for "
+            f"{', '.join(unbound)}; use --device serial or sim, or add bindings.gpio"
+        )
+    for act in rig.actuators:
+        gpio = act.bindings.gpio
+        if act.kind == "heater" and (gpio is None or gpio.sensor is None):
+            raise SafetyError(
+                f"rig {rig.name!r}: heater {act.id!r} has no temperature sensor in its gpio "
+                "binding, and the gpio driver drives no heater it cannot measure; add "
+                "sensor: {type: ds18b20, id: 28-...} or {type: mcp3008, channel: N}"
+            )
+
+
+class _Hal:
+    """The executor's hardware seam on the Pi: device clock, gpiozero outputs, sensor readings."""
+
+    def __init__(
+        self,
+        outputs: list[Output],
+        poller: SensorPoller,
+        sensor_of: dict[int, int],
+        now_abs_us: Callable[[], int],
+    ) -> None:
+        self.outputs = outputs
+        self.poller = poller
+        self.sensor_of = sensor_of
+        self.now_abs_us = now_abs_us
+        self.error: BaseException | None = None
+        """The first exception an output write raised (the executor only latches a bit)."""
+
+    def now_us(self) -> int:
+        """The device clock: microseconds, wrapping like the Pico's ticks_us."""
+        return self.now_abs_us() & TICKS_MAX
+
+    def set_output(self, ch: int, level: float) -> None:
+        """Write `level` to channel `ch`'s gpiozero device; remember the first failure."""
+        try:
+            self.outputs[ch].write(level)
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            raise
+
+    def read_temp(self, ch: int) -> float:
+        """The latest reading of the heater's sensor (NaN if it failed or went stale)."""
+        return self.poller.latest(self.sensor_of[ch])
+
+
+_OPEN: weakref.WeakSet[GpioDriver] = weakref.WeakSet()
+_atexit_registered = False
+
+
+def _close_all() -> None:
+    """Safety net at interpreter exit: every GPIO driver still open turns everything off."""
+    for driver in list(_OPEN):
+        driver.close()
+
+
+class GpioDriver(Driver):
+    """Plays a command stream on the Pi's GPIO pins through gpiozero.
+
+    `pin_factory` overrides gpiozero's default factory (tests pass a
+    `MockFactory(pin_class=MockPWMPin)`); `tick_hz` sets the executor's tick
+    rate (default 200 Hz, or ``MASSAGER_GPIO_TICK_HZ``); `clock` runs the
+    driver without a thread, stepped by the caller's clock (for tests);
+    `w1_root` is where DS18B20 sensors are read (``/sys/bus/w1/devices``);
+    `wake_on_commands` adds a tick at the exact time each command is due.
+    """
+
+    name: ClassVar[str] = "gpio"
+    lookahead_ms: ClassVar[int] = 500
+
+    def __init__(
+        self,
+        rig: Rig,
+        options: DriverOptions | None = None,
+        *,
+        pin_factory: Any = None,
+        tick_hz: float | None = None,
+        clock: Clock | None = None,
+        w1_root: Path = W1_DEVICES,
+        wake_on_commands: bool = True,
+    ) -> None:
+        super().__init__(rig, options)
+        _check_rig(rig)
+        if tick_hz is None:
+            try:
+                tick_hz = float(os.environ.get(TICK_HZ_ENV, DEFAULT_TICK_HZ))
+            except ValueError:
+                raise UsageError(f"{TICK_HZ_ENV} must be a number of Hz") from None
+        if not 10.0 <= tick_hz <= 2000.0:
+            raise UsageError(f"the gpio tick rate must lie within 10..2000 Hz, got {tick_hz:g}")
+        self.tick_hz = tick_hz
+        self.pin_factory = pin_factory
+        self.w1_root = w1_root
+        self.wake_on_commands = wake_on_commands
+        self._stepped = clock is not None
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
+        self._period_us = round(1_000_000 / tick_hz)
+        self._ids = [a.id for a in rig.actuators]
+        self._channel = {ident: ch for ch, ident in enumerate(self._ids)}
+        self._heaters = [ch for ch, a in enumerate(rig.actuators) if a.kind == "heater"]
+        self._lock = threading.RLock()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._outputs: list[Output] = []
+        self._button: Any = None
+        self._poller = SensorPoller([])
+        self._executor: ex.Executor | None = None
+        self._hal: _Hal | None = None
+        self._closed = False
+        self._started = False
+        self._pending: list[Command] = []
+        self._due: list[int] = []  # absolute device us of queued commands (a wake-up hint)
+        self._origin = 0  # absolute device us of session time 0
+        self._pause_abs: int | None = None
+        self._next_grid = 0
+        self._dev_us = 0  # stepped mode: the device's absolute time, advanced tick by tick
+        self._t0_ns = time.monotonic_ns()
+        self._estop_seen = False
+        self._zeroed_for = 0  # fault bits whose latching already drove every pin low
+        self._failure: str | None = None
+        self.ticks = 0
+        """Ticks run so far."""
+        self.overruns = 0
+        """Grid ticks skipped because a tick came more than a period late."""
+
+    # -- time --------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """Real monotonic time, or the clock given for stepped (test) use."""
+        return self._clock
+
+    def _now_abs_us(self) -> int:
+        """The device clock before wrapping: microseconds since the driver was made."""
+        if self._stepped:
+            return self._dev_us
+        return (time.monotonic_ns() - self._t0_ns) // 1000 + self.options.clock_start_us
+
+    def _clock_abs_us(self) -> int:
+        """Where the caller's clock is, in absolute device microseconds (stepped mode)."""
+        return round(self._clock.now_ms() * 1000) + self.options.clock_start_us
+
+    @property
+    def device_us(self) -> int:
+        """The device clock now, in microseconds before wrapping (stepped: the last tick's)."""
+        return self._now_abs_us()
+
+    @property
+    def session_origin_ns(self) -> int:
+        """time.monotonic_ns() at session time 0 (threaded mode), for measurements."""
+        return self._t0_ns + (self._origin - self.options.clock_start_us) * 1000
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Claim every pin of the rig (all outputs at zero), the button and the sensors."""
+        if self._executor is not None:
+            return
+        if self._closed:
+            raise DeviceError("gpio: this driver was closed; open a new one")
+        global _atexit_registered
+        if not _atexit_registered:
+            atexit.register(_close_all)
+            _atexit_registered = True
+        _OPEN.add(self)
+        self._dev_us = self._clock_abs_us() if self._stepped else 0
+        try:
+            self._open_outputs()
+            self._open_button()
+        except BaseException:
+            self.close()
+            raise
+        hal = _Hal(self._outputs, self._poller, {}, self._now_abs_us)
+        watchdog = self.options.watchdog_ms or self.rig.watchdog_ms
+        executor = ex.Executor(hal, len(self._ids), watchdog, QUEUE_SIZE)
+        for ch, act in enumerate(self.rig.actuators):
+            err = executor.configure(
+                ch,
+                KIND_CODES[act.kind],
+                act.max_level,
+                act.min_level,
+                act.max_slew,
+                act.max_on_ms,
+                act.max_temp_c,
+            )
+            if err != ex.OK:
+                self.close()
+                raise DeviceError(f"gpio: actuator {act.id!r} refused: {ex.ERR_NAMES[err]}")
+        self._hal = hal
+        self._executor = executor
+
+    def _open_outputs(self) -> None:
+        for act in self.rig.actuators:
+            try:
+                output = build_output(act, self.pin_factory)
+            except Exception as exc:
+                raise DeviceError(
+                    f"gpio: cannot claim the pins of {act.id!r}: {_why(exc)}"
+                ) from exc
+            self._outputs.append(output)
+            output.zero()
+
+    def _open_sensors(self, hal: _Hal) -> None:
+        """Open each heater's sensor and take a first reading; DeviceError if one has none."""
+        hal.sensor_of = {}
+        readers: list[TempReader] = []
+        for ch in self._heaters:
+            gpio = self.rig.actuators[ch].bindings.gpio
+            assert gpio is not None and gpio.sensor is not None  # _check_rig
+            try:
+                reader = open_reader(
+                    gpio.sensor, w1_root=self.w1_root, pin_factory=self.pin_factory
+                )
+            except Exception as exc:
+                raise DeviceError(
+                    f"gpio: cannot open the sensor of {self._ids[ch]!r}: {_why(exc)}"
+                ) from exc
+            hal.sensor_of[ch] = len(readers)
+            readers.append(reader)
+        self._poller = hal.poller = SensorPoller(readers)
+        self._poller.read_all()
+        for ch, index in hal.sensor_of.items():
+            if self._poller.errors[index]:
+                raise DeviceError(
+                    f"gpio: heater {self._ids[ch]!r} has no temperature reading: "
+                    f"{self._poller.errors[index]}"
+                )
+
+    def _open_button(self) -> None:
+        if self.rig.estop_pin is None:
+            return
+        from gpiozero import Button
+
+        try:
+            # a short hold_time: closing a Button waits out its hold thread's current wait
+            self._button = Button(
+                self.rig.estop_pin,
+                pull_up=True,
+                bounce_time=None,
+                hold_time=0.05,
+                pin_factory=self.pin_factory,
+            )
+        except Exception as exc:
+            raise DeviceError(
+                f"gpio: cannot claim the emergency stop on GPIO{self.rig.estop_pin}: {_why(exc)}"
+            ) from exc
+        self._button.when_pressed = self._on_estop
+
+    def start(self) -> None:
+        """Session time 0 is now: clear any latched fault and start ticking.
+
+        Refuses (SafetyStop) while the emergency-stop button is held down.
+        """
+        executor = self._require_open()
+        if self._button is not None and self._button.is_pressed:
+            raise SafetyStop("the emergency stop is pressed: release it before starting")
+        if self._heaters and not self._poller.readers:
+            assert self._hal is not None
+            self._open_sensors(self._hal)
+        with self._lock:
+            self._estop_seen = False
+            self._zeroed_for = 0
+            executor.clear_faults()
+            self._origin = self._now_abs_us()
+            self._next_grid = self._origin
+            self._started = True
+            executor.feed()
+            pending, self._pending = self._pending, []
+            self._schedule(pending)
+        self._poller.start()
+        if not self._stepped and self._thread is None:
+            self._halt.clear()
+            self._thread = threading.Thread(target=self._run, name="massager-gpio", daemon=True)
+            self._thread.start()
+
+    def send(self, commands: Sequence[Command]) -> None:
+        """Queue commands stamped in session ms; before start() they wait for session time 0."""
+        self._require_open()
+        with self._lock:
+            self._heard_from_host()
+            if not self._started:
+                for command in commands:
+                    self._channel_of(command)
+                self._pending.extend(commands)
+                return
+            self._schedule(commands)
+
+    def _channel_of(self, command: Command) -> int:
+        try:
+            return self._channel[command.actuator]
+        except KeyError:
+            raise UsageError(
+                f"the stream drives actuator {command.actuator!r}, which rig "
+                f"{self.rig.name!r} does not have"
+            ) from None
+
+    def _schedule(self, commands: Sequence[Command]) -> None:
+        executor = self._executor
+        assert executor is not None
+        for command in commands:
+            ch = self._channel_of(command)
+            at = self._origin + command.at_ms * 1000 + executor.shift_us
+            op, a, b, c, d = command.args()
+            err = executor.schedule(at & TICKS_MAX, ch, op, a, b, c, d)
+            if err == ex.OK:
+                if self.wake_on_commands:
+                    heapq.heappush(self._due, at)
+            elif err == ex.ERR_FAULT:
+                return  # the latched fault is what poll() reports
+            elif err == ex.ERR_LIMIT:
+                raise SafetyStop(
+                    f"gpio: {command.op} of {command.actuator} at {command.at_ms} ms is "
+                    "beyond its limits; the device refused it"
+                )
+            else:
+                raise DeviceError(
+                    f"gpio: {command.op} of {command.actuator} at {command.at_ms} ms refused "
+                    f"({ex.ERR_NAMES[err]})"
+                )
+
+    def poll(self) -> DeviceStatus:
+        """Run the device up to now (stepped mode), feed its watchdog and report its status."""
+        executor = self._require_open()
+        with self._lock:
+            self._heard_from_host()
+            if self._failure is not None:
+                raise DeviceError(self._failure)
+            if executor.faults & ex.FAULT_HAL:
+                raise DeviceError(self._hal_failure())
+            now = self._pause_abs if executor.paused and self._pause_abs is not None else None
+            if now is None:
+                now = self._now_abs_us()
+            session_us = now - self._origin - executor.shift_us if self._started else 0
+            return DeviceStatus(
+                session_ms=max(0, session_us) / 1000.0,
+                levels=dict(zip(self._ids, executor.levels, strict=True)),
+                faults=tuple(ex.fault_names(executor.faults)),
+                temps={self._ids[ch]: executor.temps[ch] for ch in self._heaters},
+                paused=executor.paused,
+            )
+
+    def pause(self) -> None:
+        """Ramp every output down (within 1 s) and hold the session clock."""
+        executor = self._require_open()
+        with self._lock:
+            self._heard_from_host()
+            if not executor.paused:
+                self._pause_abs = self._now_abs_us()
+            executor.pause()
+
+    def resume(self) -> None:
+        """Continue the session clock; outputs ramp back up."""
+        executor = self._require_open()
+        with self._lock:
+            self._heard_from_host()
+            before = executor.shift_us
+            executor.resume()
+            self._pause_abs = None
+            moved = executor.shift_us - before
+            if moved and self._due:
+                self._due = [t + moved for t in self._due]
+                heapq.heapify(self._due)
+
+    def set_intensity(self, intensity: float) -> None:
+        """Scale every output by `intensity` from the next tick, through the slew limits."""
+        executor = self._require_open()
+        with self._lock:
+            self._heard_from_host()
+            executor.set_scale(intensity)
+
+    def stop(self) -> None:
+        """Drop queued commands; every output ramps to zero at its slew limit."""
+        executor = self._require_open()
+        with self._lock:
+            self._heard_from_host()
+            self._pending.clear()
+            self._due.clear()
+            executor.stop()
+
+    def off(self) -> None:
+        """Every output of the rig to zero now, whatever the state. Never raises."""
+        locked = self._lock.acquire(timeout=0.5)
+        try:
+            self._pending.clear()
+            self._due.clear()
+            if self._executor is not None:
+                with contextlib.suppress(Exception):
+                    self._executor.off()
+            self._zero_outputs()
+        finally:
+            if locked:
+                self._lock.release()
+
+    def close(self) -> None:
+        """Stop ticking, turn everything off and release every pin. Idempotent; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._halt.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
+        self.off()
+        if self._button is not None:
+            try:
+                self._button.when_pressed = None
+                self._button.close()
+            except Exception:
+                pass
+            self._button = None
+        self._poller.close()
+        for output in self._outputs:
+            output.close()
+        _OPEN.discard(self)
+
+    # -- the tick ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        """The tick thread: sleep to each deadline, tick, until closed."""
+        halt = self._halt
+        while not halt.is_set():
+            delay_us = self._next_deadline() - self._now_abs_us()
+            if delay_us > 0:
+                halt.wait(delay_us / 1_000_000)
+                continue
+            with self._lock:
+                if halt.is_set():
+                    return
+                self._tick_now()
+
+    def _next_deadline(self) -> int:
+        deadline = self._next_grid
+        if self._due and self._due[0] < deadline:
+            deadline = self._due[0]
+        return deadline
+
+    def _heard_from_host(self) -> None:
+        """A message from the session: run the device up to now, then feed its watchdog."""
+        self._advance()
+        if self._executor is not None:
+            self._executor.feed()
+
+    def _advance(self) -> None:
+        """Stepped mode: tick at every deadline up to the caller's clock. Call under the lock."""
+        if not self._stepped or self._executor is None:
+            return
+        target = self._clock_abs_us()
+        if self._started:
+            while (deadline := self._next_deadline()) <= target:
+                self._dev_us = max(self._dev_us, deadline)
+                self._tick_now()
+        self._dev_us = max(self._dev_us, target)
+
+    def _tick_now(self) -> None:
+        """One tick at the device's current time. Call under the lock."""
+        executor = self._executor
+        assert executor is not None
+        now = self._now_abs_us()
+        period = self._period_us
+        if now >= self._next_grid:
+            behind = (now - self._next_grid) // period
+            self.overruns += behind
+            self._next_grid += (behind + 1) * period
+        due = self._due
+        while due and due[0] <= now:
+            heapq.heappop(due)
+        if self._failure is not None:
+            return
+        try:
+            button = self._button
+            if (
+                button is not None
+                and not executor.faults & ex.FAULT_ESTOP
+                and (self._estop_seen or button.is_pressed)
+            ):
+                self._estop_seen = True
+                executor.latch(ex.FAULT_ESTOP)
+                self._zero_outputs()
+            executor.tick()
+            self.ticks += 1
+        except Exception as exc:
+            self._fail(f"gpio: the device tick failed: {type(exc).__name__}: {exc}")
+            return
+        if executor.faults & ex.FAULT_HAL:
+            self._fail(self._hal_failure())
+        elif executor.faults & ~self._zeroed_for:
+            # a fault the executor latched (watchdog, over-temperature, sensor): it wrote
+            # level 0 to each output; drive every pin low too (a phase pin included)
+            self._zeroed_for = executor.faults
+            self._zero_outputs()
+
+    def _hal_failure(self) -> str:
+        error = self._hal.error if self._hal is not None else None
+        what = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        return f"gpio: an output write failed ({what}); every output was turned off"
+
+    def _fail(self, message: str) -> None:
+        """An output or the tick failed: every pin to zero, remember why for poll()."""
+        if self._failure is None:
+            self._failure = message
+        if self._executor is not None:
+            with contextlib.suppress(Exception):
+                self._executor.latch(ex.FAULT_HAL)
+        self._zero_outputs()
+
+    def _zero_outputs(self) -> None:
+        """Drive every output pin low, bypassing the executor; a pin that refuses is released."""
+        for output in self._outputs:
+            try:
+                output.zero()
+            except Exception:
+                output.close()  # a released pin is an input: the driver's pull-down holds it low
+
+    # -- emergency stop ----------------------------------------------------------------------
+
+    def _on_estop(self) -> None:
+        """The button's edge callback (gpiozero's thread): latch the stop, every output off."""
+        self._estop_seen = True
+        locked = self._lock.acquire(timeout=_LOCK_WAIT_S)
+        try:
+            if locked and self._executor is not None:
+                self._executor.latch(ex.FAULT_ESTOP)
+            self._zero_outputs()  # without the lock too: the next tick latches the fault
+        finally:
+            if locked:
+                self._lock.release()
+
+    def _require_open(self) -> ex.Executor:
+        if self._executor is None or self._closed:
+            raise DeviceError("gpio: the device is not open")
+        return self._executor
+
+
+def _why(exc: BaseException) -> str:
+    """A one-line reason for a gpiozero or sensor failure, with a hint for the common ones."""
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SensorError) else str(exc)
+    name = type(exc).__name__
+    if name in ("BadPinFactory", "PinFactoryFallback"):
+        text += (
+            " (no GPIO pin factory: on a Pi install python3-lgpio; on a PC set "
+            "GPIOZERO_PIN_FACTORY=mock and GPIOZERO_MOCK_PIN_CLASS=mockpwmpin)"
+        )
+    elif name in ("GPIOPinInUse",) or "busy" in text.lower():
+        text += " (is another massager or GPIO program running?)"
+    elif name == "PinPWMUnsupported":
+        text += (
+            " (this pin factory has no PWM: with mock pins set GPIOZERO_MOCK_PIN_CLASS=mockpwmpin)"
+        )
+    return text

@@ -1,0 +1,209 @@
+"""Helpers for the GPIO driver tests: mock pins on the device's clock, and the expected pin trace.
+
+The expected trace is worked out from the stream alone: at every tick (the
+200 Hz grid plus the moment each command is due) an actuator's level moves
+toward the stream's level (`Timeline`), clamped to its range, by at most
+`max_slew` per second; then each binding maps that level onto its pins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import gpiozero.pins.mock as gpiozero_mock
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from massager.drivers.gpio import GpioDriver
+from massager.rig.model import Actuator, Rig
+from massager.stream import Command, CommandStream, Timeline
+
+TICK_MS = 5.0
+W1_REPLY = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t={milli}\n"
+
+RIG_DOC: dict[str, Any] = {
+    "name": "pins-test",
+    "estop_pin": 26,
+    "actuators": [
+        {
+            "id": "roller_l",
+            "kind": "roller",
+            "foot": "left",
+            "reaches": ["sole"],
+            "max_slew": 100,
+            "bindings": {"gpio": {"forward": 12, "backward": 13, "pwm_hz": 2000}},
+        },
+        {
+            "id": "roller_r",
+            "kind": "roller",
+            "foot": "right",
+            "reaches": ["sole"],
+            "max_slew": 100,
+            "max_level": 0.8,
+            "bindings": {"gpio": {"phase": 5, "enable": 6, "pwm_hz": 500}},
+        },
+        {
+            "id": "vib_l",
+            "kind": "vibration",
+            "foot": "left",
+            "reaches": ["heel"],
+            "max_slew": 100,
+            "bindings": {"gpio": {"pin": 16, "pwm_hz": 200}},
+        },
+        {
+            "id": "air_l",
+            "kind": "air",
+            "foot": "left",
+            "reaches": ["calf"],
+            "max_slew": 100,
+            "bindings": {"gpio": {"pin": 20, "valve": 21}},
+        },
+        {
+            "id": "heat_l",
+            "kind": "heater",
+            "foot": "left",
+            "reaches": ["sole"],
+            "max_temp_c": "42C",
+            "max_slew": 100,
+            "bindings": {
+                "gpio": {
+                    "pin": 19,
+                    "pwm_hz": 100,
+                    "sensor": {"type": "ds18b20", "id": "28-0000000000aa"},
+                }
+            },
+        },
+    ],
+}
+RIG = Rig.model_validate(RIG_DOC)
+OUTPUT_PINS = (12, 13, 5, 6, 16, 20, 21, 19)
+
+
+def write_w1(root: Path, celsius: float, device: str = "28-0000000000aa") -> Path:
+    """A fake 1-wire sysfs tree whose DS18B20 reads `celsius`."""
+    (root / device).mkdir(parents=True, exist_ok=True)
+    (root / device / "w1_slave").write_text(W1_REPLY.format(milli=round(celsius * 1000)))
+    return root
+
+
+@contextmanager
+def device_time_pins(driver_ref: list[GpioDriver]) -> Iterator[None]:
+    """Make mock pins stamp their changes with the (stepped) driver's device clock."""
+    real = gpiozero_mock.monotonic
+
+    def device_seconds() -> float:
+        return driver_ref[0].device_us / 1e6 if driver_ref else real()
+
+    gpiozero_mock.monotonic = device_seconds
+    try:
+        yield
+    finally:
+        gpiozero_mock.monotonic = real
+
+
+class StampedPin(MockPWMPin):  # type: ignore[misc]
+    """A mock PWM pin that also keeps the clock reading of each change (`stamps`)."""
+
+    def __init__(self, factory: Any, info: Any) -> None:
+        self.stamps: list[tuple[float, float]] = []
+        super().__init__(factory, info)
+
+    def _change_state(self, value: Any) -> bool:
+        changed = bool(super()._change_state(value))
+        if changed:
+            self.stamps.append((self._last_change, float(value)))
+        return changed
+
+
+def pwm_factory() -> MockFactory:
+    """A fresh gpiozero mock factory whose pins do PWM and keep absolute change times."""
+    return MockFactory(pin_class=StampedPin)
+
+
+def pin_trace(factory: MockFactory, pin: int) -> list[tuple[float, float]]:
+    """The (ms since the pin was claimed, state) changes a mock pin recorded.
+
+    Mock pins stamp each change with the time since the previous one; the
+    first entry is the state the pin had when it was claimed.
+    """
+    out: list[tuple[float, float]] = []
+    elapsed = 0.0
+    for state in factory.pin(pin).states[1:]:
+        elapsed += state.timestamp
+        out.append((round(elapsed * 1000.0, 6), float(state.state)))
+    return out
+
+
+def tick_times(commands: list[Command], end_ms: float) -> list[float]:
+    """Every moment the stepped driver ticks: the grid, and each command's due time."""
+    times = {round(k * TICK_MS, 6) for k in range(int(end_ms / TICK_MS) + 1)}
+    times |= {float(c.at_ms) for c in commands if c.at_ms <= end_ms}
+    return sorted(times)
+
+
+def pins_for(act: Actuator, level: float, phase: float) -> dict[int, float]:
+    """The state of each pin of `act` at `level` (`phase`: a phase pin's previous state)."""
+    gpio = act.bindings.gpio
+    assert gpio is not None
+    if gpio.forward is not None and gpio.backward is not None:
+        return {gpio.forward: max(level, 0.0), gpio.backward: max(-level, 0.0)}
+    if gpio.phase is not None and gpio.enable is not None:
+        if level > 0:
+            phase = 0.0
+        elif level < 0:
+            phase = 1.0
+        return {gpio.phase: phase, gpio.enable: abs(level)}
+    assert gpio.pin is not None
+    out = {gpio.pin: level}
+    if gpio.valve is not None:
+        out[gpio.valve] = 1.0 if level > 0 else 0.0
+    return out
+
+
+def expected_traces(
+    stream: CommandStream, rig: Rig, end_ms: float, intensity: float = 1.0
+) -> dict[int, list[tuple[float, float]]]:
+    """Each output pin's expected (ms, state) changes, from the stream and the rig's limits."""
+    traces: dict[int, list[tuple[float, float]]] = {}
+    by_actuator = stream.by_actuator()
+    for act in rig.actuators:
+        commands = by_actuator.get(act.id, [])
+        timeline = Timeline(commands)
+        level = 0.0
+        state: dict[int, float] = dict.fromkeys(pins_for(act, 0.0, 0.0), 0.0)
+        for p in state:
+            traces[p] = []
+        previous_t: float | None = None
+        for t in tick_times(stream.commands, end_ms):
+            dt = 0.0 if previous_t is None else t - previous_t
+            previous_t = t
+            target = min(max(timeline.level_at(t) * intensity, act.low_bound), act.max_level)
+            step = act.max_slew * dt / 1000.0
+            before = level
+            level = min(target, level + step) if target > level else max(target, level - step)
+            gpio = act.bindings.gpio
+            assert gpio is not None
+            phase = state.get(gpio.phase, 0.0) if gpio.phase is not None else 0.0
+            if gpio.enable is not None and level * before < 0:
+                # a reversal turns the enable off before the phase pin flips
+                traces[gpio.enable].append((t, 0.0))
+                state[gpio.enable] = 0.0
+            for p, value in pins_for(act, level, phase).items():
+                if abs(value - state[p]) > 1e-12:
+                    traces[p].append((t, value))
+                    state[p] = value
+    return traces
+
+
+def assert_trace(actual: list[tuple[float, float]], expected: list[tuple[float, float]]) -> None:
+    """Same number of changes, each at the same time with the same state.
+
+    gpiozero's own `assert_states_and_times` zips the two lists, so a short
+    expectation passes it; this checks the length first.
+    """
+    assert len(actual) == len(expected), f"{len(actual)} changes, expected {len(expected)}"
+    for (t, v), (et, ev) in zip(actual, expected, strict=True):
+        assert abs(t - et) < 1e-3, f"change to {v} at {t} ms, expected {ev} at {et} ms"
+        assert abs(v - ev) < 1e-9, f"state {v} at {t} ms, expected {ev}"
