@@ -26,9 +26,9 @@ API:
   latched), ``ERR_ARG`` (unknown op, shape, negative duration or frequency,
   not a number). Refused commands are never executed. Commands at the same
   time run in the order they were queued.
-- ``feed()``: the host is alive (resets the watchdog). Every message
-  (``schedule``, ``pause``, ``resume``, ``set_scale``, ``stop``) also counts.
-  The watchdog is armed by the first message and disarmed by ``off()``.
+- ``feed()``: the host is alive: resets the watchdog, and arms it (it is
+  disarmed until the first ``feed()`` and again by ``off()``). Call it for
+  every message that arrives from the host; nothing else feeds it.
 - ``tick()``: read the clock, start due commands, evaluate every output,
   enforce the envelope, write the outputs that changed. Call it often (100 Hz
   or more). The envelope: each level is clamped to the channel's range
@@ -69,6 +69,7 @@ from firmware_bridge.waveforms import (
     SHAPE_SINE,
     SHAPE_TRIANGLE,
     op_value,
+    wave_value,
 )
 
 TYPE_CHECKING = False
@@ -153,6 +154,7 @@ class Executor:
         self._b = [0.0] * n
         self._c = [0.0] * n
         self._d = [0.0] * n
+        self._shape = [0] * n
         self._start = [0.0] * n
         self._el = [0] * n  # microseconds since the op began, as of the last tick
         self._on_us = [0] * n
@@ -236,7 +238,6 @@ class Executor:
 
     def schedule(self, t_us: int, ch: int, op: int, a: float, b: float, c: float, d: float) -> int:
         """Queue a command at device time `t_us`; returns OK or an error code."""
-        self.feed()
         if self.faults:
             return ERR_FAULT
         if ch < 0 or ch >= self.channels or not self._configured[ch]:
@@ -303,14 +304,12 @@ class Executor:
 
     def set_scale(self, x: float) -> None:
         """User intensity 0..1, applied from the next tick through the slew limits."""
-        self.feed()
         if not (x >= 0.0):  # also catches NaN
             x = 0.0
         self._scale = 1.0 if x > 1.0 else x
 
     def pause(self) -> None:
         """Freeze the program and ramp every output down within 1 s."""
-        self.feed()
         if self.paused or self.faults:
             return
         now = self._hal.now_us()
@@ -325,7 +324,6 @@ class Executor:
 
     def resume(self) -> None:
         """Continue the program where it was paused; outputs ramp back up."""
-        self.feed()
         if not self.paused:
             return
         waited = ticks_diff(self._hal.now_us(), self._now)
@@ -344,7 +342,6 @@ class Executor:
 
     def stop(self) -> None:
         """Drop the queue; every output ramps to zero at its slew limit."""
-        self.feed()
         self._count = 0
         op = self._op
         for ch in self._active:
@@ -446,6 +443,7 @@ class Executor:
         self._b[ch] = self._qb[i]
         self._c[ch] = self._qc[i]
         self._d[ch] = self._qd[i]
+        self._shape[ch] = int(self._qd[i])
         self._start[ch] = start
         # elapsed as of the previous tick: the evaluation adds this tick's dt
         self._el[ch] = ticks_diff(prev_now, t)
@@ -458,10 +456,19 @@ class Executor:
             self._active.append(ch)
 
     def _evaluate(self, dt: int, paused: bool) -> None:
-        hal = self._hal
+        # the hot loop: every list is a local, ops dispatch to the shared motion math
+        set_output = self._hal.set_output
         levels = self.levels
         ops = self._op
         el = self._el
+        on_us = self._on_us
+        a = self._a
+        b = self._b
+        c = self._c
+        shape = self._shape
+        hi = self._hi
+        lo = self._lo
+        rates = self._fast if paused else self._slew
         scale = self._scale
         idle = False
         for ch in self._active:
@@ -471,49 +478,46 @@ class Executor:
             else:
                 e = el[ch] + dt
                 el[ch] = e
-                if op == OP_HEAT:
+                if op == OP_WAVE:
+                    target = wave_value(shape[ch], a[ch], b[ch], c[ch], e) * scale
+                elif op == OP_SET:
+                    target = a[ch] * scale
+                elif op == OP_HEAT:
                     target = self._duty[ch] * scale
                 else:
-                    target = (
-                        op_value(
-                            op,
-                            self._a[ch],
-                            self._b[ch],
-                            self._c[ch],
-                            self._d[ch],
-                            self._start[ch],
-                            e,
-                        )
-                        * scale
-                    )
-                    if target > self._hi[ch]:
-                        target = self._hi[ch]
-                    elif target < self._lo[ch]:
-                        target = self._lo[ch]
-                    if (
-                        self._kind[ch] == KIND_HEATER
-                        and self.temps[ch] >= self._max_temp[ch] - HEAT_MARGIN_C
-                    ):
-                        target = 0.0
-            cur = levels[ch]
+                    v = op_value(op, a[ch], b[ch], c[ch], self._d[ch], self._start[ch], e)
+                    target = v * scale
+                if target > hi[ch]:
+                    target = hi[ch]
+                elif target < lo[ch]:
+                    target = lo[ch]
+                if (
+                    self._kind[ch] == KIND_HEATER
+                    and op != OP_HEAT
+                    and self.temps[ch] >= self._max_temp[ch] - HEAT_MARGIN_C
+                ):
+                    target = 0.0
             if target != 0.0:
-                on = self._on_us[ch] + dt
+                on = on_us[ch] + dt
                 if on > self._max_on[ch]:
                     # continuous on-time exceeded: this output goes off at once
                     ops[ch] = OP_OFF
-                    self._on_us[ch] = 0
+                    on_us[ch] = 0
                     self.cut_mask |= 1 << ch
                     levels[ch] = 0.0
-                    self._write(hal, ch, 0.0)
-                    if self.faults:
+                    try:
+                        set_output(ch, 0.0)
+                    except Exception:
+                        self.latch(FAULT_HAL)
                         return
                     idle = True
                     continue
-                self._on_us[ch] = on
+                on_us[ch] = on
             else:
-                self._on_us[ch] = 0
+                on_us[ch] = 0
+            cur = levels[ch]
             if target != cur:
-                step = (self._fast[ch] if paused else self._slew[ch]) * dt
+                step = rates[ch] * dt
                 if target > cur:
                     new = cur + step
                     if new > target:
@@ -523,8 +527,10 @@ class Executor:
                     if new < target:
                         new = target
                 levels[ch] = new
-                self._write(hal, ch, new)
-                if self.faults:
+                try:
+                    set_output(ch, new)
+                except Exception:
+                    self.latch(FAULT_HAL)
                     return
             elif target == 0.0 and op == OP_OFF:
                 idle = True
@@ -536,12 +542,6 @@ class Executor:
                 else:
                     keep.append(ch)
             self._active = keep
-
-    def _write(self, hal: "Hal", ch: int, level: float) -> None:
-        try:
-            hal.set_output(ch, level)
-        except Exception:
-            self.latch(FAULT_HAL)
 
     def _read_temps(self, now: int) -> None:
         period = ticks_diff(now, self._last_temp)

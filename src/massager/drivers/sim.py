@@ -1,0 +1,361 @@
+"""The simulated device: the firmware's executor on a virtual or scaled clock, with physics.
+
+The executor from `firmware_bridge` runs exactly as on the Pico, ticking every
+`TICK_US` of device time on a 32-bit wrapping microsecond clock that starts at
+`options.clock_start_us`. Its outputs drive physical models (roller speed,
+bladder pressure, heater temperature; see `physics`), and each heater's
+temperature comes back to it through a noisy simulated sensor. Every call
+from the host first runs the device up to the clock's present; `poll()` and
+`send()` are the host's heartbeat and feed the device's watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+
+from firmware_bridge import executor as ex
+from firmware_bridge.ticks import TICKS_MAX
+from massager.clock import Clock, MonotonicClock, VirtualClock
+from massager.drivers.base import DeviceStatus, Driver, DriverOptions
+from massager.drivers.physics import Heater, Model, TempSensor, model_for
+from massager.errors import DeviceError, SafetyError, SafetyStop
+from massager.rig import Rig
+from massager.rig.model import KIND_CODES
+from massager.stream import Command
+from massager.trace import TraceWriter
+
+_FAULT_BITS = {
+    "watchdog": ex.FAULT_WATCHDOG,
+    "overtemp": ex.FAULT_OVERTEMP,
+    "estop": ex.FAULT_ESTOP,
+    "hal": ex.FAULT_HAL,
+    "sensor": ex.FAULT_SENSOR,
+}
+
+
+class SimHal:
+    """The executor's hardware seam in the simulator: a settable clock, models as outputs."""
+
+    def __init__(self, models: list[Model], sensors: dict[int, TempSensor], start_us: int) -> None:
+        self.models = models
+        self.sensors = sensors
+        self.start_us = start_us
+        self.el_us = 0
+        """Device time elapsed since the device was opened, unwrapped."""
+        self.now_dev = start_us & TICKS_MAX
+        self.trace: TraceWriter | None = None
+        self.origin_us = 0
+        """`el_us` at session time 0 (trace times count from there)."""
+        self.fail_writes = False
+        self.fail_reads = False
+        # outputs whose physics matter (a vibration motor has none to advance)
+        self._physical: list[Model | None] = [m if m.column else None for m in models]
+
+    def set_time(self, el_us: int) -> None:
+        """Move the device clock to `el_us` after opening."""
+        self.el_us = el_us
+        self.now_dev = (self.start_us + el_us) & TICKS_MAX
+
+    @property
+    def t_s(self) -> float:
+        """Device time since opening, in seconds (what the physical models run on)."""
+        return self.el_us / 1e6
+
+    def now_us(self) -> int:
+        """The device clock (wrapping microseconds)."""
+        return self.now_dev
+
+    def set_output(self, ch: int, level: float) -> None:
+        """Drive output `ch`'s physical model (and record a trace sample)."""
+        if self.fail_writes:
+            raise OSError(5, "simulated output failure")
+        model = self._physical[ch]
+        if model is not None:
+            model.command(self.el_us / 1e6, level)
+        if self.trace is not None:
+            phys = None if model is None else model.value(self.el_us / 1e6)
+            self.trace.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
+
+    def read_temp(self, ch: int) -> float:
+        """A noisy reading of heater `ch`'s temperature."""
+        if self.fail_reads:
+            raise OSError(5, "simulated sensor failure")
+        return self.sensors[ch].read(self.t_s)
+
+
+class SimDriver(Driver):
+    """The simulated massager: the device executor, physical models and an optional trace."""
+
+    name = "sim"
+    TICK_US = 10_000
+    """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
+    QUEUE_SIZE = ex.QUEUE_SIZE
+
+    def __init__(self, rig: Rig, options: DriverOptions | None = None, *, seed: int = 0) -> None:
+        super().__init__(rig, options)
+        opts = self.options
+        self._clock: Clock = VirtualClock() if opts.virtual else MonotonicClock(opts.speed)
+        self.ids = [a.id for a in rig.actuators]
+        self._index = {a: i for i, a in enumerate(self.ids)}
+        self.physics: dict[str, Model] = {a.id: model_for(a) for a in rig.actuators}
+        models = [self.physics[a] for a in self.ids]
+        self.sensors: dict[str, TempSensor] = {
+            a: TempSensor(m, seed=seed + i)
+            for i, (a, m) in enumerate(self.physics.items())
+            if isinstance(m, Heater)
+        }
+        self._heaters = [self._index[a] for a in self.sensors]
+        self.hal = SimHal(
+            models,
+            {self._index[a]: s for a, s in self.sensors.items()},
+            opts.clock_start_us,
+        )
+        self.executor: ex.Executor | None = None
+        self._t0_ms = 0.0
+        self._next_tick = 0
+        self._started = False
+        self._pause_el = 0
+        self._backlog: deque[Command] = deque()
+        self._closed = False
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the device runs on (virtual, or real time scaled by `options.speed`)."""
+        return self._clock
+
+    # -- the device's time ----------------------------------------------------------------
+
+    def _elapsed_us(self) -> int:
+        return round((self._clock.now_ms() - self._t0_ms) * 1000.0)
+
+    def _run(self) -> ex.Executor:
+        """Tick the device up to the clock's present; return its executor."""
+        executor = self.executor
+        if executor is None:
+            raise DeviceError("sim: the device is not open")
+        now = self._elapsed_us()
+        hal = self.hal
+        tick = executor.tick
+        step = self.TICK_US
+        t = self._next_tick
+        pushing = self._started
+        start = hal.start_us
+        while t <= now:
+            hal.el_us = t  # hal.set_time(t), inlined: this loop is the simulator's hot path
+            hal.now_dev = (start + t) & TICKS_MAX
+            if pushing and self._backlog:
+                self._push(executor)
+            tick()
+            t += step
+        self._next_tick = t
+        hal.set_time(now)
+        return executor
+
+    def _device_us(self, at_ms: float, executor: ex.Executor) -> int:
+        el = self.hal.origin_us + round(at_ms * 1000.0) + executor.shift_us
+        return (self.hal.start_us + el) & TICKS_MAX
+
+    def _push(self, executor: ex.Executor) -> None:
+        """Queue backlog commands on the device while it has room."""
+        backlog = self._backlog
+        while backlog:
+            command = backlog[0]
+            op, a, b, c, d = command.args()
+            ch = self._index.get(command.actuator)
+            if ch is None:
+                raise DeviceError(f"sim: the rig has no actuator {command.actuator!r}")
+            code = executor.schedule(self._device_us(command.at_ms, executor), ch, op, a, b, c, d)
+            if code == ex.ERR_FULL:
+                return
+            backlog.popleft()
+            if code != ex.OK:
+                self._refused(command, code, executor)
+
+    def _refused(self, command: Command, code: int, executor: ex.Executor) -> None:
+        what = f"{command.op} for {command.actuator} at {command.at_ms} ms"
+        if code == ex.ERR_LIMIT:
+            raise SafetyError(f"sim: the device refused {what}: it breaks the actuator's limits")
+        if code == ex.ERR_FAULT:
+            names = ", ".join(ex.fault_names(executor.faults))
+            raise SafetyStop(f"sim: the device refused {what}: fault latched ({names})")
+        reason = ex.ERR_NAMES[code] if 0 <= code < len(ex.ERR_NAMES) else str(code)
+        raise DeviceError(f"sim: the device refused {what} ({reason})")
+
+    # -- the Driver interface -------------------------------------------------------------
+
+    def open(self) -> None:
+        """Power the simulated device up and configure every channel from the rig."""
+        if self.executor is not None:
+            return
+        rig = self.rig
+        self._t0_ms = self._clock.now_ms()
+        self.hal.set_time(0)
+        watchdog = self.options.watchdog_ms or rig.watchdog_ms
+        executor = ex.Executor(self.hal, len(self.ids), watchdog, self.QUEUE_SIZE)
+        for ch, act in enumerate(rig.actuators):
+            code = executor.configure(
+                ch,
+                KIND_CODES[act.kind],
+                act.max_level,
+                act.min_level,
+                act.max_slew,
+                act.max_on_ms,
+                act.max_temp_c,
+            )
+            if code != ex.OK:
+                raise DeviceError(f"sim: cannot configure {act.id} (error {ex.ERR_NAMES[code]})")
+        self.executor = executor
+        self._next_tick = 0
+        if self.options.trace is not None:
+            columns = [(a, self.physics[a].column) for a in self.ids]
+            try:
+                self.hal.trace = TraceWriter(self.options.trace, columns)
+            except OSError as exc:
+                where = self.options.trace
+                raise DeviceError(f"sim: cannot write the trace {where}: {exc}") from exc
+
+    def start(self) -> None:
+        """Session time 0 is now; queue what was sent before."""
+        executor = self._run()
+        self.hal.origin_us = self.hal.el_us
+        self._started = True
+        executor.feed()
+        if self.hal.trace is not None:
+            for ch, actuator in enumerate(self.ids):
+                model = self.physics[actuator]
+                phys = model.value(self.hal.t_s) if model.column else None
+                self.hal.trace.sample(ch, 0.0, executor.levels[ch], phys)
+        self._push(executor)
+
+    def send(self, commands: Sequence[Command]) -> None:
+        """Queue commands stamped in session ms (held on the host while the device is full)."""
+        executor = self._run()
+        executor.feed()
+        self._backlog.extend(commands)
+        if self._started:
+            self._push(executor)
+
+    def poll(self) -> DeviceStatus:
+        """Run the device up to now, feed its watchdog and report its state."""
+        executor = self._run()
+        if self._backlog and self._started:
+            self._push(executor)
+        executor.feed()
+        trace = self.hal.trace
+        if trace is not None:
+            self._sample_physics(trace, executor)
+        return self.status()
+
+    def _sample_physics(self, trace: TraceWriter, executor: ex.Executor) -> None:
+        t_s = self.hal.t_s
+        t_ms = (self.hal.el_us - self.hal.origin_us) / 1000.0
+        for ch, actuator in enumerate(self.ids):
+            model = self.physics[actuator]
+            if model.column and not model.settled:
+                trace.sample(ch, t_ms, executor.levels[ch], model.value(t_s))
+
+    def status(self) -> DeviceStatus:
+        """The device's state as of the last time it ran (no ticking, no feeding)."""
+        executor = self.executor
+        if executor is None:
+            return DeviceStatus(session_ms=0.0)
+        levels = executor.levels
+        return DeviceStatus(
+            session_ms=self.session_ms(),
+            levels=dict(zip(self.ids, levels, strict=True)),
+            faults=tuple(ex.fault_names(executor.faults)),
+            temps={self.ids[ch]: executor.temps[ch] for ch in self._heaters},
+            paused=executor.paused,
+        )
+
+    def session_ms(self) -> float:
+        """Program time reached: ms since start, minus the time spent paused."""
+        executor = self.executor
+        if executor is None or not self._started:
+            return 0.0
+        hal = self.hal
+        el = hal.el_us - hal.origin_us - executor.shift_us
+        if executor.paused:
+            el -= hal.el_us - self._pause_el
+        return el / 1000.0
+
+    def pause(self) -> None:
+        """Ramp every output down within 1 s and hold the program."""
+        executor = self._run()
+        if not executor.paused:
+            self._pause_el = self.hal.el_us
+        executor.pause()
+
+    def resume(self) -> None:
+        """Continue the program; outputs ramp back up through their slew limits."""
+        self._run().resume()
+
+    def set_intensity(self, intensity: float) -> None:
+        """Scale every output by `intensity` from the next tick."""
+        self._run().set_scale(intensity)
+
+    def stop(self) -> None:
+        """Drop queued commands; every output ramps to zero at its slew limit."""
+        executor = self._run()
+        self._backlog.clear()
+        executor.stop()
+
+    def off(self) -> None:
+        """Every output to zero now. Never raises."""
+        self._backlog.clear()
+        executor = self.executor
+        if executor is None:
+            return
+        with contextlib.suppress(Exception):  # off() works whatever state the device is in
+            self._run()
+        was_failing = self.hal.fail_writes
+        self.hal.fail_writes = False  # the model must still see zero even after a HAL fault
+        try:
+            executor.off()
+        finally:
+            self.hal.fail_writes = was_failing
+
+    def close(self) -> None:
+        """Turn everything off and finish the trace. Idempotent; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self.off()
+        trace = self.hal.trace
+        if trace is not None:
+            try:
+                if self.executor is not None:
+                    self._sample_physics(trace, self.executor)
+                trace.close()
+            except OSError:
+                pass
+
+    # -- for tests ------------------------------------------------------------------------
+
+    def levels(self) -> dict[str, float]:
+        """The level each output has now."""
+        executor = self.executor
+        return dict(zip(self.ids, executor.levels, strict=True)) if executor else {}
+
+    @property
+    def cuts(self) -> tuple[str, ...]:
+        """Actuators the device cut for exceeding their continuous on-time."""
+        mask = self.executor.cut_mask if self.executor else 0
+        return tuple(a for ch, a in enumerate(self.ids) if mask & (1 << ch))
+
+    def inject(self, fault: str) -> None:
+        """Test hook: latch a device fault by name (e.g. 'estop'), or make the HAL fail.
+
+        'hal' makes every output write raise from now on, 'sensor' every
+        temperature read; the executor latches the matching fault at its next tick.
+        """
+        if fault == "hal":
+            self.hal.fail_writes = True
+        elif fault == "sensor":
+            self.hal.fail_reads = True
+        elif fault in _FAULT_BITS:
+            self._run().latch(_FAULT_BITS[fault])
+        else:
+            raise ValueError(f"unknown fault {fault!r}")
