@@ -26,6 +26,7 @@ W1_REPLY = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 
 RIG_DOC: dict[str, Any] = {
     "name": "pins-test",
     "estop_pin": 26,
+    "heartbeat_pin": 24,
     "actuators": [
         {
             "id": "roller_l",

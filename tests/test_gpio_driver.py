@@ -236,6 +236,47 @@ def test_estop_latches_within_one_tick(
             assert late == 0.0
 
 
+def test_heartbeat_toggles_while_healthy_and_stops_on_a_fault(w1: Path) -> None:
+    factory = pwm_factory()
+    clock = VirtualClock()
+    driver = GpioDriver(RIG, pin_factory=factory, clock=clock, w1_root=w1)
+    driver.open()
+    heartbeat = factory.pin(24)
+    assert heartbeat.function == "output" and not heartbeat.state  # motors disabled until start
+    driver.start()
+    driver.send(steady().commands)
+    for t in range(100, 600, 100):
+        clock.sleep_until(t)
+        driver.poll()
+    beats = len(heartbeat.states) - 1
+    assert beats == driver.ticks  # one edge per tick: 100 Hz square wave at 200 ticks/s
+    assert driver.ticks >= 500 / TICK_MS
+    factory.pin(26).drive_low()
+    assert not heartbeat.state
+    clock.sleep_until(700)
+    driver.poll()
+    assert not heartbeat.state
+    assert len(heartbeat.states) - 1 == beats + (beats % 2)  # at most the one fall
+    driver.close()
+
+
+def test_heartbeat_stops_after_off(w1: Path) -> None:
+    factory = pwm_factory()
+    clock = VirtualClock()
+    driver = GpioDriver(RIG, pin_factory=factory, clock=clock, w1_root=w1)
+    driver.open()
+    driver.start()
+    clock.sleep_until(100)
+    driver.poll()
+    driver.off()
+    changes = len(factory.pin(24).states)
+    clock.sleep_until(200)
+    driver.poll()
+    assert len(factory.pin(24).states) == changes
+    assert not factory.pin(24).state
+    driver.close()
+
+
 def test_estop_held_refuses_to_start(w1: Path) -> None:
     factory = pwm_factory()
     driver = GpioDriver(RIG, pin_factory=factory, clock=VirtualClock(), w1_root=w1)

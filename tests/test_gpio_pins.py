@@ -71,6 +71,11 @@ def test_estop_on_an_output_pin() -> None:
     assert "GPIO26 is used twice: by estop_pin and by vib_l (pin)" in message
 
 
+def test_heartbeat_on_an_output_pin() -> None:
+    message = refused(rig(actuator("vib_l", "vibration", {"pin": 24}), heartbeat_pin=24))
+    assert "GPIO24 is used twice: by heartbeat_pin and by vib_l (pin)" in message
+
+
 def test_mcp3008_reserves_the_spi_pins() -> None:
     message = refused(
         rig(

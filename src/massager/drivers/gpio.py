@@ -164,6 +164,8 @@ class GpioDriver(Driver):
         self._thread: threading.Thread | None = None
         self._outputs: list[Output] = []
         self._button: Any = None
+        self._heartbeat: Any = None
+        self._beating = False  # from start() until off(): the heartbeat pin toggles
         self._poller = SensorPoller([])
         self._executor: ex.Executor | None = None
         self._hal: _Hal | None = None
@@ -227,6 +229,7 @@ class GpioDriver(Driver):
         self._dev_us = self._clock_abs_us() if self._stepped else 0
         try:
             self._open_outputs()
+            self._open_heartbeat()
             self._open_button()
         except BaseException:
             self.close()
@@ -287,6 +290,20 @@ class GpioDriver(Driver):
                     f"{self._poller.errors[index]}"
                 )
 
+    def _open_heartbeat(self) -> None:
+        if self.rig.heartbeat_pin is None:
+            return
+        from gpiozero import DigitalOutputDevice
+
+        try:
+            self._heartbeat = DigitalOutputDevice(
+                self.rig.heartbeat_pin, initial_value=False, pin_factory=self.pin_factory
+            )
+        except Exception as exc:
+            raise DeviceError(
+                f"gpio: cannot claim the heartbeat on GPIO{self.rig.heartbeat_pin}: {_why(exc)}"
+            ) from exc
+
     def _open_button(self) -> None:
         if self.rig.estop_pin is None:
             return
@@ -325,6 +342,7 @@ class GpioDriver(Driver):
             self._origin = self._now_abs_us()
             self._next_grid = self._origin
             self._started = True
+            self._beating = True
             executor.feed()
             pending, self._pending = self._pending, []
             self._schedule(pending)
@@ -442,6 +460,7 @@ class GpioDriver(Driver):
         """Every output of the rig to zero now, whatever the state. Never raises."""
         locked = self._lock.acquire(timeout=0.5)
         try:
+            self._beating = False
             self._pending.clear()
             self._due.clear()
             if self._executor is not None:
@@ -469,6 +488,10 @@ class GpioDriver(Driver):
             except Exception:
                 pass
             self._button = None
+        if self._heartbeat is not None:
+            with contextlib.suppress(Exception):
+                self._heartbeat.close()
+            self._heartbeat = None
         self._poller.close()
         for output in self._outputs:
             output.close()
@@ -549,6 +572,23 @@ class GpioDriver(Driver):
             # level 0 to each output; drive every pin low too (a phase pin included)
             self._zeroed_for = executor.faults
             self._zero_outputs()
+        self._beat(self._beating and not executor.faults and self._failure is None)
+
+    def _beat(self, healthy: bool) -> None:
+        """Toggle the heartbeat pin while healthy; hold it low otherwise."""
+        heartbeat = self._heartbeat
+        if heartbeat is None:
+            return
+        try:
+            if healthy:
+                heartbeat.toggle()
+            elif heartbeat.value:
+                heartbeat.off()
+        except Exception as exc:
+            heartbeat.close()  # released: the watchdog sees no more beats
+            self._heartbeat = None
+            if healthy:
+                self._fail(f"gpio: the heartbeat write failed: {type(exc).__name__}: {exc}")
 
     def _hal_failure(self) -> str:
         error = self._hal.error if self._hal is not None else None
@@ -566,6 +606,7 @@ class GpioDriver(Driver):
 
     def _zero_outputs(self) -> None:
         """Drive every output pin low, bypassing the executor; a pin that refuses is released."""
+        self._beat(False)
         for output in self._outputs:
             try:
                 output.zero()
@@ -603,6 +644,8 @@ def _why(exc: BaseException) -> str:
         )
     elif name in ("GPIOPinInUse",) or "busy" in text.lower():
         text += " (is another massager or GPIO program running?)"
+    elif "pwm freq" in text.lower():
+        text += " (lgpio's software PWM runs at 0.1..10000 Hz: lower pwm_hz in the rig)"
     elif name == "PinPWMUnsupported":
         text += (
             " (this pin factory has no PWM: with mock pins set GPIOZERO_MOCK_PIN_CLASS=mockpwmpin)"

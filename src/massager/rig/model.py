@@ -250,6 +250,11 @@ class Rig(_Strict):
         default_factory=dict, description="per-zone sensitivity, only lower than the defaults"
     )
     estop_pin: Pin | None = Field(None, description="GPIO emergency-stop button (gpio driver)")
+    heartbeat_pin: Pin | None = Field(
+        None,
+        description="gpio driver: toggles on every tick while healthy, to keep a hardware "
+        "watchdog (on the motor drivers' enable) from cutting the motors",
+    )
     heat_max_ms: DurationMs = Field(
         1_200_000, gt=0, alias="heat_max", description="heat timer across the session, e.g. `20m`"
     )
@@ -285,6 +290,8 @@ class Rig(_Strict):
         claims: list[tuple[int, str]] = []
         if self.estop_pin is not None:
             claims.append((self.estop_pin, "estop_pin"))
+        if self.heartbeat_pin is not None:
+            claims.append((self.heartbeat_pin, "heartbeat_pin"))
         if any(
             a.bindings.gpio and a.bindings.gpio.sensor and a.bindings.gpio.sensor.type == "mcp3008"
             for a in self.actuators
