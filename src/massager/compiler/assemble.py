@@ -158,13 +158,17 @@ def check_reach(profile: Profile, rig: Rig) -> None:
     for step in iter_steps(profile.steps):
         if step.optional:
             continue
+        missing: dict[str, list[str]] = {}
         for foot, zone in reach.unreachable(rig, step.technique, tuple(step.zones), step.feet):
+            missing.setdefault(zone, []).append(foot)
+        for zone, feet in missing.items():
             kinds = " or ".join(reach.TECHNIQUE_KINDS[step.technique])
+            where = "either foot" if len(feet) > 1 else f"the {feet[0]} foot"
             field = "zones" if "zones" in step.model_fields_set else None
             problem = _problem(
                 step,
                 field,
-                f"step {step.label!r} ({step.technique}): no {kinds} on the {foot} foot of rig "
+                f"step {step.label!r} ({step.technique}): no {kinds} on {where} of rig "
                 f"{rig.name!r} reaches zone {zone!r} (add optional: true to skip it there)",
             )
             if problem not in problems:

@@ -18,7 +18,13 @@ from massager.compiler.reach import zone_limit
 from massager.errors import SafetyError
 from massager.rig.model import Actuator, Rig
 from massager.stream import Command, CommandStream, Timeline
-from massager.units import format_duration
+from massager.units import format_duration as _format
+
+
+def format_duration(ms: int) -> str:
+    """A duration for messages, to the second."""
+    return _format(max(1000, round(ms / 1000) * 1000))
+
 
 LEVEL_EPS = 1e-3
 """Largest level difference read as "no change" (waves end a hair away from low)."""

@@ -129,6 +129,7 @@ class _Builder:
         self.stack = stack
         self.problems: list[Problem] = []
         self.substituted: dict[Loc, str] = {}
+        self.unknown_refs: set[Loc] = set()
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, key=key))
@@ -197,6 +198,7 @@ class _Builder:
             if name not in params:
                 known = ", ".join(sorted(params)) or "none declared"
                 self.add(loc, f"unknown param ${name}; params: {known}")
+                self.unknown_refs.add(loc)
                 return node
             self.substituted[loc] = f"param {name} = {params[name]!r}"
             return params[name]
@@ -250,8 +252,10 @@ class _Builder:
             model = cls.model_validate(raw)
         except ValidationError as exc:
             allowed = [f.alias or n for n, f in cls.model_fields.items()]
+            flagged = {self.doc.where(ref) for ref in self.unknown_refs}
             for problem in diagnostics.problems(exc, self.doc, loc, allowed):
-                self.problems.append(self.annotate(problem, exc, loc))
+                if (problem.line, problem.col) not in flagged:
+                    self.problems.append(self.annotate(problem, exc, loc))
             return None
         model._origin = Origin(self.doc, loc)  # type: ignore[attr-defined]
         return model
@@ -300,8 +304,10 @@ class _Builder:
             )
             return None
         if path is None:
-            looked = f"{base_dir} or " if base_dir else ""
-            self.add(where, f"include {model.include!r} not found in {looked}the bundled profiles")
+            looked = "next to this profile nor " if base_dir else ""
+            self.add(
+                where, f"include {model.include!r} not found {looked}among the bundled profiles"
+            )
             return None
         resolved = path.resolve()
         if resolved in self.stack:

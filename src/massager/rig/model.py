@@ -47,6 +47,26 @@ SPI0_PINS: dict[int, str] = {8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
 """BCM pins of the Pi's SPI0 bus, which an MCP3008 temperature input occupies."""
 
 
+class _Written:
+    """A duration as written in a file (under `max_on`, not `max_on_ms`): it needs a unit."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+def _needs_unit(data: dict[str, object], key: str) -> dict[str, object]:
+    """Mark a file-written duration so its field validator insists on a unit."""
+    return {**data, key: _Written(data[key])} if key in data else data
+
+
+def _ms(value: object) -> object:
+    if isinstance(value, _Written):
+        return parse_duration_ms(value.value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return parse_duration_ms(value)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -175,23 +195,17 @@ class Actuator(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _air_on_time(cls, data: object) -> object:
-        if (
-            isinstance(data, dict)
-            and data.get("kind") == "air"
-            and "max_on" not in data
-            and "max_on_ms" not in data
-        ):
+        if not isinstance(data, dict):
+            return data
+        data = _needs_unit(data, "max_on")
+        if data.get("kind") == "air" and "max_on" not in data and "max_on_ms" not in data:
             return {**data, "max_on_ms": AIR_MAX_ON_MS}
         return data
 
     @field_validator("max_on_ms", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        return (
-            value
-            if isinstance(value, int) and not isinstance(value, bool)
-            else parse_duration_ms(value)
-        )
+        return _ms(value)
 
     @field_validator("max_temp_c", mode="before")
     @classmethod
@@ -260,14 +274,15 @@ class Rig(_Strict):
     )
     watchdog_ms: int = Field(250, ge=20, le=5000, description="device watchdog")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _heat_unit(cls, data: object) -> object:
+        return _needs_unit(data, "heat_max") if isinstance(data, dict) else data
+
     @field_validator("heat_max_ms", mode="before")
     @classmethod
     def _heat_duration(cls, value: object) -> object:
-        return (
-            value
-            if isinstance(value, int) and not isinstance(value, bool)
-            else parse_duration_ms(value)
-        )
+        return _ms(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Rig:
