@@ -109,6 +109,36 @@ def test_pins_follow_the_stream(w1: Path, intensity: float, start_us: int) -> No
     assert all_outputs_zero(factory)
 
 
+def test_short_profile_on_pi_gpio_minimal() -> None:
+    from massager import api
+
+    rig = api.load_rig("pi-gpio-minimal")
+    profile = api.profile_from_data(
+        {
+            "name": "short",
+            "steps": [
+                {"technique": "rub", "zones": ["sole"], "duration": "2s", "intensity": 0.5},
+                {"technique": "vibrate", "zones": ["arch"], "duration": "1s", "intensity": 0.6},
+                {"technique": "rest", "duration": "1s"},
+            ],
+        }
+    )
+    stream = api.compile_stream(profile, rig)
+    factory = pwm_factory()
+    driver_ref: list[GpioDriver] = []
+    with device_time_pins(driver_ref):
+        driver = GpioDriver(rig, pin_factory=factory, clock=VirtualClock())
+        driver_ref.append(driver)
+        assert Session(stream, driver).run().reason == "done"
+    expected = expected_traces(stream, rig, end_ms=stream.duration_ms)
+    pins = [p for a in rig.actuators if a.bindings.gpio for p in a.bindings.gpio.pins()]
+    assert sorted(pins) == [12, 13, 17, 22, 23, 27]
+    for pin in pins:
+        assert len(expected[pin]) > 20, f"GPIO{pin} should move in this profile"
+        assert_trace(pin_trace(factory, pin), expected[pin])
+        assert factory.pin(pin).state == 0.0
+
+
 def test_expected_trace_is_not_trivial() -> None:
     expected = expected_traces(SHORT, RIG, end_ms=SHORT.duration_ms)
     # roller_r reverses: its phase pin goes high at 305 ms (one tick through zero)

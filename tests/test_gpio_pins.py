@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +121,34 @@ def test_binding_must_fit_the_kind(kind: str, gpio: dict[str, Any], words: str) 
 def test_sensor_must_be_addressed(sensor: dict[str, Any], words: str) -> None:
     message = refused(rig(actuator("heat_l", "heater", {"pin": 19, "sensor": sensor})))
     assert words in message
+
+
+def test_bundled_rig_with_a_shared_pin_is_refused_at_load(tmp_path: Path) -> None:
+    from massager import api
+    from massager.errors import InputError
+
+    source = (Path(__file__).parent.parent / "rigs" / "pi-gpio-minimal.yaml").read_text()
+    assert "backward: 27" in source
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(source.replace("backward: 27", "backward: 12"))
+    with pytest.raises(InputError) as info:
+        api.load_rig(bad)
+    assert info.value.exit_code == 1
+    assert str(bad) in str(info.value)
+    assert "GPIO12 is used twice: by left_roller (backward) and by left_vibration (pin)" in str(
+        info.value
+    )
+
+
+def test_pin_named_twice_is_located_at_its_binding(tmp_path: Path) -> None:
+    from massager import api
+    from massager.errors import InputError
+
+    source = (Path(__file__).parent.parent / "rigs" / "pi-gpio-minimal.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(source.replace("backward: 23", "backward: 22"))
+    with pytest.raises(InputError) as info:
+        api.load_rig(bad)
+    (problem,) = info.value.problems
+    assert "GPIO22 is named twice in one binding (forward and backward)" in problem.message
+    assert bad.read_text().splitlines()[problem.line - 1].strip() == "forward: 22"
