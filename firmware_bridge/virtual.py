@@ -1,0 +1,269 @@
+"""A virtual Pico: the firmware's protocol code and executor under CPython, on a pseudo-terminal.
+
+``python -m firmware_bridge.virtual`` prints the path of the pseudo-terminal
+it serves (point the host at it: ``--device serial:PATH``) and runs until
+interrupted. Outputs are simulated: each channel records the levels written
+to it, heaters warm and cool through a first-order thermal model, motors draw
+a current that grows with their level. Options: ``--trace FILE`` writes every
+output change as CSV; ``--near-wrap`` starts the device clock two seconds
+before it wraps at 2**30 us; ``--link PATH`` adds a stable symlink to the
+terminal.
+
+CPython only (it uses os, pty and threading): it is not deployed to the Pico.
+"""
+
+import argparse
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import tty
+
+from firmware_bridge.codec import CAP_TEMP, CAP_VIRTUAL
+from firmware_bridge.device import Device
+from firmware_bridge.executor import KIND_HEATER, QUEUE_SIZE
+from firmware_bridge.ticks import TICKS_MAX, TICKS_PERIOD
+
+CHANNELS = 8
+NEAR_WRAP_US = TICKS_PERIOD - 2_000_000
+AMBIENT_C = 25.0
+HEATER_RISE_C = 30.0  # above ambient at full duty, once settled
+HEATER_TAU_S = 30.0
+MOTOR_AMPS = 0.8  # current at full level
+_OUT_LIMIT = 1 << 16  # bytes kept for a host that does not read; older ones are dropped
+
+
+class VirtualHal:
+    """Simulated outputs on the host's monotonic clock, shifted to start at `clock_start_us`."""
+
+    def __init__(self, channels: int, clock_start_us: int = 0, trace: "str | None" = None) -> None:
+        self.channels = channels
+        self._t0 = time.monotonic_ns() // 1000
+        self._start = clock_start_us
+        self.levels = [0.0] * channels
+        self.kinds = [-1] * channels
+        self.writes = 0
+        self.last_change = [0.0] * channels  # time.monotonic() of each channel's last change
+        self.estop_pressed = False
+        self._temps = [AMBIENT_C] * channels
+        self._temp_at = time.monotonic()
+        self._lock = threading.Lock()
+        self._trace = None
+        self._flushed = time.monotonic()
+        if trace:
+            self._trace = open(trace, "w")
+            self._trace.write("monotonic_s,device_us,channel,level\n")
+
+    def now_us(self) -> int:
+        """The device clock: microseconds since start plus the start value, modulo 2**30."""
+        return (time.monotonic_ns() // 1000 - self._t0 + self._start) & TICKS_MAX
+
+    def configure(self, ch: int, kind: int) -> bool:
+        """Any kind on any channel (a real board maps heaters to sensor inputs)."""
+        self.kinds[ch] = kind
+        return True
+
+    def set_output(self, ch: int, level: float) -> None:
+        """Record the level of channel `ch` (and trace it)."""
+        self._settle()
+        now = time.monotonic()
+        with self._lock:
+            self.levels[ch] = level
+            self.last_change[ch] = now
+            self.writes += 1
+        if self._trace is not None:
+            self._trace.write("%.6f,%d,%d,%.5f\n" % (now, self.now_us(), ch, level))
+            if now - self._flushed > 0.1 or level == 0.0:
+                self._trace.flush()
+                self._flushed = now
+
+    def read_temp(self, ch: int) -> float:
+        """The simulated temperature of heater channel `ch` in degrees C."""
+        self._settle()
+        return self._temps[ch]
+
+    def read_current(self, ch: int) -> float:
+        """The simulated current of channel `ch` in amperes."""
+        return abs(self.levels[ch]) * MOTOR_AMPS
+
+    def estop(self) -> bool:
+        """True while the simulated emergency stop is pressed."""
+        return self.estop_pressed
+
+    def all_zero(self) -> bool:
+        """Whether every output is at zero."""
+        return all(v == 0.0 for v in self.levels)
+
+    def _settle(self) -> None:
+        now = time.monotonic()
+        dt = now - self._temp_at
+        if dt <= 0.0:
+            return
+        self._temp_at = now
+        k = min(1.0, dt / HEATER_TAU_S)
+        for ch in range(self.channels):
+            duty = self.levels[ch] if self.kinds[ch] == KIND_HEATER else 0.0
+            goal = AMBIENT_C + HEATER_RISE_C * duty
+            self._temps[ch] += (goal - self._temps[ch]) * k
+
+    def close(self) -> None:
+        """Close the trace file."""
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+
+
+class VirtualDevice:
+    """The firmware (Device and Executor) serving a pseudo-terminal, in a thread or not."""
+
+    def __init__(
+        self,
+        channels: int = CHANNELS,
+        clock_start_us: int = 0,
+        trace: "str | None" = None,
+        queue_size: int = QUEUE_SIZE,
+        tick_s: float = 0.001,
+    ) -> None:
+        self.hal = VirtualHal(channels, clock_start_us, trace)
+        self.device = Device(
+            self.hal,
+            channels,
+            self._write,
+            firmware="massager-virtual 0.1",
+            caps=CAP_TEMP | CAP_VIRTUAL,
+            queue_size=queue_size,
+        )
+        self.tick_s = tick_s
+        self.dropped = 0
+        self._out = bytearray()
+        self._master, self._slave = os.openpty()
+        # raw from the start, so nothing is echoed back before the host configures the port;
+        # the slave stays open here so the terminal survives the host closing it
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+        self._stop = threading.Event()
+        self._thread = None  # type: threading.Thread | None
+        self._closed = False
+
+    def _write(self, frame: bytes) -> None:
+        self._out += frame
+        if len(self._out) > _OUT_LIMIT:
+            self.dropped += len(self._out) - _OUT_LIMIT
+            del self._out[: len(self._out) - _OUT_LIMIT]
+
+    def step(self, timeout: float = 0.0) -> None:
+        """Wait up to `timeout` s for bytes, hand them to the firmware, tick, send replies."""
+        try:
+            readable, _, _ = select.select([self._master], [], [], timeout)
+        except (OSError, ValueError):
+            readable = []
+        if readable:
+            try:
+                data = os.read(self._master, 4096)
+            except (BlockingIOError, InterruptedError):
+                data = b""
+            except OSError:  # EIO: nobody has the terminal open
+                data = b""
+                time.sleep(timeout)
+            if data:
+                self.device.feed(data)
+        self.device.tick()
+        if self._out:
+            try:
+                sent = os.write(self._master, self._out)
+                del self._out[:sent]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                self.dropped += len(self._out)
+                self._out = bytearray()
+
+    def run(self) -> None:
+        """Serve until `close()` (or `stop()`); every output is zero when this returns."""
+        try:
+            while not self._stop.is_set():
+                self.step(self.tick_s)
+        finally:
+            self.device.all_off()
+
+    def start(self) -> "VirtualDevice":
+        """Serve in a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self.run, name="virtual-pico", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (outputs off); the terminal stays open."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        self._thread = None
+
+    def close(self) -> None:
+        """Stop serving, turn every output off and close the terminal. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        self.device.all_off()
+        self.hal.close()
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "VirtualDevice":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """Command-line entry: serve a virtual device until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="python -m firmware_bridge.virtual",
+        description="Run the massager firmware on a pseudo-terminal with simulated outputs.",
+    )
+    parser.add_argument("--channels", type=int, default=CHANNELS, help="output channels (8)")
+    parser.add_argument("--trace", help="write every output change to this CSV file")
+    parser.add_argument("--clock-start-us", type=int, default=0, help="device clock at start")
+    parser.add_argument(
+        "--near-wrap",
+        action="store_true",
+        help="start the device clock 2 s before it wraps at 2**30 us",
+    )
+    parser.add_argument("--link", help="also make this path a symlink to the terminal")
+    args = parser.parse_args(argv)
+    if not 1 <= args.channels <= 16:
+        parser.error("--channels must be within 1..16")
+    start = NEAR_WRAP_US if args.near_wrap else args.clock_start_us
+    if not 0 <= start <= TICKS_MAX:
+        parser.error("--clock-start-us must be within 0..2**30-1")
+    dev = VirtualDevice(args.channels, start, args.trace)
+    if args.link:
+        if os.path.islink(args.link):
+            os.remove(args.link)
+        os.symlink(dev.port, args.link)
+
+    def finish(signum: int, frame: object) -> None:
+        dev._stop.set()
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    print(args.link or dev.port, flush=True)
+    try:
+        dev.run()
+    finally:
+        dev.close()
+        if args.link and os.path.islink(args.link):
+            os.remove(args.link)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

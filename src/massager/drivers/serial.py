@@ -1,0 +1,599 @@
+"""The serial driver: a Raspberry Pi Pico running `firmware_bridge/`, over USB or any pyserial URL.
+
+``--device serial:/dev/ttyACM0`` names a port, ``serial:socket://host:7000``
+(or ``rfc2217://``, ``loop://``) a pyserial URL, and ``--device serial`` alone
+finds the Pico by its USB vendor id. The driver says hello (protocol version,
+channels, capabilities), configures one channel per actuator from the rig's
+``serial`` bindings (kind, limits, watchdog), synchronises with the device's
+clock, and sends each command stamped in device time some hundreds of
+milliseconds ahead; the device runs them on its own clock.
+
+A link that goes silent (a cable pulled, a burst of noise) is waited for: the
+session clock holds, and once the device answers again (within `grace_s`) the
+program resumes where the device last heard from the host, ramping up from
+zero as after a pause. A device that stays silent ends the run with
+DeviceError (exit 3); its watchdog has turned every output off by then.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import time
+from collections import deque
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, TextIO
+
+from firmware_bridge import codec
+from firmware_bridge.executor import FAULT_WATCHDOG, fault_names
+from firmware_bridge.ticks import TICKS_MAX
+from massager.clock import Clock
+from massager.drivers.base import DeviceStatus, Driver, DriverOptions
+from massager.drivers.clock_sync import ClockSync
+from massager.drivers.serial_link import Refusal, SerialLink, Status
+from massager.drivers.serial_ports import find_pico, open_port
+from massager.errors import DeviceError, UsageError
+from massager.rig.model import KIND_CODES, Rig
+from massager.stream import Command
+
+if TYPE_CHECKING:
+    from massager.drivers.serial_link import Identity
+
+START_LEAD_MS = 100
+"""Session time 0 lies this far after `start()` on the device clock: the first commands go early."""
+RESUME_LEAD_MS = 100
+"""After a recovery, the program resumes this far ahead of the device clock."""
+MIN_LEAD_MS = 20
+"""A command held back (device queue full) that can no longer arrive this early is an error."""
+SYNC_SAMPLES = 8
+CLOCK_PERIOD_S = 1.0
+STALL_S = 2.0
+"""The link thread stops feeding the device's watchdog when the session has not called the
+driver for this long (a hung host program must not keep the outputs running)."""
+MAX_RECOVERIES = 5
+_REASONS = {
+    1: "its time had already passed on the device (the host fell behind)",
+    2: "it breaks the actuator's limits on the device",
+    3: "the channel is not configured on the device",
+    4: "the device's command queue is full",
+    5: "a fault is latched on the device",
+    6: "an argument is invalid",
+}
+
+
+class _HoldClock:
+    """Real time in ms since it was made, standing still while held (a link outage)."""
+
+    def __init__(self) -> None:
+        self._origin = time.monotonic()
+        self._held_total = 0.0
+        self._held_since: float | None = None
+
+    def _held(self, now: float) -> float:
+        since = self._held_since
+        return self._held_total + (now - since if since is not None else 0.0)
+
+    def now_ms(self) -> float:
+        """Milliseconds since the clock was made, time held excluded."""
+        now = time.monotonic()
+        return (now - self._origin - self._held(now)) * 1000.0
+
+    def sleep_until(self, t_ms: float) -> None:
+        """Sleep until `now_ms()` reaches `t_ms`."""
+        while True:
+            left = t_ms - self.now_ms()
+            if left <= 0:
+                return
+            time.sleep(min(left / 1000.0, 0.05))
+
+    def hold(self) -> None:
+        """Stop the clock."""
+        if self._held_since is None:
+            self._held_since = time.monotonic()
+
+    def release(self) -> None:
+        """Let the clock run again."""
+        if self._held_since is not None:
+            self._held_total += time.monotonic() - self._held_since
+            self._held_since = None
+
+
+class SerialDriver(Driver):
+    """A Pico running the massager firmware, on a serial port or pyserial URL."""
+
+    name = "serial"
+    lookahead_ms = 500
+    grace_s = 3.0
+    """How long a silent or unplugged device is waited for before the run fails."""
+
+    def __init__(self, rig: Rig, options: DriverOptions | None = None) -> None:
+        super().__init__(rig, options)
+        self._clock = _HoldClock()
+        self._sync = ClockSync()
+        self._link: SerialLink | None = None
+        self.target: str | None = None
+        self.identity: Identity | None = None
+        self._watchdog_ms = self.options.watchdog_ms or rig.watchdog_ms
+        self._channels: dict[str, int] = {}
+        self._session_nonce = 0
+        self._started = False
+        self._paused = False
+        self._stopped = False
+        self._closed = False
+        self._frozen_ms = 0.0
+        self._reported_ms = 0.0
+        self._anchor_us = 0.0  # unwrapped device time of session time 0 (before pauses)
+        self._shift_acc = 0  # device us added by pauses since the anchor was set
+        self._shift_raw = 0  # the device's last reported shift_us
+        self._intensity = 1.0
+        self._pending: list[Command] = []
+        self._backlog: deque[Command] = deque()
+        self._queued_at: deque[int] = deque()
+        self._history: dict[str, list[Command]] = {}
+        self._by_id: dict[int, Command] = {}
+        self._next_id = 0
+        self._refused_base = 0
+        self._last_api = time.monotonic()
+        self.recoveries = 0
+        self._trace: TextIO | None = None
+
+    # -- the Driver interface ---------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """Real time that stands still while the driver waits out a link outage."""
+        return self._clock
+
+    def open(self) -> None:
+        """Find and open the port, say hello, configure every channel, synchronise clocks."""
+        self._channels = self._rig_channels()
+        target = self.options.target or find_pico()
+        self.target = target
+        link = SerialLink(lambda: open_port(target))
+        try:
+            link.open()
+        except Exception as exc:
+            raise DeviceError(f"cannot open serial port {target}: {exc}") from exc
+        self._link = link
+        atexit.register(self.close)
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+        if self.options.trace is not None:
+            self._trace = open(self.options.trace, "w")  # noqa: SIM115 (closed by close())
+            self._trace.write("session_ms," + ",".join(self._channels) + "\n")
+
+    def start(self) -> None:
+        """Session time 0 is now (plus a short lead, so the first commands are not late)."""
+        self._api()
+        now_dev = self._sync.device_us(time.monotonic())
+        self._anchor_us = now_dev + START_LEAD_MS * 1000.0
+        self._shift_acc = 0
+        self._started = True
+        pending, self._pending = self._pending, []
+        self._send_commands(pending)
+
+    def send(self, commands: Sequence[Command]) -> None:
+        """Stamp the commands in device time and send them (before `start()`, keep them)."""
+        self._api()
+        if self._stopped:
+            return
+        if not self._started:
+            self._pending.extend(commands)
+            return
+        self._send_commands(list(commands))
+
+    def poll(self) -> DeviceStatus:
+        """The device's latest report; waits out (or fails on) a link outage; raises refusals."""
+        self._api()
+        link = self._need_link()
+        self._check_link(link)
+        self._check_refusals(link)
+        self._flush_backlog()
+        self._prune_history()
+        st = link.status
+        t = self._session_ms()
+        levels = {a: 0.0 for a in self._channels}
+        temps: dict[str, float] = {}
+        faults: tuple[str, ...] = ()
+        if st is not None:
+            for actuator, ch in self._channels.items():
+                if ch < len(st.levels):
+                    levels[actuator] = st.levels[ch]
+                    temp = st.temps[ch]
+                    if temp is not None:
+                        temps[actuator] = temp
+            faults = tuple(fault_names(st.faults))
+        if self._trace is not None:
+            self._trace.write(f"{t:.1f}," + ",".join(f"{v:.4f}" for v in levels.values()) + "\n")
+        return DeviceStatus(
+            session_ms=t, levels=levels, faults=faults, temps=temps, paused=self._paused
+        )
+
+    def pause(self) -> None:
+        """Freeze the program on the device; outputs ramp down within 1 s."""
+        self._api()
+        if self._paused:
+            return
+        self._frozen_ms = self._session_ms()
+        self._paused = True
+        link = self._need_link()
+        n = link.send(codec.MSG_PAUSE)
+        link.wait_status_after(n, 0.5)
+
+    def resume(self) -> None:
+        """Continue the program; the device shifts every queued time by the paused span."""
+        self._api()
+        if not self._paused:
+            return
+        link = self._need_link()
+        n = link.send(codec.MSG_RESUME)
+        st = link.wait_status_after(n, 1.0)
+        if st is None:
+            raise DeviceError("the device did not confirm the resume; every output was turned off")
+        self._take_shift(st)
+        self._paused = False
+
+    def set_intensity(self, intensity: float) -> None:
+        """Scale every output by `intensity` (0..1), through the device's slew limits."""
+        self._api()
+        self._intensity = min(1.0, max(0.0, intensity))
+        self._need_link().send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+
+    def stop(self) -> None:
+        """Drop the queued commands; every output ramps to zero at its slew limit."""
+        self._api()
+        self._stopped = True
+        self._backlog.clear()
+        self._pending.clear()
+        self._need_link().send(codec.MSG_STOP)
+
+    def off(self) -> None:
+        """Every output to zero now. Never raises."""
+        try:
+            self._stopped = True
+            self._backlog.clear()
+            self._pending.clear()
+            link = self._link
+            if link is not None:
+                n = link.send(codec.MSG_OFF)
+                link.wait_acked(n, 0.1)
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        """Turn every output off, end the device's session and close the port. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.off()
+        link, self._link = self._link, None
+        try:
+            if link is not None:
+                link.heartbeat_s = 0.0
+                if link.identity is not None:
+                    n = link.send(codec.MSG_BYE)
+                    link.wait_acked(n, 0.2)
+                link.close()
+        except Exception:
+            pass
+        if self._trace is not None:
+            with suppress(Exception):
+                self._trace.close()
+            self._trace = None
+        atexit.unregister(self.close)
+
+    # -- connecting -----------------------------------------------------------------------
+
+    def _rig_channels(self) -> dict[str, int]:
+        channels: dict[str, int] = {}
+        missing = [a.id for a in self.rig.actuators if a.bindings.serial is None]
+        if missing:
+            raise UsageError(
+                f"rig {self.rig.name!r}: no serial binding for {', '.join(missing)}; give each "
+                "actuator `bindings: {serial: {channel: N}}` to run it on the serial device"
+            )
+        owner: dict[int, str] = {}
+        for act in self.rig.actuators:
+            assert act.bindings.serial is not None
+            ch = act.bindings.serial.channel
+            if ch in owner:
+                raise UsageError(
+                    f"rig {self.rig.name!r}: actuators {owner[ch]} and {act.id} "
+                    f"share serial channel {ch}"
+                )
+            owner[ch] = act.id
+            channels[act.id] = ch
+        return channels
+
+    def _connect(self) -> None:
+        link = self._need_link()
+        identity = link.identify(secrets.randbits(32))
+        if identity is None:
+            raise DeviceError(
+                f"no answer from the massager firmware on {self.target}; is it a Pico running "
+                "firmware_bridge (see firmware_bridge/README.md)? `massager ports` lists candidates"
+            )
+        if identity.version != codec.PROTOCOL_VERSION:
+            raise DeviceError(
+                f"the device on {self.target} speaks protocol version {identity.version}, "
+                f"this host version {codec.PROTOCOL_VERSION}; deploy the matching firmware"
+            )
+        self.identity = identity
+        too_high = {a: ch for a, ch in self._channels.items() if ch >= identity.channels}
+        if too_high:
+            names = ", ".join(f"{a} (channel {ch})" for a, ch in too_high.items())
+            raise UsageError(
+                f"the device has channels 0..{identity.channels - 1}; the rig uses {names}"
+            )
+        self._configure(clear=0xFF)
+        self._resync(SYNC_SAMPLES)
+        link.heartbeat_s = min(0.1, self._watchdog_ms / 3000.0)
+        link.clock_period_s = CLOCK_PERIOD_S
+        link.on_clock = self._sync.add
+        link.alive = self._alive
+
+    def _configure(self, clear: int) -> None:
+        """A new session on the device: channels, watchdog; clears the fault bits in `clear`."""
+        link = self._need_link()
+        self._session_nonce = secrets.randbits(32) or 1
+        link.send(
+            codec.MSG_CONFIG_BEGIN,
+            codec.encode_config_begin(self._session_nonce, self._watchdog_ms),
+        )
+        for act in self.rig.actuators:
+            link.send(
+                codec.MSG_CONFIG_CHANNEL,
+                codec.encode_config_channel(
+                    self._channels[act.id],
+                    KIND_CODES[act.kind],
+                    act.max_level,
+                    act.min_level,
+                    act.max_slew,
+                    act.max_on_ms,
+                    act.max_temp_c,
+                ),
+            )
+        link.send(codec.MSG_CONFIG_END, codec.encode_config_end(len(self._channels)))
+        n = link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(clear))
+        st = link.wait_status_after(n, 1.0)
+        if st is None:
+            raise DeviceError(f"the device on {self.target} did not confirm its configuration")
+        for refusal in list(link.refusals):
+            if refusal.mtype in (codec.MSG_CONFIG_BEGIN, codec.MSG_CONFIG_CHANNEL):
+                raise DeviceError(self._refusal_text(refusal))
+        link.refusals.clear()
+        self._refused_base = st.refused
+        self._shift_raw = st.shift_us
+        if self._intensity != 1.0:
+            link.send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+
+    def _resync(self, samples: int) -> None:
+        link = self._need_link()
+        for _ in range(samples):
+            got = link.request(codec.MSG_CLOCK, codec.MSG_CLOCK_REPLY, timeout=0.2)
+            if got is not None:
+                payload, sent, received = got
+                self._sync.add(sent, received, codec.decode_clock_reply(payload)[1])
+        if not self._sync.ready:
+            raise DeviceError(f"the device on {self.target} did not answer clock requests")
+
+    # -- time -------------------------------------------------------------------------------
+
+    def _session_at(self, host_s: float) -> float:
+        if not self._started:
+            return 0.0
+        if self._paused:
+            return self._frozen_ms
+        dev = self._sync.device_us(host_s)
+        return (dev - self._anchor_us - self._shift_acc) / 1000.0
+
+    def _session_ms(self) -> float:
+        t = max(self._session_at(time.monotonic()), self._reported_ms)
+        self._reported_ms = t
+        return max(0.0, t)
+
+    def _device_ticks(self, at_ms: float) -> int:
+        return round(self._anchor_us + at_ms * 1000.0 + self._shift_acc) & TICKS_MAX
+
+    def _take_shift(self, st: Status) -> None:
+        self._shift_acc += (st.shift_us - self._shift_raw) & 0xFFFFFFFF
+        self._shift_raw = st.shift_us
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _send_commands(self, commands: list[Command]) -> None:
+        if not commands:
+            return
+        for command in commands:
+            if command.actuator not in self._channels:
+                raise DeviceError(f"command for unknown actuator {command.actuator!r}")
+            self._history.setdefault(command.actuator, []).append(command)
+        self._backlog.extend(commands)
+        self._flush_backlog()
+
+    def _flush_backlog(self) -> None:
+        if not self._backlog or not self._started:
+            return
+        link = self._need_link()
+        identity = self.identity
+        capacity = identity.queue_size if identity is not None else 64
+        max_payload = identity.max_payload if identity is not None else codec.MAX_PAYLOAD
+        now_ms = self._session_at(time.monotonic())
+        queued = self._queued_at
+        while queued and queued[0] < now_ms - 20:
+            queued.popleft()
+        batch: list[tuple[int, int, int, float, float, float, float]] = []
+        first_id = self._next_id
+        size = 3
+        while self._backlog and len(queued) < capacity - 1:
+            command = self._backlog.popleft()
+            op, a, b, c, d = command.args()
+            wire = (
+                self._device_ticks(command.at_ms),
+                self._channels[command.actuator],
+                op,
+                a,
+                b,
+                c,
+                d,
+            )
+            n = codec.command_size(op)
+            if batch and (size + n > max_payload or len(batch) >= 255):
+                link.send(codec.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
+                batch, size, first_id = [], 3, self._next_id
+            batch.append(wire)
+            size += n
+            self._by_id[self._next_id] = command
+            self._next_id = (self._next_id + 1) & 0xFFFF
+            queued.append(command.at_ms)
+        if batch:
+            link.send(codec.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
+        if self._backlog and self._backlog[0].at_ms < now_ms + MIN_LEAD_MS:
+            late = self._backlog[0]
+            raise DeviceError(
+                f"the device's command queue ({capacity}) is full: the {late.op} command for "
+                f"{late.actuator} at {late.at_ms / 1000:.3f} s could not be sent in time"
+            )
+
+    def _prune_history(self) -> None:
+        keep_from = self._session_at(time.monotonic()) - 1000.0
+        for actuator, commands in self._history.items():
+            i = 0
+            while i + 1 < len(commands) and commands[i + 1].at_ms <= keep_from:
+                i += 1
+            if i:
+                self._history[actuator] = commands[i:]
+
+    def _check_refusals(self, link: SerialLink) -> None:
+        if link.refusals:
+            raise DeviceError(self._refusal_text(link.refusals.popleft()))
+        st = link.status
+        if st is not None and (st.refused - self._refused_base) & 0xFFFF:
+            refusal = Refusal(codec.MSG_SCHEDULE, st.last_id, 0xFF, st.last_code)
+            raise DeviceError(self._refusal_text(refusal))
+
+    def _refusal_text(self, r: Refusal) -> str:
+        why = _REASONS.get(r.code, r.reason)
+        if r.mtype == codec.MSG_SCHEDULE:
+            command = self._by_id.get(r.ident)
+            if command is not None:
+                at = command.at_ms / 1000
+                what = f"the {command.op} command for {command.actuator} at {at:.3f} s"
+            else:
+                what = f"command #{r.ident}"
+            return f"the device refused {what}: {why}; every output was turned off"
+        if r.mtype == codec.MSG_CONFIG_CHANNEL:
+            names = [a for a, ch in self._channels.items() if ch == r.ident]
+            who = f" ({names[0]})" if names else ""
+            return f"the device refused to configure channel {r.ident}{who}: {why}"
+        kind = codec.MSG_NAMES.get(r.mtype, str(r.mtype))
+        return f"the device refused a {kind} message: {why}"
+
+    # -- the link ---------------------------------------------------------------------------
+
+    def _need_link(self) -> SerialLink:
+        if self._link is None:
+            raise DeviceError("the serial device is not open")
+        return self._link
+
+    def _api(self) -> None:
+        self._last_api = time.monotonic()
+
+    def _alive(self) -> bool:
+        return not self._started or time.monotonic() - self._last_api < STALL_S
+
+    def _check_link(self, link: SerialLink) -> None:
+        """Wait out a link outage (or a watchdog trip) and resume the program, or fail."""
+        if not self._started or self._stopped:
+            if not link.connected and not self._stopped:
+                raise DeviceError(f"lost the serial port {self.target}: {link.port_error}")
+            return
+        now = time.monotonic()
+        stall_s = self._watchdog_ms / 1000.0
+        silent = now - link.last_rx >= stall_s or not link.connected
+        st = link.status
+        tripped = st is not None and st.faults == FAULT_WATCHDOG
+        if not silent and not tripped:
+            return
+        since = link.last_rx if silent else now - stall_s
+        self._recover(link, since)
+
+    def _recover(self, link: SerialLink, since: float) -> None:
+        self.recoveries += 1
+        if self.recoveries > MAX_RECOVERIES:
+            raise DeviceError(
+                f"lost the link to the device on {self.target} {MAX_RECOVERIES} times; "
+                "giving up (its watchdog turned every output off)"
+            )
+        t_resume = self._frozen_ms if self._paused else max(0.0, self._session_at(since))
+        self._clock.hold()
+        try:
+            deadline = since + self.grace_s
+            identity = None
+            while identity is None:
+                self._api()
+                if link.connected:
+                    identity = link.identify(secrets.randbits(32), attempts=1, timeout=0.2)
+                if identity is None:
+                    if time.monotonic() >= deadline:
+                        why = f" ({link.port_error})" if link.port_error else ""
+                        raise DeviceError(
+                            f"lost the device on {self.target} for more than {self.grace_s:g} s"
+                            f"{why}; its watchdog turned every output off"
+                        )
+                    time.sleep(0.05)
+            self.identity = identity
+            if identity.session != self._session_nonce:
+                # the device restarted: a new clock, a new executor
+                self._sync.reset()
+                self._configure(clear=FAULT_WATCHDOG)
+                self._resync(SYNC_SAMPLES)
+            else:
+                n = link.send(codec.MSG_OFF)
+                link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(FAULT_WATCHDOG))
+                st = link.wait_status_after(n, 1.0)
+                if st is None:
+                    raise DeviceError(f"the device on {self.target} stopped answering")
+                self._shift_raw = st.shift_us
+                self._resync(2)
+            self._replay(link, t_resume)
+        finally:
+            self._clock.release()
+
+    def _replay(self, link: SerialLink, t_resume: float) -> None:
+        """Send the program again from session time `t_resume`, starting shortly from now."""
+        now_dev = self._sync.device_us(time.monotonic())
+        self._anchor_us = now_dev + RESUME_LEAD_MS * 1000.0 - t_resume * 1000.0
+        self._shift_acc = 0
+        self._reported_ms = min(self._reported_ms, max(t_resume, 0.0))
+        self._queued_at.clear()
+        self._backlog.clear()
+        again: list[tuple[float, int, Command]] = []
+        for commands in self._history.values():
+            active = [c for c in commands if c.at_ms <= t_resume]
+            if active:
+                again.append((t_resume, -1, _resumed(active[-1], t_resume)))
+            again.extend((c.at_ms, i, c) for i, c in enumerate(commands) if c.at_ms > t_resume)
+        again.sort(key=lambda x: (x[0], x[1]))
+        link.send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+        if self._paused:
+            link.send(codec.MSG_PAUSE)
+            self._frozen_ms = t_resume
+        self._backlog.extend(c for _, _, c in again)
+        self._flush_backlog()
+
+
+def _resumed(command: Command, t_ms: float) -> Command:
+    """`command`, which began before `t_ms`, as it would begin at `t_ms` with the same goal."""
+    at = int(t_ms)
+    if command.op == "ramp":
+        end = command.at_ms + command.duration_ms
+        if end > at:
+            return replace(command, at_ms=at, duration_ms=end - at)
+        return Command(at, command.actuator, "set", level=command.level, step=command.step)
+    return replace(command, at_ms=at)

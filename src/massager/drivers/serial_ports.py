@@ -1,0 +1,99 @@
+"""Finding, opening and probing serial ports that may hold the massager firmware.
+
+pyserial is imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from massager.errors import DeviceError, UsageError
+
+if TYPE_CHECKING:
+    from massager.drivers.serial_link import Identity, Port
+
+PICO_VID = 0x2E8A
+"""Raspberry Pi's USB vendor id: MicroPython on a Pico enumerates with it (PID 0x0005)."""
+BAUDRATE = 115200
+"""Used on real UARTs; USB CDC ignores it."""
+READ_TIMEOUT_S = 0.005
+WRITE_TIMEOUT_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    """A serial port the system lists, with its USB identity when it has one."""
+
+    device: str
+    description: str
+    vid: int | None
+    pid: int | None
+    serial_number: str | None
+
+    @property
+    def is_pico(self) -> bool:
+        """Whether the USB vendor id is Raspberry Pi's (a Pico or another RP2040 board)."""
+        return self.vid == PICO_VID
+
+    @property
+    def usb_id(self) -> str:
+        """VID:PID as hex, or '' for a port without a USB identity."""
+        if self.vid is None or self.pid is None:
+            return ""
+        return f"{self.vid:04X}:{self.pid:04X}"
+
+
+def list_ports() -> list[PortInfo]:
+    """Every serial port the system lists, Picos first."""
+    from serial.tools import list_ports as lp
+
+    found = [
+        PortInfo(p.device, p.description or "", p.vid, p.pid, p.serial_number)
+        for p in lp.comports()
+    ]
+    return sorted(found, key=lambda p: (not p.is_pico, p.device))
+
+
+def find_pico() -> str:
+    """The port of the one Pico attached by USB; DeviceError if none, UsageError if several."""
+    picos = [p for p in list_ports() if p.is_pico]
+    if not picos:
+        raise DeviceError(
+            "no Pico found on USB (vendor id 2E8A); plug it in, or name the port: "
+            "--device serial:/dev/ttyACM0 (see `massager ports`)"
+        )
+    if len(picos) > 1:
+        names = ", ".join(p.device for p in picos)
+        raise UsageError(f"several Picos found ({names}); choose one: --device serial:PORT")
+    return picos[0].device
+
+
+def open_port(target: str) -> Port:
+    """Open a port path or pyserial URL (socket://, rfc2217://, loop://) exclusively."""
+    import serial
+
+    return serial.serial_for_url(
+        target,
+        baudrate=BAUDRATE,
+        timeout=READ_TIMEOUT_S,
+        write_timeout=WRITE_TIMEOUT_S,
+        exclusive=True,
+    )
+
+
+def probe(target: str, timeout: float = 0.3) -> Identity | None:
+    """Open `target`, say hello, close it: the firmware's identity, or None if nothing answered.
+
+    Raises what opening the port raises (pyserial's SerialException, OSError).
+    """
+    from massager.drivers.serial_link import SerialLink
+
+    link = SerialLink(lambda: open_port(target))
+    link.reconnect = False
+    link.open()
+    try:
+        return link.identify(secrets.randbits(32), attempts=2, timeout=timeout)
+    finally:
+        link.close()
