@@ -47,7 +47,9 @@ def message(error: dict[str, Any], allowed: Iterable[str] = ()) -> str:
         "int_from_float",
         "model_type",
     }:
-        return f"{name}: {text[0].lower()}{text[1:]} (got {error.get('input')!r})"
+        got = error.get("input")
+        shown = f" (got {got!r})" if isinstance(got, str | int | float | bool) else ""
+        return f"{name}: {text[0].lower()}{text[1:].replace(' after validation', '')}{shown}"
     return f"{name}: {text}"
 
 

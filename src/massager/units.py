@@ -56,7 +56,7 @@ def parse_temperature_c(text: object) -> float:
 def format_duration(ms: int) -> str:
     """Render milliseconds the way profiles write them: `1m30s`, `45s`, `250ms`."""
     if ms % 1000:
-        return f"{ms}ms" if ms < 1000 else f"{ms / 1000:g}s"
+        return f"{ms}ms" if ms < 1000 else f"{ms / 1000:.3f}".rstrip("0") + "s"
     seconds = ms // 1000
     minutes, seconds = divmod(seconds, 60)
     if minutes and seconds:
