@@ -26,7 +26,7 @@ from firmware_bridge.device import Device
 from firmware_bridge.executor import KIND_HEATER, QUEUE_SIZE
 from firmware_bridge.ticks import TICKS_MAX, TICKS_PERIOD
 
-CHANNELS = 8
+CHANNELS = 16  # as many as the Pico firmware (hal_rp2.CHANNELS)
 NEAR_WRAP_US = TICKS_PERIOD - 2_000_000
 AMBIENT_C = 25.0
 HEATER_RISE_C = 30.0  # above ambient at full duty, once settled
@@ -229,7 +229,7 @@ def main(argv: "list[str] | None" = None) -> int:
         prog="python -m firmware_bridge.virtual",
         description="Run the massager firmware on a pseudo-terminal with simulated outputs.",
     )
-    parser.add_argument("--channels", type=int, default=CHANNELS, help="output channels (8)")
+    parser.add_argument("--channels", type=int, default=CHANNELS, help="output channels (16)")
     parser.add_argument("--trace", help="write every output change to this CSV file")
     parser.add_argument("--clock-start-us", type=int, default=0, help="device clock at start")
     parser.add_argument(

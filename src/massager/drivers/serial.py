@@ -168,8 +168,18 @@ class SerialDriver(Driver):
             self._trace.write("session_ms," + ",".join(self._channels) + "\n")
 
     def start(self) -> None:
-        """Session time 0 is now (plus a short lead, so the first commands are not late)."""
+        """Session time 0 is now (plus a short lead, so the first commands are not late).
+
+        Starting a session acknowledges the faults latched before it: they are cleared,
+        and a condition that persists (the emergency stop held) latches again at once.
+        """
         self._api()
+        link = self._need_link()
+        n = link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(0xFF))
+        st = link.wait_status_after(n, 1.0)
+        if st is None:
+            raise DeviceError(f"the device on {self.target} stopped answering")
+        self._refused_base = st.refused
         now_dev = self._sync.device_us(time.monotonic())
         self._anchor_us = now_dev + START_LEAD_MS * 1000.0
         self._shift_acc = 0
@@ -330,15 +340,15 @@ class SerialDriver(Driver):
             raise UsageError(
                 f"the device has channels 0..{identity.channels - 1}; the rig uses {names}"
             )
-        self._configure(clear=0xFF)
+        self._configure()
         self._resync(SYNC_SAMPLES)
         link.heartbeat_s = min(0.1, self._watchdog_ms / 3000.0)
         link.clock_period_s = CLOCK_PERIOD_S
         link.on_clock = self._sync.add
         link.alive = self._alive
 
-    def _configure(self, clear: int) -> None:
-        """A new session on the device: channels, watchdog; clears the fault bits in `clear`."""
+    def _configure(self) -> None:
+        """A new session on the device: its channels and watchdog (latched faults stay)."""
         link = self._need_link()
         self._session_nonce = secrets.randbits(32) or 1
         link.send(
@@ -359,8 +369,7 @@ class SerialDriver(Driver):
                 ),
             )
         link.send(codec.MSG_CONFIG_END, codec.encode_config_end(len(self._channels)))
-        n = link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(clear))
-        st = link.wait_status_after(n, 1.0)
+        st = self._request_status(link)  # answered after everything above was handled
         if st is None:
             raise DeviceError(f"the device on {self.target} did not confirm its configuration")
         for refusal in list(link.refusals):
@@ -371,6 +380,10 @@ class SerialDriver(Driver):
         self._shift_raw = st.shift_us
         if self._intensity != 1.0:
             link.send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+
+    def _request_status(self, link: SerialLink) -> Status | None:
+        got = link.request(codec.MSG_STATUS, codec.MSG_STATUS_REPLY, timeout=0.3)
+        return link.status if got is not None else None
 
     def _resync(self, samples: int) -> None:
         link = self._need_link()
@@ -551,7 +564,7 @@ class SerialDriver(Driver):
             if identity.session != self._session_nonce:
                 # the device restarted: a new clock, a new executor
                 self._sync.reset()
-                self._configure(clear=FAULT_WATCHDOG)
+                self._configure()
                 self._resync(SYNC_SAMPLES)
             else:
                 n = link.send(codec.MSG_OFF)
