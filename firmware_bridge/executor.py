@@ -56,7 +56,8 @@ API:
 - Read-only state: ``levels`` (applied level per channel), ``temps`` (last
   reading per heater channel), ``faults`` (bitmask), ``cut_mask`` (channels
   cut by on-time, cleared by ``clear_faults``), ``shift_us``, ``paused``,
-  ``queued()`` (commands waiting), ``busy()`` (any output moving or queued).
+  ``queued()`` (commands waiting), ``busy()`` (any output moving or queued),
+  ``next_due_us()`` (when the next tick has work, for simulators that skip idle ticks).
 """
 
 from firmware_bridge.ticks import ticks_add, ticks_diff
@@ -158,6 +159,8 @@ class Executor:
         self._start = [0.0] * n
         self._el = [0] * n  # microseconds since the op began, as of the last tick
         self._on_us = [0] * n
+        # holding a set level, already reached: only the on-time still counts
+        self._steady = [False] * n
         self._duty = [0.0] * n
         self._integ = [0.0] * n
         self._active = []  # type: list[int]
@@ -307,6 +310,7 @@ class Executor:
         if not (x >= 0.0):  # also catches NaN
             x = 0.0
         self._scale = 1.0 if x > 1.0 else x
+        self._unsteady()
 
     def pause(self) -> None:
         """Freeze the program and ramp every output down within 1 s."""
@@ -314,6 +318,7 @@ class Executor:
             return
         now = self._hal.now_us()
         self.paused = True
+        self._unsteady()
         self._pause_at = now
         # the part of the next tick's interval before this moment still ran
         ran = ticks_diff(now, self._now)
@@ -329,6 +334,7 @@ class Executor:
         waited = ticks_diff(self._hal.now_us(), self._now)
         span = self._pause_acc + waited
         self.paused = False
+        self._unsteady()
         # the next tick's interval counts the part before this moment: take it back
         el = self._el
         for ch in self._active:
@@ -343,6 +349,7 @@ class Executor:
     def stop(self) -> None:
         """Drop the queue; every output ramps to zero at its slew limit."""
         self._count = 0
+        self._unsteady()
         op = self._op
         for ch in self._active:
             op[ch] = OP_OFF
@@ -365,6 +372,11 @@ class Executor:
         self.cut_mask = 0
         self._fed = self._hal.now_us()
 
+    def _unsteady(self) -> None:
+        steady = self._steady
+        for ch in self._active:
+            steady[ch] = False
+
     def _zero_all(self) -> None:
         self._count = 0
         hal = self._hal
@@ -374,6 +386,7 @@ class Executor:
             self._integ[ch] = 0.0
             self._duty[ch] = 0.0
             self._on_us[ch] = 0
+            self._steady[ch] = False
             self._is_active[ch] = False
             self.levels[ch] = 0.0
             if self._configured[ch]:
@@ -394,6 +407,28 @@ class Executor:
     def busy(self) -> bool:
         """True while a command waits or an output is not at rest at zero."""
         return self._count > 0 or len(self._active) > 0
+
+    def next_due_us(self) -> "int | None":
+        """The device time of the next thing a tick has to do, or None if every tick matters.
+
+        None while any output is active. Otherwise the earliest of the next
+        queued command, the next heater reading and the watchdog's deadline,
+        at most 1 s ahead: ticks before it change nothing, so a simulator may
+        skip them.
+        """
+        if self._active:
+            return None
+        now = self._now
+        due = ticks_add(now, 1000000)
+        if self._count and ticks_diff(self._qt[self._head], due) < 0:
+            due = self._qt[self._head]
+        if self._heaters and not self.faults and ticks_diff(self._next_temp, due) < 0:
+            due = self._next_temp
+        if self._armed and not self.faults:
+            deadline = ticks_add(self._fed, self._wd_us + 1)
+            if ticks_diff(deadline, due) < 0:
+                due = deadline
+        return due
 
     # -- the tick ------------------------------------------------------
 
@@ -451,6 +486,7 @@ class Executor:
             self._integ[ch] = 0.0
             self._duty[ch] = 0.0
         self.cut_mask &= ~(1 << ch)
+        self._steady[ch] = False
         if not self._is_active[ch]:
             self._is_active[ch] = True
             self._active.append(ch)
@@ -470,8 +506,16 @@ class Executor:
         lo = self._lo
         rates = self._fast if paused else self._slew
         scale = self._scale
+        steady = self._steady
+        max_on = self._max_on
         idle = False
         for ch in self._active:
+            if steady[ch]:
+                on = on_us[ch] + dt
+                if on <= max_on[ch]:
+                    on_us[ch] = on
+                    continue
+                steady[ch] = False  # the full path below cuts it
             op = ops[ch]
             if paused or op == OP_OFF:
                 target = 0.0
@@ -487,6 +531,8 @@ class Executor:
                 else:
                     v = op_value(op, a[ch], b[ch], c[ch], self._d[ch], self._start[ch], e)
                     target = v * scale
+                    if op == OP_RAMP and e >= b[ch]:
+                        ops[ch] = OP_SET  # a finished ramp holds its target: the same, cheaper
                 if target > hi[ch]:
                     target = hi[ch]
                 elif target < lo[ch]:
@@ -499,7 +545,7 @@ class Executor:
                     target = 0.0
             if target != 0.0:
                 on = on_us[ch] + dt
-                if on > self._max_on[ch]:
+                if on > max_on[ch]:
                     # continuous on-time exceeded: this output goes off at once
                     ops[ch] = OP_OFF
                     on_us[ch] = 0
@@ -532,8 +578,11 @@ class Executor:
                 except Exception:
                     self.latch(FAULT_HAL)
                     return
+                cur = new
             elif target == 0.0 and op == OP_OFF:
                 idle = True
+            if op == OP_SET and cur == target and target != 0.0 and not paused:
+                steady[ch] = self._kind[ch] != KIND_HEATER  # a heater keeps its temperature check
         if idle:
             keep = []
             for ch in self._active:

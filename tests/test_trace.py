@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from massager.trace import COLUMNS, Trace, TraceWriter, read_trace
+from massager.trace import (
+    COLUMNS,
+    LEVEL_TOLERANCE,
+    PHYSICAL_TOLERANCE,
+    Trace,
+    TraceWriter,
+    read_trace,
+)
 
 ACTUATORS = [("roller_l", "speed"), ("vib", ""), ("bladder", "pressure"), ("pad", "temp_c")]
 
@@ -35,33 +42,60 @@ def test_header_and_rows_put_each_physical_value_in_its_column() -> None:
     assert ",".join(COLUMNS) == lines(buf)[0]
 
 
-def test_a_row_only_when_a_value_moves_by_a_quantum() -> None:
+def test_a_ramp_is_its_two_corners_and_a_steady_output_no_rows() -> None:
     buf = io.StringIO()
-    w = TraceWriter(buf, [("vib", "")])
-    for k in range(1000):  # a wave sampled every 10 ms, moving 0.001 per sample at most
-        w.sample(0, k * 10.0, 0.5 + 0.2 * math.sin(k / 100.0) * 0.05)
-    rows = lines(buf)[1:]
-    assert 1 < len(rows) < 40
-
-
-def test_becoming_zero_and_leaving_zero_always_write_a_row() -> None:
-    buf = io.StringIO()
-    w = TraceWriter(buf, [("vib", "")])
+    w = TraceWriter(buf, [("vib", "")], hold_ms=10.0)
     w.sample(0, 0.0, 0.0)
-    w.sample(0, 10.0, 0.003)  # below the quantum, but no longer at rest
-    w.sample(0, 20.0, 0.004)
-    w.sample(0, 30.0, 0.0)
-    w.sample(0, 40.0, -0.0004)  # never printed as -0.000
+    for k in range(1, 51):  # 0 -> 0.5 over 500 ms, one sample per 10 ms tick
+        w.sample(0, k * 10.0, k * 0.01)
+    # then nothing for 2 s (the device writes only changes), then a drop to zero
+    w.sample(0, 2510.0, 0.0)
     w.close()
     assert lines(buf)[1:] == [
         "0.0,vib,0.000,,,",
-        "10.0,vib,0.003,,,",
-        "30.0,vib,0.000,,,",
-        "40.0,vib,0.000,,,",
+        "500.0,vib,0.500,,,",
+        "2500.0,vib,0.500,,,",
+        "2510.0,vib,0.000,,,",
     ]
 
 
-def test_close_writes_the_last_sample_if_it_moved_since_the_last_row() -> None:
+def test_a_wave_keeps_few_rows_and_reads_back_within_the_tolerance(tmp_path: Path) -> None:
+    path = tmp_path / "wave.csv"
+    w = TraceWriter(path, [("roller", "speed")], hold_ms=10.0)
+    samples = []
+    for k in range(3000):  # 30 s of a 0.5 Hz wave between -0.6 and 0.6
+        t = k * 10.0
+        level = -0.6 * math.cos(2 * math.pi * 0.5 * t / 1000.0)
+        speed = 0.9 * level
+        samples.append((t, level, speed))
+        w.sample(0, t, level, speed)
+    w.close()
+    trace = read_trace(path)
+    rows = trace.rows("roller")
+    assert 30 < len(rows) < 600  # a few per period instead of every tick
+    for t, level, speed in samples:
+        assert trace.level_at("roller", t) == pytest.approx(level, abs=LEVEL_TOLERANCE + 0.0006)
+        value = trace.value_at("roller", "speed", t)
+        assert value == pytest.approx(speed, abs=PHYSICAL_TOLERANCE["speed"] + 0.0006)
+
+
+def test_a_jump_is_two_rows_at_one_instant_and_rest_reads_exactly_zero() -> None:
+    buf = io.StringIO()
+    w = TraceWriter(buf, [("vib", "")])
+    w.sample(0, 0.0, 0.4)
+    w.sample(0, 100.0, 0.4)
+    w.sample(0, 100.0, 0.0)  # off() between ticks: at once
+    w.sample(0, 150.0, -0.0004)  # never printed as -0.000
+    w.close()
+    assert lines(buf)[1:] == [
+        "0.0,vib,0.400,,,",
+        "100.0,vib,0.400,,,",
+        "100.0,vib,0.000,,,",
+        "150.0,vib,0.000,,,",
+    ]
+
+
+def test_close_writes_the_last_sample_so_the_course_is_complete() -> None:
     buf = io.StringIO()
     w = TraceWriter(buf, [("vib", "")])
     w.sample(0, 0.0, 0.5)
@@ -89,10 +123,12 @@ def test_read_back_gives_rows_levels_and_physical_values(tmp_path: Path) -> None
     assert trace.actuators == ("roller_l", "pad")
     assert [r.level for r in trace.rows("roller_l")] == [0.0, -0.5, 0.0]
     assert trace.level_at("roller_l", -5.0) == 0.0
+    assert trace.level_at("roller_l", 50.0) == -0.25  # straight between rows
     assert trace.level_at("roller_l", 100.0) == -0.5
-    assert trace.level_at("roller_l", 299.9) == -0.5
+    assert trace.level_at("roller_l", 200.0) == pytest.approx(-0.25)
+    assert trace.level_at("roller_l", 900.0) == 0.0  # after the last row: its level
     assert trace.level_at("vib", 10.0) == 0.0  # no rows: at rest
-    assert trace.value_at("roller_l", "speed", 150.0) == -0.2
+    assert trace.value_at("roller_l", "speed", 200.0) == pytest.approx(-0.15)
     assert trace.value_at("pad", "temp_c", 60.0) == 30.0
     assert trace.rows("pad")[0].speed is None
     assert trace.final_levels() == {"roller_l": 0.0, "pad": 0.4}

@@ -1,21 +1,26 @@
 """The CSV trace of what a device's outputs actually did: writer and reader.
 
-One header line, then one row per change: ``t_ms,actuator,level,speed,pressure,temp_c``.
+One header line, then rows ``t_ms,actuator,level,speed,pressure,temp_c``.
 ``t_ms`` is milliseconds since the session started on the device's clock
 (pauses included); ``level`` is the level applied to the output after every
 limit and the user's intensity; ``speed`` (rollers), ``pressure`` (air
 bladders) and ``temp_c`` (heaters) are the simulated physical quantities,
-empty where they do not apply. Each row holds until the actuator's next row.
-A row is written when a value changes by a quantum (0.01 of level, speed or
-pressure, 0.1 C), and whenever a level becomes or stops being exactly zero,
-so waves do not flood the file and a trace always shows an output at rest.
-See docs/stream-format.md, "Trace format".
+empty where they do not apply.
+
+Rows are the corners of each actuator's course: between two rows of an
+actuator its values move in a straight line, within a tolerance (0.005 of
+level, 0.01 of speed or pressure, 0.05 C) of every value the device produced
+in between. This is swinging-door compression, as process historians store
+sensor data: a ramp is two rows, a wave a handful per period, a steady output
+none, and the trace is exact at every row (each row is a real sample, so an
+output at rest reads exactly 0). See docs/stream-format.md, "Trace format".
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +28,51 @@ from typing import TextIO
 
 COLUMNS = ("t_ms", "actuator", "level", "speed", "pressure", "temp_c")
 PHYSICAL = ("speed", "pressure", "temp_c")
-LEVEL_QUANTUM = 0.01
-PHYSICAL_QUANTUM = {"speed": 0.01, "pressure": 0.01, "temp_c": 0.1}
+LEVEL_TOLERANCE = 0.005
+PHYSICAL_TOLERANCE = {"speed": 0.01, "pressure": 0.01, "temp_c": 0.05}
+
+Sample = tuple[float, float, float | None]
+"""(t_ms, level, physical value or None)."""
+
+
+class _Lane:
+    """One actuator's compression state: its last row, its latest sample, the door's slopes."""
+
+    __slots__ = ("anchor", "fmt", "hi", "lo", "pending", "phi", "plo", "tol")
+
+    def __init__(self, fmt: str, tol: float) -> None:
+        self.fmt = fmt
+        self.tol = tol
+        self.anchor: Sample | None = None
+        self.pending: Sample | None = None
+        self.lo = self.plo = -math.inf
+        self.hi = self.phi = math.inf
 
 
 class TraceWriter:
-    """Writes trace rows for a fixed list of actuators, each with at most one physical column.
+    """Writes the trace of a fixed list of actuators, each with at most one physical column.
 
     `actuators` pairs each actuator id with its physical column ('speed',
-    'pressure', 'temp_c' or '' for none); actuators are then named by index.
+    'pressure', 'temp_c' or '' for none); samples then name actuators by
+    index. `hold_ms` is the device's tick: a device writes an output only when
+    it changes, so a sample arriving longer than a tick after the previous one
+    means the level held still until the tick before it.
     """
 
-    def __init__(self, out: TextIO | Path | str, actuators: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        out: TextIO | Path | str,
+        actuators: Sequence[tuple[str, str]],
+        hold_ms: float = 0.0,
+    ) -> None:
+        lanes: list[_Lane] = []
+        for actuator, column in actuators:
+            if column and column not in PHYSICAL:
+                raise ValueError(f"unknown trace column {column!r}")
+            # "%" is safe in the template: actuator ids are [a-z0-9_]
+            cells = ["%s" if c == column else "" for c in PHYSICAL]
+            fmt = "%.1f," + actuator + ",%s," + ",".join(cells) + "\n"
+            lanes.append(_Lane(fmt, PHYSICAL_TOLERANCE[column] if column else 0.0))
         if isinstance(out, (str, Path)):
             self._file: TextIO = open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._owned = True
@@ -42,59 +80,91 @@ class TraceWriter:
             self._file = out
             self._owned = False
         self.ids = [a for a, _ in actuators]
-        self._formats: list[str] = []
-        self._inv_q: list[float] = []
-        for actuator, column in actuators:
-            if column and column not in PHYSICAL:
-                raise ValueError(f"unknown trace column {column!r}")
-            # "%" is safe in the template: actuator ids are [a-z0-9_]
-            cells = ["%s" if c == column else "" for c in PHYSICAL]
-            self._formats.append("%.1f," + actuator + ",%s," + ",".join(cells) + "\n")
-            self._inv_q.append(1.0 / PHYSICAL_QUANTUM[column] if column else 0.0)
-        n = len(actuators)
-        self._q_level = [0] * n
-        self._q_phys = [0] * n
-        self._zero = [True] * n
-        self._written = [False] * n
-        self._pending: list[tuple[float, float, float | None] | None] = [None] * n
+        self.hold_ms = hold_ms
+        self._lanes = lanes
         self._file.write(",".join(COLUMNS) + "\n")
         self.closed = False
 
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
-        """Record actuator `index` at `t_ms`; a row is written if a value moved by a quantum."""
-        q_level = round(level * 100.0)  # 1 / LEVEL_QUANTUM
-        q_phys = round(phys * self._inv_q[index]) if phys is not None else 0
-        zero = level == 0.0
-        if (
-            q_level != self._q_level[index]
-            or q_phys != self._q_phys[index]
-            or zero != self._zero[index]
-            or not self._written[index]
-        ):
-            self._row(index, t_ms, level, phys)
-            self._q_level[index] = q_level
-            self._q_phys[index] = q_phys
-            self._zero[index] = zero
-            self._written[index] = True
-            self._pending[index] = None
-        else:
-            self._pending[index] = (t_ms, level, phys)
+        """Record actuator `index` at `t_ms` (samples of one actuator come in time order)."""
+        lane = self._lanes[index]
+        anchor = lane.anchor
+        if anchor is None:
+            self._emit(lane, t_ms, level, phys)
+            lane.anchor = (t_ms, level, phys)
+            return
+        last = lane.pending or anchor
+        hold = self.hold_ms
+        if hold and level != last[1] and t_ms - last[0] > 1.5 * hold:
+            # no sample since `last`: the level stood still until the tick before this one
+            h = t_ms - hold
+            hp = phys
+            if phys is not None and last[2] is not None:
+                hp = last[2] + (phys - last[2]) * (h - last[0]) / (t_ms - last[0])
+            self._add(lane, h, last[1], hp)
+        self._add(lane, t_ms, level, phys)
 
-    def _row(self, index: int, t_ms: float, level: float, phys: float | None) -> None:
+    def _add(self, lane: _Lane, t: float, level: float, phys: float | None) -> None:
+        anchor = lane.anchor
+        assert anchor is not None
+        pending = lane.pending
+        dt = t - anchor[0]
+        if pending is not None and dt > 0.0:
+            ok = lane.lo <= (level - anchor[1]) / dt <= lane.hi
+            if ok and phys is not None and anchor[2] is not None:
+                ok = lane.plo <= (phys - anchor[2]) / dt <= lane.phi
+            if ok:
+                self._narrow(lane, anchor, dt, level, phys)
+                lane.pending = (t, level, phys)
+                return
+        if pending is not None:  # the door closed: the latest sample is a corner
+            self._emit(lane, *pending)
+            lane.anchor = anchor = pending
+            dt = t - anchor[0]
+        lane.lo = lane.plo = -math.inf
+        lane.hi = lane.phi = math.inf
+        if dt <= 0.0:  # a jump at the corner's instant: both values are rows
+            self._emit(lane, t, level, phys)
+            lane.anchor = (t, level, phys)
+            lane.pending = None
+            return
+        self._narrow(lane, anchor, dt, level, phys)
+        lane.pending = (t, level, phys)
+
+    @staticmethod
+    def _narrow(lane: _Lane, anchor: Sample, dt: float, level: float, phys: float | None) -> None:
+        lo = (level - LEVEL_TOLERANCE - anchor[1]) / dt
+        hi = (level + LEVEL_TOLERANCE - anchor[1]) / dt
+        if lo > lane.lo:
+            lane.lo = lo
+        if hi < lane.hi:
+            lane.hi = hi
+        if phys is not None and anchor[2] is not None:
+            plo = (phys - lane.tol - anchor[2]) / dt
+            phi = (phys + lane.tol - anchor[2]) / dt
+            if plo > lane.plo:
+                lane.plo = plo
+            if phi < lane.phi:
+                lane.phi = phi
+
+    def _emit(self, lane: _Lane, t_ms: float, level: float, phys: float | None) -> None:
         # round then add 0.0 so a tiny negative value never prints as -0.000
         lv = f"{round(level, 3) + 0.0:.3f}"
-        if self._inv_q[index]:
+        if lane.tol:
             ph = "" if phys is None else f"{round(phys, 3) + 0.0:.3f}"
-            self._file.write(self._formats[index] % (t_ms, lv, ph))
+            self._file.write(lane.fmt % (t_ms, lv, ph))
         else:
-            self._file.write(self._formats[index] % (t_ms, lv))
+            self._file.write(lane.fmt % (t_ms, lv))
 
     def flush_pending(self) -> None:
-        """Write each actuator's latest sample if it differs from its last row (before closing)."""
-        for index, pending in enumerate(self._pending):
-            if pending is not None:
-                self._row(index, *pending)
-                self._pending[index] = None
+        """Write each actuator's latest sample as a row (its course so far is then complete)."""
+        for lane in self._lanes:
+            if lane.pending is not None:
+                self._emit(lane, *lane.pending)
+                lane.anchor = lane.pending
+                lane.pending = None
+                lane.lo = lane.plo = -math.inf
+                lane.hi = lane.phi = math.inf
 
     def close(self) -> None:
         """Write what is pending and close the file (if this writer opened it). Idempotent."""
@@ -149,26 +219,36 @@ class Trace:
         """The time of the last row."""
         return max((rs[-1].t_ms for rs in self._by.values() if rs), default=0.0)
 
-    def _row_at(self, actuator: str, t_ms: float) -> TraceRow | None:
-        from bisect import bisect_right
-
+    def _interpolate(self, actuator: str, column: str, t_ms: float) -> float | None:
         times = self._times.get(actuator)
         if not times:
             return None
+        rows = self._by[actuator]
         i = bisect_right(times, t_ms) - 1
-        return self._by[actuator][i] if i >= 0 else None
+        if i < 0:
+            return None
+        v0 = getattr(rows[i], column)
+        if i + 1 >= len(rows) or v0 is None:
+            return v0  # type: ignore[no-any-return]
+        v1 = getattr(rows[i + 1], column)
+        t0, t1 = times[i], times[i + 1]
+        if v1 is None or t1 <= t0:
+            return v0  # type: ignore[no-any-return]
+        return v0 + (v1 - v0) * (t_ms - t0) / (t1 - t0)  # type: ignore[no-any-return]
 
     def level_at(self, actuator: str, t_ms: float) -> float:
-        """The applied level of `actuator` at `t_ms` (0 before its first row)."""
-        row = self._row_at(actuator, t_ms)
-        return 0.0 if row is None else row.level
+        """The applied level of `actuator` at `t_ms`, on the straight line between its rows.
+
+        0 before its first row; after its last row, the last row's level.
+        """
+        value = self._interpolate(actuator, "level", t_ms)
+        return 0.0 if value is None else value
 
     def value_at(self, actuator: str, column: str, t_ms: float) -> float | None:
         """A physical column ('speed', 'pressure', 'temp_c') of `actuator` at `t_ms`."""
         if column not in PHYSICAL:
             raise ValueError(f"unknown trace column {column!r}")
-        row = self._row_at(actuator, t_ms)
-        return None if row is None else getattr(row, column)
+        return self._interpolate(actuator, column, t_ms)
 
     def final_levels(self) -> dict[str, float]:
         """Each actuator's level in its last row."""

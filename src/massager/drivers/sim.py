@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from firmware_bridge import executor as ex
-from firmware_bridge.ticks import TICKS_MAX
+from firmware_bridge.ticks import TICKS_MAX, ticks_diff
 from massager.clock import Clock, MonotonicClock, VirtualClock
 from massager.drivers.base import DeviceStatus, Driver, DriverOptions
 from massager.drivers.physics import Heater, Model, TempSensor, model_for
@@ -138,6 +138,7 @@ class SimDriver(Driver):
         now = self._elapsed_us()
         hal = self.hal
         tick = executor.tick
+        next_due = executor.next_due_us
         step = self.TICK_US
         t = self._next_tick
         pushing = self._started
@@ -148,7 +149,12 @@ class SimDriver(Driver):
             if pushing and self._backlog:
                 self._push(executor)
             tick()
-            t += step
+            due = next_due()
+            if due is None:
+                t += step
+            else:  # nothing moves: jump to the first tick at or after the next event
+                gap = ticks_diff(due, hal.now_dev)
+                t += step * max(1, -(-gap // step))
         self._next_tick = t
         hal.set_time(now)
         return executor
@@ -211,7 +217,9 @@ class SimDriver(Driver):
         if self.options.trace is not None:
             columns = [(a, self.physics[a].column) for a in self.ids]
             try:
-                self.hal.trace = TraceWriter(self.options.trace, columns)
+                self.hal.trace = TraceWriter(
+                    self.options.trace, columns, hold_ms=self.TICK_US / 1000.0
+                )
             except OSError as exc:
                 where = self.options.trace
                 raise DeviceError(f"sim: cannot write the trace {where}: {exc}") from exc
