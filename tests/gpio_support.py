@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import gpiozero.pins.mock as gpiozero_mock
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from massager.drivers.gpio import GpioDriver
+from massager.drivers.gpio_mock import mock_factory
 from massager.rig.model import Actuator, Rig
 from massager.stream import Command, CommandStream, Timeline
 
@@ -104,23 +105,9 @@ def device_time_pins(driver_ref: list[GpioDriver]) -> Iterator[None]:
         gpiozero_mock.monotonic = real
 
 
-class StampedPin(MockPWMPin):  # type: ignore[misc]
-    """A mock PWM pin that also keeps the clock reading of each change (`stamps`)."""
-
-    def __init__(self, factory: Any, info: Any) -> None:
-        self.stamps: list[tuple[float, float]] = []
-        super().__init__(factory, info)
-
-    def _change_state(self, value: Any) -> bool:
-        changed = bool(super()._change_state(value))
-        if changed:
-            self.stamps.append((self._last_change, float(value)))
-        return changed
-
-
 def pwm_factory() -> MockFactory:
     """A fresh gpiozero mock factory whose pins do PWM and keep absolute change times."""
-    return MockFactory(pin_class=StampedPin)
+    return mock_factory()
 
 
 def pin_trace(factory: MockFactory, pin: int) -> list[tuple[float, float]]:

@@ -13,7 +13,6 @@ from gpio_support import (
     OUTPUT_PINS,
     RIG,
     TICK_MS,
-    StampedPin,
     assert_trace,
     device_time_pins,
     expected_traces,
@@ -28,6 +27,7 @@ from massager.clock import VirtualClock
 from massager.drivers import gpio as gpio_module
 from massager.drivers.base import DriverOptions
 from massager.drivers.gpio import GpioDriver
+from massager.drivers.gpio_mock import StampedPin
 from massager.errors import DeviceError, SafetyError, SafetyStop, UsageError
 from massager.rig.model import Rig
 from massager.runtime.session import Session
