@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import termios
 import time
 from typing import Any
@@ -51,9 +52,9 @@ def test_live_view_shows_profile_step_bars_and_time() -> None:
 
     def capture(event: Any) -> None:
         if 40_000 <= event.t_ms < 40_100:
-            with console.capture() as cap:
-                console.print(view.render())
-            frames.append(cap.get())
+            other = Console(file=io.StringIO(), width=110, color_system=None)
+            other.print(view.render())
+            frames.append(other.file.getvalue())  # type: ignore[attr-defined]
 
     session.bus.subscribe(capture)
     with view:
@@ -62,7 +63,10 @@ def test_live_view_shows_profile_step_bars_and_time() -> None:
     assert "fake on fake · device fake · ×60" in frame
     assert "step 2/2 press (heel_press) on heel" in frame
     assert "roller_l" in frame and "roller" in frame and "vib_l" in frame
-    assert "+0.4" in frame  # the roller's wave, scaled by intensity 0.6
+    roller = re.search(r"roller_l\s+roller\s.*?([+-]\d\.\d\d)", frame)
+    assert roller and 0.12 <= float(roller.group(1)) <= 0.48  # the wave x intensity 0.6
+    vib = re.search(r"vib_l\s+vibration\s.*?(\d\.\d\d)", frame)
+    assert vib and float(vib.group(1)) == 0.48
     assert "elapsed 0:40" in frame and "remaining 0:20" in frame and "67%" in frame
     assert "intensity 0.6" in frame
     assert "space pause/resume" in frame

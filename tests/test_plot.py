@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from massager.stream import Command, StepInfo, Timeline
-from massager.ui.plot import _step_label, envelope, plot_timeline, trace_envelope
+from massager.ui.plot import _idle, _step_label, envelope, plot_timeline, trace_envelope
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -98,20 +98,35 @@ def test_step_labels_shrink_to_fit() -> None:
     step = StepInfo(2, "kneading", "knead", ("sole", "heel"), 0, 1000)
     assert _step_label(step, 1000, 8) == "3. kneading · knead · sole,heel"
     assert _step_label(step, 80, 8) == "3. kneading"
+    assert _step_label(step, 45, 8) == "3.\nkneading"
     assert _step_label(step, 12, 8) == "3"
     assert _step_label(step, 4, 8) == ""
 
 
-def test_plot_writes_a_png_with_a_lane_per_actuator(tmp_path: Path) -> None:
+def test_plot_writes_a_png_with_a_lane_per_used_actuator(tmp_path: Path) -> None:
     s = stream(60000)
     one = plot_timeline(s, tmp_path / "a.png", kinds={"roller_l": "roller", "vib_l": "vibration"})
     width, height = png_size(one)
     assert width > 1000
-    # one more actuator makes the picture taller by about a lane
+    # one more actuator that moves makes the picture taller by about a lane
     s3 = stream(60000)
     s3.actuators = (*s3.actuators, "extra")
+    s3.commands = [*s3.commands, Command(100, "extra", "set", level=0.5)]
     _, taller = png_size(plot_timeline(s3, tmp_path / "b.png"))
     assert taller > height + 60
+    # one that never moves only gets a footnote line
+    s4 = stream(60000)
+    s4.actuators = (*s4.actuators, "idle")
+    s4.commands = [*s4.commands, Command(100, "idle", "off")]
+    _, noted = png_size(plot_timeline(s4, tmp_path / "c.png"))
+    assert height < noted < height + 40
+
+
+def test_idle_actuators() -> None:
+    assert _idle([Command(0, "a", "off"), Command(5, "a", "set", level=0.0)])
+    assert _idle([])
+    assert not _idle([Command(0, "a", "wave", low=0.0, high=0.3, hz=1.0)])
+    assert not _idle([Command(0, "a", "ramp", level=-0.2, duration_ms=10)])
 
 
 def test_plot_with_a_trace_overlay(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """A session plays a command stream on a device, and keeps it safe on every way out.
 
-The session sends the commands due in the first `driver.lookahead_ms` before
-it calls `driver.start()`, then keeps sending `lookahead_ms` ahead of the
+The session sends the commands due in the first `lookahead_ms` (by default
+`driver.lookahead_ms`) before it calls `driver.start()`, then keeps sending
+that far ahead of the
 device's session time, wakes at least every `heartbeat_ms` of clock time to poll the
 device (which also feeds its watchdog), reports what happens through an
 `EventBus`, and applies the user's controls: pause, resume, intensity, stop.
@@ -91,7 +92,9 @@ class Session:
 
     `intensity` is the initial user intensity (0..1); the driver scales every
     output by it, and the device never lets it lift a level past a limit.
-    `cap_ms` is the session limit (session time). With `handle_signals`,
+    `cap_ms` is the session limit (session time). `lookahead_ms` (default
+    `driver.lookahead_ms`) is how far ahead commands are sent; a device whose
+    clock runs faster than real time needs it scaled up. With `handle_signals`,
     SIGINT and SIGTERM ramp every output down and `run()` raises `Interrupted`
     (only possible when `run()` is called from the main thread).
     """
@@ -106,6 +109,7 @@ class Session:
         cap_ms: int = DEFAULT_CAP_MS,
         heartbeat_ms: float = HEARTBEAT_MS,
         max_pause_ms: float = DEFAULT_MAX_PAUSE_MS,
+        lookahead_ms: float | None = None,
         handle_signals: bool = False,
     ) -> None:
         if not 0.0 <= intensity <= 1.0:
@@ -118,6 +122,9 @@ class Session:
         self.cap_ms = cap_ms
         self.heartbeat_ms = heartbeat_ms
         self.max_pause_ms = max_pause_ms
+        self.lookahead_ms = float(driver.lookahead_ms if lookahead_ms is None else lookahead_ms)
+        if self.lookahead_ms <= heartbeat_ms:
+            raise ValueError("lookahead_ms must be longer than heartbeat_ms")
         self.handle_signals = handle_signals
         self._intensity = clamp_intensity(intensity)
         self._target_intensity = self._intensity
@@ -299,7 +306,7 @@ class Session:
 
     def _send_ahead(self, t: float) -> None:
         commands = self.stream.commands
-        horizon = t + self.driver.lookahead_ms
+        horizon = t + self.lookahead_ms
         end = self._sent
         while end < len(commands) and commands[end].at_ms < horizon:
             end += 1

@@ -15,7 +15,6 @@ import os
 import select
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from types import TracebackType
@@ -47,8 +46,8 @@ KEYS_HELP = "space pause/resume · + / - intensity · q stop · Ctrl-C interrupt
 BAR_WIDTH = 32
 KIND_STYLES = {"roller": "blue", "vibration": "magenta", "air": "green", "heater": "red"}
 """Bar colours by actuator kind (as in the timeline plots); rollers are centred on zero."""
-REFRESH_S = 1 / 15
-"""Shortest real time between two redraws of the live view."""
+REFRESH_PER_S = 10
+"""Redraws of the live view per second (in rich's refresh thread, not the session's)."""
 
 
 def clock_text(ms: float) -> str:
@@ -209,7 +208,6 @@ class LiveView:
         self.step_count = len(stream.steps)
         self.notice = ""
         self.finished: Finished | None = None
-        self._last_draw = 0.0
         self._live: Live | None = None
         self._unsubscribe: Callable[[], None] = session.bus.subscribe(self._on_event)
 
@@ -218,7 +216,8 @@ class LiveView:
         self._unsubscribe()
 
     def _on_event(self, event: Event) -> None:
-        urgent = True
+        # Only record state here: this runs in the session's thread, which must stay
+        # quick; the Live refresh thread draws.
         if isinstance(event, SessionStarted):
             self.started = event
         elif isinstance(event, StepStarted):
@@ -227,8 +226,8 @@ class LiveView:
             self.steps = ends
         elif isinstance(event, Progress):
             self.progress = event
-            self.steps = {i: s for i, s in self.steps.items() if s.end_ms > event.t_ms}
-            urgent = False
+            if any(s.end_ms <= event.t_ms for s in self.steps.values()):
+                self.steps = {i: s for i, s in self.steps.items() if s.end_ms > event.t_ms}
         elif isinstance(event, Paused):
             self.notice = "paused: space resumes"
         elif isinstance(event, Resumed):
@@ -239,15 +238,6 @@ class LiveView:
             self.notice = f"fault: {event.message}"
         elif isinstance(event, Finished):
             self.finished = event
-        self._draw(urgent)
-
-    def _draw(self, force: bool) -> None:
-        if self._live is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_draw >= REFRESH_S:
-            self._last_draw = now
-            self._live.update(self.render(), refresh=True)
 
     def render(self) -> RenderableType:
         """The view as a rich renderable."""
@@ -311,7 +301,12 @@ class LiveView:
         )
 
     def __enter__(self) -> LiveView:
-        self._live = Live(self.render(), console=self.console, auto_refresh=False, transient=False)
+        self._live = Live(
+            console=self.console,
+            get_renderable=self.render,
+            refresh_per_second=REFRESH_PER_S,
+            transient=False,
+        )
         self._live.__enter__()
         return self
 
@@ -323,7 +318,7 @@ class LiveView:
     ) -> None:
         live, self._live = self._live, None
         if live is not None:
-            live.update(self.render(), refresh=True)
+            live.refresh()
             live.__exit__(exc_type, exc, tb)
         self.close()
 

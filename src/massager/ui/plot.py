@@ -12,6 +12,8 @@ module costs nothing.
 
 from __future__ import annotations
 
+import math
+import textwrap
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,7 +33,7 @@ STEP_SHADES = ("#f2f2f2", "#ffffff")
 STEP_COLORS = ("#cfe2f3", "#fce5cd", "#d9ead3", "#ead1dc", "#fff2cc", "#d0e0e3")
 COLUMNS = 1400
 """Time bins across the plot: about one per pixel column at the default size."""
-_WAVE_SAMPLES = 24
+NOTE_CHARS = 190
 
 TracePoints = Mapping[str, Sequence[tuple[float, float]]]
 """Applied levels per actuator: (t_ms, level) at each change, in time order."""
@@ -47,9 +49,8 @@ def envelope(
 ) -> tuple[list[float], list[float]]:
     """Lowest and highest commanded level of one actuator in each bin between `edges`.
 
-    Exact for set, ramp and off; a wave spans its low..high in a bin that holds a
-    full period (or nearly: periods under three bins are drawn as a band), a
-    shorter stretch of a slow wave is sampled.
+    Exact for set, ramp, off and slow waves; a wave whose period is under three
+    bins is drawn as its whole low..high band in every bin.
     """
     commands = list(commands)
     timeline = Timeline(commands)
@@ -89,8 +90,16 @@ def envelope(
                 add(k, command.low)
                 add(k, command.high)
             elif command.op == "wave":
-                for n in range(_WAVE_SAMPLES + 1):
-                    add(k, _command_value(command, start_level, x0 + (x1 - x0) * n / _WAVE_SAMPLES))
+                # a wave rises from low (phase 0) to high (phase 0.5) and back, monotonic
+                # in between: its extremes in [x0, x1] are the ends and those phases
+                c0 = command.hz * (x0 - a) / 1000.0
+                c1 = command.hz * (x1 - a) / 1000.0
+                if math.floor(c1) > math.floor(c0) or c0 == math.floor(c0):
+                    add(k, command.low)
+                if math.floor(c1 - 0.5) > math.floor(c0 - 0.5) or c0 - 0.5 == math.floor(c0 - 0.5):
+                    add(k, command.high)
+                add(k, _command_value(command, start_level, x0))
+                add(k, _command_value(command, start_level, x1))
             else:  # constant or linear: its ends bound it
                 add(k, _command_value(command, start_level, x0))
                 add(k, _command_value(command, start_level, x1))
@@ -120,6 +129,15 @@ def trace_envelope(
     return lo, hi
 
 
+def _widen(lo: list[float], hi: list[float], reach: int = 1) -> tuple[list[float], list[float]]:
+    """Each bin's range widened to its neighbours' (a trace's fast waves become a steady band,
+    as `envelope` draws the commanded ones)."""
+    n = len(lo)
+    wide_lo = [min(lo[max(0, j - reach) : j + reach + 1]) for j in range(n)]
+    wide_hi = [max(hi[max(0, j - reach) : j + reach + 1]) for j in range(n)]
+    return wide_lo, wide_hi
+
+
 def _format_time(ms: float, _pos: object = None) -> str:
     seconds = round(ms / 1000.0)
     return f"{seconds // 60}:{seconds % 60:02d}"
@@ -133,18 +151,31 @@ def _tick_step_ms(duration_ms: float) -> float:
 
 
 def _step_label(step: StepInfo, width_pt: float, fontsize: float) -> str:
-    """The longest label for `step` that fits `width_pt` points, or "" if none does."""
-    char = fontsize * 0.6
+    """The longest label for `step` that fits `width_pt` points (two lines at most), or ""."""
+    fits = int((width_pt - 4) / (fontsize * 0.6))
+    number = f"{step.index + 1}."
     zones = ",".join(step.zones)
     for text in (
-        f"{step.index + 1}. {step.name} · {step.technique} · {zones}",
-        f"{step.index + 1}. {step.name} · {step.technique}",
-        f"{step.index + 1}. {step.name}",
-        f"{step.index + 1}",
+        f"{number} {step.name} · {step.technique} · {zones}",
+        f"{number} {step.name} · {step.technique}",
+        f"{number} {step.name}",
     ):
-        if len(text) * char <= width_pt - 4:
+        if len(text) <= fits:
             return text
-    return ""
+    lines = textwrap.wrap(f"{number} {step.name}", fits, break_long_words=False) if fits > 0 else []
+    if len(lines) <= 2 and lines and all(len(line) <= fits for line in lines):
+        return "\n".join(lines)
+    return f"{step.index + 1}" if len(f"{step.index + 1}") <= fits else ""
+
+
+def _idle(commands: Sequence[Command]) -> bool:
+    """Whether an actuator's commands never move it off zero."""
+    for command in commands:
+        if command.op == "wave" and (command.low or command.high):
+            return False
+        if command.op in ("set", "ramp", "heat") and command.level:
+            return False
+    return True
 
 
 def plot_timeline(
@@ -164,21 +195,44 @@ def plot_timeline(
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     kinds = dict(kinds or {})
     by_actuator = stream.by_actuator()
-    actuators = list(stream.actuators)
+    idle = [a for a in stream.actuators if _idle(by_actuator.get(a, []))]
+    if trace is not None:  # an actuator the trace shows moving keeps its lane
+        idle = [a for a in idle if not any(level for _, level in trace.get(a, ()))]
+    actuators = [a for a in stream.actuators if a not in idle] or list(stream.actuators[:1])
     duration = max(float(stream.duration_ms), 1.0)
     edges = [duration * j / COLUMNS for j in range(COLUMNS + 1)]
     mids = [(edges[j] + edges[j + 1]) / 2 for j in range(COLUMNS)]
     tracks = sorted({s.track for s in stream.steps}) or [0]
 
     lane_h = 0.85
-    band_h = 0.32 * len(tracks) + 0.15
+    band_h = 0.42 * len(tracks) + 0.15
     fig_w = 13.0
-    fig_h = 1.2 + band_h + lane_h * len(actuators)
+    axes_w_pt = fig_w * (0.985 - 0.12) * 72.0
+    fontsize = 7.5
+    labels = {
+        s.index: _step_label(s, (s.end_ms - s.start_ms) / duration * axes_w_pt, fontsize)
+        for s in stream.steps
+    }
+    unlabelled = [
+        f"{s.index + 1}. {s.name} ({s.technique})"
+        for s in stream.steps
+        if s.name not in labels[s.index].replace("\n", " ")
+    ]
+    notes: list[str] = []
+    if unlabelled:
+        notes += textwrap.wrap("steps: " + "; ".join(unlabelled), NOTE_CHARS)
+    if idle:
+        notes += textwrap.wrap(
+            f"not used by this profile (always off): {', '.join(idle)}", NOTE_CHARS
+        )
+    notes_h = 0.18 * len(notes)
+    fig_h = 1.2 + band_h + lane_h * len(actuators) + notes_h
     fig, axes = plt.subplots(
         len(actuators) + 1,
         1,
@@ -188,7 +242,8 @@ def plot_timeline(
         squeeze=False,
     )
     axes_list: list[Any] = [row[0] for row in axes]
-    fig.subplots_adjust(left=0.12, right=0.985, top=1 - 0.55 / fig_h, bottom=0.45 / fig_h)
+    bottom_in = 0.45 + notes_h
+    fig.subplots_adjust(left=0.12, right=0.985, top=1 - 0.55 / fig_h, bottom=bottom_in / fig_h)
     total_min = stream.duration_ms / 60000.0
     heading = title or (
         f"{stream.profile} on {stream.rig}: {_format_time(stream.duration_ms)} "
@@ -203,8 +258,6 @@ def plot_timeline(
     for side in ("top", "right", "left", "bottom"):
         band.spines[side].set_visible(False)
     band.set_ylabel("steps", rotation=0, ha="right", va="center", fontsize=9)
-    axes_w_pt = fig_w * (0.985 - 0.12) * 72.0
-    fontsize = 7.5
     for step in stream.steps:
         row = tracks.index(step.track)
         width = step.end_ms - step.start_ms
@@ -219,7 +272,7 @@ def plot_timeline(
                 linewidth=0.5,
             )
         )
-        label = _step_label(step, width / duration * axes_w_pt, fontsize)
+        label = labels[step.index]
         if label:
             band.text(
                 step.start_ms + width / 2,
@@ -248,10 +301,9 @@ def plot_timeline(
         lane.plot(mids, hi, color=color, linewidth=0.9, zorder=3)
         lane.plot(mids, lo, color=color, linewidth=0.9, zorder=3)
         if trace is not None and actuator in trace:
-            tlo, thi = trace_envelope(trace[actuator], edges)
-            lane.fill_between(mids, tlo, thi, color=TRACE_COLOR, alpha=0.5, linewidth=0, zorder=4)
-            lane.plot(mids, thi, color=TRACE_COLOR, linewidth=0.6, zorder=5)
-            lane.plot(mids, tlo, color=TRACE_COLOR, linewidth=0.6, zorder=5)
+            tlo, thi = _widen(*trace_envelope(trace[actuator], edges))
+            lane.plot(mids, thi, color=TRACE_COLOR, linewidth=0.7, zorder=5)
+            lane.plot(mids, tlo, color=TRACE_COLOR, linewidth=0.7, zorder=5)
         for command in commands:
             if command.op == "heat":
                 lane.annotate(
@@ -283,12 +335,14 @@ def plot_timeline(
     last.xaxis.set_major_locator(MultipleLocator(_tick_step_ms(duration)))
     last.xaxis.set_major_formatter(FuncFormatter(_format_time))
     last.set_xlabel("time (min:s)", fontsize=9)
-    last.tick_params(axis="x", labelsize=8)
+    for n, note in enumerate(notes):
+        y = (0.06 + 0.18 * (len(notes) - 1 - n)) / fig_h
+        fig.text(0.12, y, note, fontsize=8, color="#444444")
     band.tick_params(axis="x", bottom=False)
     if trace is not None:
         handles = [
             Patch(color="#1f77b4", alpha=0.5, label="commanded level"),
-            Patch(color=TRACE_COLOR, alpha=0.6, label="applied level (trace)"),
+            Line2D([], [], color=TRACE_COLOR, linewidth=1.0, label="applied level (trace)"),
         ]
         band.legend(
             handles=handles,

@@ -1,0 +1,215 @@
+"""`massager run`, `simulate` and `plot`: play a profile on a device or simulator, or draw it."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from massager.cli.app import app
+from massager.errors import UsageError
+
+if TYPE_CHECKING:  # keep `massager --help` light
+    from massager.rig import Rig
+    from massager.stream import CommandStream
+
+MAX_SPEED = 1000.0
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+ProfileArg = Annotated[
+    str, typer.Argument(help="A profile file, or the name of a bundled profile.")
+]
+RigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rig", "-r", help="A rig file, or the name of a bundled rig [default: reference]."
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a profile parameter, K=V (repeatable)."),
+]
+
+
+def _check_intensity(value: float) -> float:
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise UsageError(f"--intensity {value:g}: give a number from 0 to 1")
+    return value
+
+
+def _check_speed(value: float) -> float:
+    if not 0.0 < value <= MAX_SPEED:  # also refuses NaN
+        raise UsageError(f"--speed {value:g}: give a number above 0, at most {MAX_SPEED:g}")
+    return value
+
+
+def _compile(profile: str, rig: str | None, sets: list[str] | None) -> tuple[CommandStream, Rig]:
+    """Load the profile and the rig and compile them at intensity 1.0 (the device scales)."""
+    from massager import api
+
+    params = api.parse_sets(sets)
+    rig_obj = api.load_rig(rig)
+    stream = api.compile_stream(api.load_profile(profile), rig_obj, params=params)
+    return stream, rig_obj
+
+
+def _kinds(rig: Rig) -> dict[str, str]:
+    return {a.id: a.kind for a in rig.actuators}
+
+
+def _clock(ms: float) -> str:
+    from massager.ui.live import clock_text
+
+    return clock_text(ms)
+
+
+@app.command()
+def run(
+    profile: ProfileArg,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", "-d", help="sim, serial[:PORT_OR_URL] or gpio (or a plug-in driver)."
+        ),
+    ] = "sim",
+    rig: RigOpt = None,
+    intensity: Annotated[
+        float, typer.Option("--intensity", "-i", help="Initial user intensity, above 0 up to 1.")
+    ] = 1.0,
+    sets: SetOpt = None,
+    speed: Annotated[
+        float, typer.Option("--speed", help="Simulator only: run N times faster than real time.")
+    ] = 1.0,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Write the applied levels to this CSV file.")
+    ] = None,
+) -> None:
+    """Play a profile on a device (the simulator by default) with a live view.
+
+    Keys: space pauses and resumes, + and - change the intensity by 0.1, q stops.
+    Ctrl-C or SIGTERM ramps every output down and exits with 130.
+    """
+    from massager.drivers.base import DriverOptions
+    from massager.drivers.registry import parse_device
+    from massager.runtime.session import Session
+    from massager.ui.live import play
+
+    _check_intensity(intensity)
+    _check_speed(speed)
+    driver_cls, target = parse_device(device)
+    if speed != 1.0 and driver_cls.name != "sim":
+        raise UsageError(f"--speed applies to the simulator only, not to device {device!r}")
+    stream, rig_obj = _compile(profile, rig, sets)
+    # The watchdog guards against a host silent in real time: an accelerated simulator
+    # gets the same real-time allowance (rig.watchdog_ms of wall time, not of device time).
+    watchdog = round(rig_obj.watchdog_ms * speed) if speed > 1.0 else None
+    options = DriverOptions(target=target, speed=speed, trace=trace, watchdog_ms=watchdog)
+    driver = driver_cls(rig_obj, options)
+    # Likewise commands go out the same real time ahead whatever the speed.
+    lookahead = driver.lookahead_ms * max(speed, 1.0)
+    session = Session(
+        stream, driver, intensity=intensity, lookahead_ms=lookahead, handle_signals=True
+    )
+    out = sys.stdout
+    result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
+    if out.isatty():
+        text = result.reason if not result.message else f"{result.reason}: {result.message}"
+        out.write(f"{stream.profile}: {text} at {_clock(result.session_ms)}; every output is off\n")
+
+
+@app.command()
+def simulate(
+    profile: ProfileArg,
+    rig: RigOpt = None,
+    sets: SetOpt = None,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Write the applied levels to this CSV file.")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Draw the trace over the commanded timeline (PNG)."),
+    ] = None,
+) -> None:
+    """Run a profile on the simulator as fast as possible and print a summary."""
+    from massager.drivers.base import DriverOptions
+    from massager.drivers.registry import driver_class
+    from massager.runtime.events import Fault, Progress, Recorder
+    from massager.runtime.session import Session
+
+    if plot is not None:
+        _check_plot_path(plot)
+    stream, rig_obj = _compile(profile, rig, sets)
+    with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
+        trace_path = trace if trace is not None else (Path(tmp) / "trace.csv" if plot else None)
+        driver = driver_class("sim")(rig_obj, DriverOptions(virtual=True, trace=trace_path))
+        session = Session(stream, driver, handle_signals=True)
+        recorder = Recorder()
+        session.bus.subscribe(recorder.events.append, Fault)
+        peaks: dict[str, float] = {a: 0.0 for a in stream.actuators}
+
+        def track(event: Progress) -> None:
+            for actuator, level in event.levels.items():
+                if abs(level) > abs(peaks.get(actuator, 0.0)):
+                    peaks[actuator] = level
+
+        session.bus.subscribe(track, Progress)
+        started = time.perf_counter()
+        result = session.run()
+        wall = time.perf_counter() - started
+        kinds = _kinds(rig_obj)
+        out = sys.stdout
+        out.write(
+            f"{stream.profile} on {stream.rig}: {result.reason}, "
+            f"{_clock(result.session_ms)} simulated in {wall:.2f} s "
+            f"({result.session_ms / 1000 / max(wall, 1e-9):,.0f}x real time)\n"
+        )
+        out.write(f"{len(stream.steps)} steps, {len(stream.commands)} commands\n")
+        width = max((len(a) for a in stream.actuators), default=0)
+        for actuator in stream.actuators:
+            kind = kinds.get(actuator, "")
+            out.write(f"  {actuator:<{width}}  {kind:<9}  peak {peaks.get(actuator, 0.0):+.2f}\n")
+        if trace is not None:
+            out.write(f"trace: {trace}\n")
+        if plot is not None and trace_path is not None:
+            from massager.trace import read_trace
+            from massager.ui.plot import plot_timeline
+
+            plot_timeline(
+                stream,
+                plot,
+                kinds=kinds,
+                trace=read_trace(trace_path).points(),
+                title=f"{stream.profile} on {stream.rig}: commanded and applied (simulator)",
+            )
+            out.write(f"plot: {plot}\n")
+
+
+def _check_plot_path(path: Path) -> None:
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise UsageError(
+            f"cannot draw {str(path)!r}: the file name must end in {', '.join(PLOT_SUFFIXES)}"
+        )
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
+
+
+@app.command()
+def plot(
+    profile: ProfileArg,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The picture to write (.png, .svg or .pdf).")
+    ],
+    rig: RigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Draw the compiled timeline of a profile: one lane per actuator, steps labelled."""
+    from massager.ui.plot import plot_timeline
+
+    _check_plot_path(output)
+    stream, rig_obj = _compile(profile, rig, sets)
+    plot_timeline(stream, output, kinds=_kinds(rig_obj))
+    sys.stdout.write(f"{output}\n")
