@@ -115,6 +115,7 @@ class SimDriver(Driver):
         self.executor: ex.Executor | None = None
         self._t0_ms = 0.0
         self._next_tick = 0
+        self._last_tick = -self.TICK_US
         self._started = False
         self._pause_el = 0
         self._backlog: deque[Command] = deque()
@@ -139,6 +140,7 @@ class SimDriver(Driver):
         hal = self.hal
         tick = executor.tick
         next_due = executor.next_due_us
+        last = self._last_tick
         step = self.TICK_US
         t = self._next_tick
         pushing = self._started
@@ -149,6 +151,7 @@ class SimDriver(Driver):
             if pushing and self._backlog:
                 self._push(executor)
             tick()
+            last = t
             due = next_due()
             if due is None:
                 t += step
@@ -156,8 +159,17 @@ class SimDriver(Driver):
                 gap = ticks_diff(due, hal.now_dev)
                 t += step * max(1, -(-gap // step))
         self._next_tick = t
+        self._last_tick = last
         hal.set_time(now)
         return executor
+
+    def _wake(self) -> None:
+        """The host changed something: the device ticks again from the next tick on its grid."""
+        step = self.TICK_US
+        last = self._last_tick
+        first = last + step * ((self.hal.el_us - last) // step + 1)
+        if first < self._next_tick:
+            self._next_tick = first
 
     def _device_us(self, at_ms: float, executor: ex.Executor) -> int:
         el = self.hal.origin_us + round(at_ms * 1000.0) + executor.shift_us
@@ -169,15 +181,14 @@ class SimDriver(Driver):
         while backlog:
             command = backlog[0]
             op, a, b, c, d = command.args()
-            ch = self._index.get(command.actuator)
-            if ch is None:
-                raise DeviceError(f"sim: the rig has no actuator {command.actuator!r}")
+            ch = self._index[command.actuator]  # send() let only known actuators in
             code = executor.schedule(self._device_us(command.at_ms, executor), ch, op, a, b, c, d)
             if code == ex.ERR_FULL:
                 return
             backlog.popleft()
             if code != ex.OK:
                 self._refused(command, code, executor)
+            self._wake()
 
     def _refused(self, command: Command, code: int, executor: ex.Executor) -> None:
         what = f"{command.op} for {command.actuator} at {command.at_ms} ms"
@@ -214,6 +225,7 @@ class SimDriver(Driver):
                 raise DeviceError(f"sim: cannot configure {act.id} (error {ex.ERR_NAMES[code]})")
         self.executor = executor
         self._next_tick = 0
+        self._last_tick = -self.TICK_US
         if self.options.trace is not None:
             columns = [(a, self.physics[a].column) for a in self.ids]
             try:
@@ -241,6 +253,9 @@ class SimDriver(Driver):
         """Queue commands stamped in session ms (held on the host while the device is full)."""
         executor = self._run()
         executor.feed()
+        for command in commands:
+            if command.actuator not in self._index:
+                raise DeviceError(f"sim: the rig has no actuator {command.actuator!r}")
         self._backlog.extend(commands)
         if self._started:
             self._push(executor)
@@ -295,20 +310,24 @@ class SimDriver(Driver):
         if not executor.paused:
             self._pause_el = self.hal.el_us
         executor.pause()
+        self._wake()
 
     def resume(self) -> None:
         """Continue the program; outputs ramp back up through their slew limits."""
         self._run().resume()
+        self._wake()
 
     def set_intensity(self, intensity: float) -> None:
         """Scale every output by `intensity` from the next tick."""
         self._run().set_scale(intensity)
+        self._wake()
 
     def stop(self) -> None:
         """Drop queued commands; every output ramps to zero at its slew limit."""
         executor = self._run()
         self._backlog.clear()
         executor.stop()
+        self._wake()
 
     def off(self) -> None:
         """Every output to zero now. Never raises."""
@@ -367,3 +386,4 @@ class SimDriver(Driver):
             self._run().latch(_FAULT_BITS[fault])
         else:
             raise ValueError(f"unknown fault {fault!r}")
+        self._wake()
