@@ -23,6 +23,7 @@ import heapq
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -263,12 +264,17 @@ class GpioDriver(Driver):
 
     def _open_outputs(self) -> None:
         for act in self.rig.actuators:
-            try:
-                output = build_output(act, self.pin_factory)
-            except Exception as exc:
-                raise DeviceError(
-                    f"gpio: cannot claim the pins of {act.id!r}: {_why(exc)}"
-                ) from exc
+            # gpiozero warns at each pin factory it falls back from: say it once, on failure
+            with warnings.catch_warnings(record=True) as fallbacks:
+                warnings.simplefilter("always")
+                try:
+                    output = build_output(act, self.pin_factory)
+                except Exception as exc:
+                    tried = "; ".join(str(w.message) for w in fallbacks)
+                    raise DeviceError(
+                        f"gpio: cannot claim the pins of {act.id!r}: {_why(exc)}"
+                        + (f" [{tried}]" if tried else "")
+                    ) from exc
             self._outputs.append(output)
             output.zero()
 
