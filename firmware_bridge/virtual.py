@@ -38,7 +38,13 @@ _OUT_LIMIT = 1 << 16  # bytes kept for a host that does not read; older ones are
 class VirtualHal:
     """Simulated outputs on the host's monotonic clock, shifted to start at `clock_start_us`."""
 
-    def __init__(self, channels: int, clock_start_us: int = 0, trace: "str | None" = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        clock_start_us: int = 0,
+        trace: "str | None" = None,
+        record: bool = False,
+    ) -> None:
         self.channels = channels
         self._t0 = time.monotonic_ns() // 1000
         self._start = clock_start_us
@@ -47,6 +53,8 @@ class VirtualHal:
         self.writes = 0
         self.last_change = [0.0] * channels  # time.monotonic() of each channel's last change
         self.estop_pressed = False
+        self.history = [] if record else None  # type: list[tuple[float, int, int, float]] | None
+        """With `record`: (time.monotonic(), device us, channel, level) of every write."""
         self._temps = [AMBIENT_C] * channels
         self._temp_at = time.monotonic()
         self._lock = threading.Lock()
@@ -73,6 +81,8 @@ class VirtualHal:
             self.levels[ch] = level
             self.last_change[ch] = now
             self.writes += 1
+            if self.history is not None:
+                self.history.append((now, self.now_us(), ch, level))
         if self._trace is not None:
             self._trace.write("%.6f,%d,%d,%.5f\n" % (now, self.now_us(), ch, level))
             if now - self._flushed > 0.1 or level == 0.0:
@@ -125,8 +135,9 @@ class VirtualDevice:
         trace: "str | None" = None,
         queue_size: int = QUEUE_SIZE,
         tick_s: float = 0.001,
+        record: bool = False,
     ) -> None:
-        self.hal = VirtualHal(channels, clock_start_us, trace)
+        self.hal = VirtualHal(channels, clock_start_us, trace, record)
         self.device = Device(
             self.hal,
             channels,

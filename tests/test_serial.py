@@ -1,0 +1,297 @@
+"""The serial driver against the virtual Pico over a real pseudo-terminal (and a TCP socket)."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serial_support import CH, RIG, driver_for, first_time, steps_stream, unwrapped, wait_for
+
+from firmware_bridge.device import Device
+from firmware_bridge.ticks import TICKS_PERIOD
+from firmware_bridge.virtual import VirtualDevice, VirtualHal
+from massager import api
+from massager.cli import run as cli
+from massager.drivers.base import DriverOptions
+from massager.drivers.serial import SerialDriver
+from massager.errors import DeviceError, UsageError
+from massager.rig import Rig
+from massager.runtime.events import Progress
+from massager.runtime.session import Session
+from massager.stream import Command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def virtual() -> Iterator[VirtualDevice]:
+    dev = VirtualDevice(channels=16, record=True).start()
+    yield dev
+    dev.close()
+
+
+def test_a_session_plays_on_the_virtual_pico_on_its_own_clock(virtual: VirtualDevice) -> None:
+    driver = driver_for(virtual)
+    bus_times: list[float] = []
+    session = Session(steps_stream(2000, 1000), driver)
+    session.bus.subscribe(lambda e: bus_times.append(e.t_ms), Progress)
+    result = session.run()
+    assert result.reason == "done"
+    hist = unwrapped(virtual.hal.history or [])
+    roller_on = first_time(hist, CH["roller"], lambda v: v < 0)
+    vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
+    assert abs(roller_on - vib_on) <= 2_000  # both began at session time 0
+    vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=vib_on)
+    roller_low = first_time(hist, CH["roller"], lambda v: v <= -0.6 + 1e-6)
+    roller_fwd = first_time(hist, CH["roller"], lambda v: v > -0.6 + 1e-6, after=roller_low)
+    # one second of session time is one second of device clock, to a tick or two
+    assert vib_up - vib_on == pytest.approx(1_000_000, abs=4_000)
+    assert roller_fwd - roller_on == pytest.approx(1_000_000, abs=4_000)
+    settled = [lv for _, t, ch, lv in hist if ch == CH["vib"] and t < vib_up]
+    assert settled[-1] == pytest.approx(0.3)
+    assert virtual.hal.all_zero()
+    assert not virtual.device.configured  # the host said goodbye
+    assert bus_times == sorted(bus_times)
+    assert driver.recoveries == 0
+
+
+def test_pause_freezes_session_time_and_the_device_shifts_the_program(
+    virtual: VirtualDevice,
+) -> None:
+    commands = steps_stream(4000, 1500).commands
+    driver = driver_for(virtual)
+    driver.open()
+    driver.send(commands)
+    driver.start()
+    time.sleep(0.5)
+    driver.pause()
+    frozen = driver.poll().session_ms
+    assert 250 <= frozen <= 600
+    assert wait_for(virtual.hal.all_zero, 1.0)
+    time.sleep(0.4)
+    assert driver.poll().session_ms == frozen
+    driver.resume()
+    time.sleep(0.2)
+    assert driver.poll().session_ms == pytest.approx(frozen + 200, abs=60)
+    time.sleep(1.3)
+    driver.close()
+    shift = virtual.device.executor.shift_us
+    assert shift == pytest.approx(400_000 + 2 * 70_000, abs=150_000)
+    hist = unwrapped(virtual.hal.history or [])
+    vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
+    pause_zero = first_time(hist, CH["vib"], lambda v: v == 0.0, after=vib_on)
+    vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=pause_zero)
+    assert vib_up - vib_on == pytest.approx(1_500_000 + shift, abs=4_000)
+    assert virtual.hal.all_zero()
+
+
+def test_the_device_refuses_a_command_beyond_a_limit_and_the_host_names_it(
+    virtual: VirtualDevice,
+) -> None:
+    driver = driver_for(virtual)
+    driver.open()
+    driver.start()
+    driver.send([Command(300, "vib", "set", level=1.5)])  # past the compiler's checks
+    with pytest.raises(DeviceError, match=r"set command for vib at 0\.300 s: it breaks"):
+        for _ in range(100):
+            driver.poll()
+            time.sleep(0.01)
+    driver.close()
+    assert virtual.hal.all_zero()
+    assert virtual.device.refused == 1
+
+
+def test_the_device_refuses_a_command_whose_time_has_passed(virtual: VirtualDevice) -> None:
+    driver = driver_for(virtual)
+    driver.open()
+    driver.start()
+    time.sleep(0.4)
+    driver.send([Command(50, "roller", "set", level=0.5)])
+    with pytest.raises(DeviceError, match=r"at 0\.050 s: its time had already passed"):
+        for _ in range(100):
+            driver.poll()
+            time.sleep(0.01)
+    driver.close()
+    assert virtual.hal.levels[CH["roller"]] == 0.0
+
+
+def test_a_session_across_the_device_clock_wrap() -> None:
+    with VirtualDevice(channels=4, clock_start_us=TICKS_PERIOD - 1_200_000, record=True) as dev:
+        times: list[float] = []
+        session = Session(steps_stream(2500, 1500), driver_for(dev))
+        session.bus.subscribe(lambda e: times.append(e.t_ms), Progress)
+        result = session.run()
+        raw = [t for _, t, _, _ in dev.hal.history or []]
+        hist = unwrapped(dev.hal.history or [])
+    assert result.reason == "done"
+    assert max(raw) > TICKS_PERIOD - 1_500_000 and min(raw) < 1_500_000  # it did wrap
+    vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
+    vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=vib_on)
+    assert vib_on < TICKS_PERIOD < vib_up or vib_on < TICKS_PERIOD + 1_000_000
+    assert vib_up - vib_on == pytest.approx(1_500_000, abs=4_000)
+    assert times == sorted(times) and times[-1] >= 2500
+
+
+def test_an_actuator_without_a_serial_binding_is_a_clear_error() -> None:
+    data = RIG.model_dump()
+    data["actuators"][1]["bindings"] = {"gpio": {"pin": 18}}
+    rig = Rig.model_validate(data)
+    with pytest.raises(UsageError, match="no serial binding for vib"):
+        SerialDriver(rig, DriverOptions(target="/dev/null")).open()
+
+
+def test_a_channel_the_device_lacks_is_a_clear_error() -> None:
+    with VirtualDevice(channels=2) as dev, pytest.raises(UsageError, match=r"vib \(channel 3\)"):
+        driver_for(dev).open()
+
+
+def test_a_port_where_nothing_answers(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    try:
+        with pytest.raises(DeviceError, match="no answer from the massager firmware"):
+            driver_for(os.ttyname(slave)).open()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_the_port_is_opened_exclusively(virtual: VirtualDevice) -> None:
+    first = driver_for(virtual)
+    first.open()
+    try:
+        with pytest.raises(DeviceError, match="cannot open serial port"):
+            driver_for(virtual).open()
+    finally:
+        first.close()
+
+
+def test_a_pyserial_url_reaches_the_firmware_over_tcp() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    hal = VirtualHal(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        device = Device(hal, 4, conn.sendall)
+        while not stop.is_set():
+            readable, _, _ = select.select([conn], [], [], 0.001)
+            if readable:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                device.feed(data)
+            device.tick()
+        device.all_off()
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = Session(steps_stream(600, 300), driver_for(f"socket://127.0.0.1:{port}")).run()
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+    assert result.reason == "done"
+    assert hal.all_zero()
+
+
+class _ListedPort:
+    def __init__(self, device: str, vid: int | None, pid: int | None = 5) -> None:
+        self.device = device
+        self.description = "Board in FS mode" if vid else "ttyS0"
+        self.vid = vid
+        self.pid = pid if vid else None
+        self.serial_number = "e66" if vid else None
+
+
+def test_no_port_given_finds_the_pico_by_its_usb_vendor_id(
+    virtual: VirtualDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from serial.tools import list_ports
+
+    listed = [_ListedPort("/dev/ttyS0", None), _ListedPort(virtual.port, 0x2E8A)]
+    monkeypatch.setattr(list_ports, "comports", lambda: listed)
+    driver = SerialDriver(RIG, DriverOptions())
+    driver.open()
+    assert driver.target == virtual.port
+    driver.close()
+    monkeypatch.setattr(list_ports, "comports", lambda: listed[:1])
+    with pytest.raises(DeviceError, match="no Pico found"):
+        SerialDriver(RIG, DriverOptions()).open()
+    monkeypatch.setattr(list_ports, "comports", lambda: listed[1:] * 2)
+    with pytest.raises(UsageError, match="several Picos"):
+        SerialDriver(RIG, DriverOptions()).open()
+
+
+def test_massager_ports_says_whether_the_firmware_answers(
+    virtual: VirtualDevice, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["ports", virtual.port]) == 0
+    out = capsys.readouterr().out
+    assert f"{virtual.port}" in out and "massager-virtual 0.1, protocol 1, 16 channels" in out
+    master, slave = os.openpty()
+    try:
+        assert cli(["ports", os.ttyname(slave)]) == 3
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "no answer" in capsys.readouterr().out
+
+
+def test_massager_off_turns_a_running_device_off(
+    virtual: VirtualDevice, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rig = api.load_rig("pico-serial")
+    driver = SerialDriver(rig, DriverOptions(target=virtual.port))
+    driver.open()
+    driver.start()
+    driver.send([Command(0, rig.actuators[6].id, "set", level=0.9)])
+    assert wait_for(lambda: virtual.hal.levels[6] > 0.5)
+    link = driver._link
+    assert link is not None
+    link.close()  # the host goes away without a word; the outputs stay on for now
+    started = time.monotonic()
+    assert cli(["off", "--device", f"serial:{virtual.port}", "--rig", "pico-serial"]) == 0
+    assert time.monotonic() - started < 1.0
+    assert virtual.hal.all_zero()
+    assert virtual.device.executor.faults == 0  # off, not the watchdog
+    assert "every output is off" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_host_killed_mid_session_leaves_every_output_at_zero_within_the_watchdog(
+    virtual: VirtualDevice,
+) -> None:
+    script = (
+        "import sys, time\n"
+        "from serial_support import driver_for, steps_stream\n"
+        "from massager.runtime.session import Session\n"
+        f"Session(steps_stream(60000, 30000), driver_for({virtual.port!r})).run()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    host = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        assert wait_for(lambda: abs(virtual.hal.levels[CH["roller"]]) > 0.55, 15.0)
+        time.sleep(0.3)
+        killed = time.monotonic()
+        host.kill()
+        assert wait_for(virtual.hal.all_zero, 2.0)
+        zero_at = max(virtual.hal.last_change)
+    finally:
+        host.kill()
+        host.wait(5)
+    took = zero_at - killed
+    print(f"SIGKILL -> every output at zero: {took * 1000:.0f} ms (watchdog 250 ms)")
+    # the device heard the host last at most one heartbeat (~83 ms) before the kill
+    assert 0.25 - 0.1 <= took <= 0.25 + 0.05
+    assert virtual.device.executor.faults  # the watchdog did it
