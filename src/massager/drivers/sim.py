@@ -155,9 +155,20 @@ class SimDriver(Driver):
             due = next_due()
             if due is None:
                 t += step
-            else:  # nothing moves: jump to the first tick at or after the next event
+            else:  # nothing moves: jump to the tick before the next event's, so the
+                # event's tick sees one tick of elapsed time (the slew limit is per elapsed
+                # time: a longer gap would let an output jump at its first tick)
                 gap = ticks_diff(due, hal.now_dev)
-                t += step * max(1, -(-gap // step))
+                t += step * max(1, -(-gap // step) - 1)
+        grid = last + step * ((now - last) // step)
+        if grid > last:
+            # skipping past the present: a tick on the last grid point (nothing is due, so it
+            # changes nothing) keeps the device's clock current, so the first tick after the
+            # host's next message measures its slew step over one tick, as on the device
+            hal.el_us = grid
+            hal.now_dev = (start + grid) & TICKS_MAX
+            tick()
+            last = grid
         self._next_tick = t
         self._last_tick = last
         hal.set_time(now)
