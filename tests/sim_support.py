@@ -72,11 +72,12 @@ def simulate(
     the_stream: CommandStream,
     the_rig: Rig = RIG,
     trace: Path | None = None,
+    max_pause_ms: float = 60_000,
     **options: Any,
 ) -> tuple[SimDriver, Session]:
     """Play `the_stream` on a virtual-clock simulator (run it with `session.run()`)."""
     driver = SimDriver(the_rig, DriverOptions(virtual=True, trace=trace, **options))
-    return driver, Session(the_stream, driver)
+    return driver, Session(the_stream, driver, max_pause_ms=max_pause_ms)
 
 
 def slew_reference(
