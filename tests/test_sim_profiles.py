@@ -16,8 +16,10 @@ from massager.stream import Timeline
 from massager.trace import LEVEL_TOLERANCE, read_trace
 
 TICK_MS = SimDriver.TICK_US / 1000
+QUICK = {("classic", "reference"), ("quick", "pico-serial")}
+"""Run by default; every other pair (about 1 s each) is marked slow and still runs in CI."""
 CASES = [
-    pytest.param(profile, rig, marks=[] if rig == "reference" else [pytest.mark.slow])
+    pytest.param(profile, rig, marks=[] if (profile, rig) in QUICK else [pytest.mark.slow])
     for rig in api.bundled_rigs()
     for profile in api.bundled_profiles()
 ]
