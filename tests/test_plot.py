@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from massager.stream import Command, StepInfo, Timeline
+from massager.trace import Trace, TraceRow
 from massager.ui.plot import _idle, _step_label, envelope, plot_timeline, trace_envelope
 
 
@@ -87,11 +88,28 @@ def test_envelope_bounds_the_timeline_everywhere(
             assert lo[j] - 1e-9 <= timeline.level_at(t) <= hi[j] + 1e-9
 
 
-def test_trace_envelope_holds_levels_between_points() -> None:
-    points = [(100.0, 0.5), (150.0, 0.2), (450.0, 0.0)]
-    lo, hi = trace_envelope(points, [0.0, 100.0, 200.0, 300.0, 400.0, 500.0])
-    assert lo == [0.0, 0.2, 0.2, 0.2, 0.0]
-    assert hi == [0.0, 0.5, 0.2, 0.2, 0.2]
+def test_trace_envelope_joins_the_corners_with_straight_lines() -> None:
+    points = [(100.0, 0.0), (200.0, 0.5), (300.0, 0.5), (350.0, 0.0)]
+    lo, hi = trace_envelope(points, [0.0, 100.0, 150.0, 200.0, 320.0, 500.0])
+    assert lo == pytest.approx([0.0, 0.0, 0.25, 0.3, 0.0])
+    assert hi == pytest.approx([0.0, 0.25, 0.5, 0.5, 0.3])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 1000), st.floats(-1, 1)), min_size=1, max_size=12),
+    st.integers(2, 40),
+)
+def test_trace_envelope_bounds_the_read_back_trace(raw: list[tuple[int, float]], bins: int) -> None:
+    rows = [TraceRow(float(t), "a", level) for t, level in sorted(raw)]
+    trace = Trace(rows)
+    points = trace.points()["a"]
+    edges = [1200.0 * j / bins for j in range(bins + 1)]
+    lo, hi = trace_envelope(points, edges)
+    for j in range(bins):
+        for n in range(10):
+            t = edges[j] + (edges[j + 1] - edges[j]) * n / 10
+            assert lo[j] - 1e-9 <= trace.level_at("a", t) <= hi[j] + 1e-9
 
 
 def test_step_labels_shrink_to_fit() -> None:

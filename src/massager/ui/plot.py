@@ -110,22 +110,39 @@ def envelope(
 def trace_envelope(
     points: Sequence[tuple[float, float]], edges: Sequence[float]
 ) -> tuple[list[float], list[float]]:
-    """Lowest and highest applied level in each bin, each level holding until the next point."""
+    """Lowest and highest applied level in each bin of a trace.
+
+    `points` are the corners of the applied course, (t_ms, level) in time order,
+    joined by straight lines (0 before the first; the last holds), as
+    `massager.trace` writes them: the extremes of a bin are at its edges or at
+    the corners inside it.
+    """
     bins = len(edges) - 1
     lo = [0.0] * bins
     hi = [0.0] * bins
-    level = 0.0
-    i = 0
+    n = len(points)
+    i = 0  # the first point after the edge being evaluated
+
+    def at(t: float) -> float:
+        nonlocal i
+        while i < n and points[i][0] <= t:
+            i += 1
+        if i == 0:
+            return 0.0
+        if i == n:
+            return points[-1][1]
+        (t0, v0), (t1, v1) = points[i - 1], points[i]
+        return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
+
     for j in range(bins):
-        while i < len(points) and points[i][0] <= edges[j]:
-            level = points[i][1]
-            i += 1
-        lo[j] = hi[j] = level
-        while i < len(points) and points[i][0] < edges[j + 1]:
-            level = points[i][1]
-            lo[j] = min(lo[j], level)
-            hi[j] = max(hi[j], level)
-            i += 1
+        low = high = at(edges[j])
+        k = i
+        while k < n and points[k][0] < edges[j + 1]:
+            value = points[k][1]
+            low, high = min(low, value), max(high, value)
+            k += 1
+        end = at(edges[j + 1])
+        lo[j], hi[j] = min(low, end), max(high, end)
     return lo, hi
 
 
