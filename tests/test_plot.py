@@ -119,6 +119,8 @@ def test_step_labels_shrink_to_fit() -> None:
     assert _step_label(step, 45, 8) == "3.\nkneading"
     assert _step_label(step, 12, 8) == "3"
     assert _step_label(step, 4, 8) == ""
+    rest = StepInfo(0, "rest", "rest", (), 0, 1000)
+    assert _step_label(rest, 1000, 8) == "1. rest · rest"
 
 
 def test_plot_writes_a_png_with_a_lane_per_used_actuator(tmp_path: Path) -> None:

@@ -171,9 +171,9 @@ def _step_label(step: StepInfo, width_pt: float, fontsize: float) -> str:
     """The longest label for `step` that fits `width_pt` points (two lines at most), or ""."""
     fits = int((width_pt - 4) / (fontsize * 0.6))
     number = f"{step.index + 1}."
-    zones = ",".join(step.zones)
+    zones = f" · {','.join(step.zones)}" if step.zones else ""
     for text in (
-        f"{number} {step.name} · {step.technique} · {zones}",
+        f"{number} {step.name} · {step.technique}{zones}",
         f"{number} {step.name} · {step.technique}",
         f"{number} {step.name}",
     ):
