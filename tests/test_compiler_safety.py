@@ -124,7 +124,7 @@ def test_continuous_on_time_is_bounded_and_a_rest_resets_it() -> None:
     stream = CommandStream("p", rig.name, 60_000, tuple(a.id for a in rig.actuators))
     stream.commands = [*long_air, *ending]
     with pytest.raises(
-        SafetyError, match=r"left_calf: on for 40s without rest \(limit: max_on 30s\)"
+        SafetyError, match=r"left_calf: on for 40.5s without rest \(limit: max_on 30s\)"
     ):
         safety.check(stream, rig)
     rested = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from massager.compiler import reach, safety
+from massager.compiler.motion import PULSE_REST_MS
 from massager.compiler.techniques import TECHNIQUES, Job, Window
 from massager.errors import InputError, Problem, UsageError
 from massager.profile.model import (
@@ -36,7 +37,7 @@ HARD_CAP_MS = 60 * 60_000
 """Highest session cap the command line accepts."""
 
 STEP_REST_MS = 250
-"""Every step's motion ends this long (or a fifth of the step) before the step does."""
+"""Every step's motion ends this long (a fifth of a short step) before the step does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +261,7 @@ class _Builder:
         self.sources.append(step)
         if step.technique == "rest":
             return
-        motion_end = end - min(STEP_REST_MS, step.total_ms // 5)
+        motion_end = end - min(STEP_REST_MS, max(step.total_ms // 5, PULSE_REST_MS))
         job = Job(step, index, self.rig, self.settings.intensity)
         for window in self.windows(step, t, motion_end):
             self.used.extend((a.id, index) for a in window.acts)

@@ -26,6 +26,12 @@ BURST_REST_MS = 1000
 ON_MARGIN_MS = 200
 """Bursts stay this much under max_on, so the device never cuts them."""
 
+MIN_REST_MS = 50
+"""Time at level 0 that ends a stretch of on-time (several device ticks at 100 Hz)."""
+
+PULSE_REST_MS = 2 * MIN_REST_MS
+"""Pulses closer together than this count as one stretch of on-time."""
+
 _SHAPES: dict[str, int] = {"sine": wf.SHAPE_SINE, "triangle": wf.SHAPE_TRIANGLE}
 
 
@@ -50,6 +56,11 @@ def fit_hz(act: Actuator, low: float, high: float, hz: float, shape: Shape) -> f
     return quantise(min(hz, act.max_slew / steepest * 0.999))
 
 
+def wave_slack(act: Actuator) -> float:
+    """How far from its low a wave may be when it ends: whole cycles are rounded to the ms."""
+    return 0.0005 * act.max_slew
+
+
 @dataclass
 class Line:
     """The commands of one actuator within one step, built in time order."""
@@ -59,6 +70,8 @@ class Line:
     commands: list[Command] = field(default_factory=list)
     level: float = 0.0
     free_at: int = 0
+    rested_at: int = -(10**12)
+    on_since: int = 0
 
     def _add(self, command: Command) -> None:
         self.commands.append(command)
@@ -97,6 +110,10 @@ class Line:
         self.free_at = at + length
         return self.free_at
 
+    def end_wave(self, at: int) -> int:
+        """Ramp to 0 from the end of a wave (back at its low, give or take half a ms)."""
+        return self.ramp_over(at, 0.0, ramp_ms(self.act, abs(self.level) + wave_slack(self.act)))
+
     def heat(self, at: int, duty: float, target_c: float) -> None:
         """Closed-loop heating with a duty ceiling."""
         self._add(Command(at, self.act.id, "heat", level=duty, target_c=target_c, step=self.step))
@@ -125,9 +142,13 @@ def pulse(line: Line, start: int, end: int, peak: float, rise: float = 0.0) -> N
 
     `rise` is the share of the window each ramp should at least take (0 = as
     fast as the slew allows). The peak is lowered when the window is too short
-    to reach it and back; a peak below min_level is left out.
+    to reach it and back; a peak below min_level is left out. Pulses less than
+    PULSE_REST_MS apart share one stretch of on-time, cut short at max_on.
     """
     act = line.act
+    if start - line.rested_at >= PULSE_REST_MS:
+        line.on_since = start
+    end = min(end, line.on_since + act.max_on_ms - ON_MARGIN_MS)
     window = end - start
     if window <= 2:
         return
@@ -141,6 +162,7 @@ def pulse(line: Line, start: int, end: int, peak: float, rise: float = 0.0) -> N
     line.ramp_over(start, peak, ramp_len)
     line.ramp_over(end - ramp_len, 0.0, ramp_len)
     line.rest(end)
+    line.rested_at = end
 
 
 def sustain(
@@ -172,7 +194,8 @@ def sustain(
     while t < end:
         stop = min(end, t + budget)
         entry = wave_low if wave_low is not None else high
-        r_in, r_out = ramp_ms(act, entry), ramp_ms(act, entry)
+        r_in = ramp_ms(act, entry)
+        r_out = ramp_ms(act, abs(entry) + wave_slack(act)) if wave_low is not None else r_in
         body = stop - t - r_in - r_out
         if body <= 0:
             pulse(line, t, stop, high)
@@ -184,7 +207,7 @@ def sustain(
             else:
                 line.ramp(t, wave_low)
                 after = line.wave(t + r_in, wave_low, high, hz, shape, cycles)
-                line.ramp(after, 0.0)
+                line.end_wave(after)
                 line.rest(line.free_at)
         else:
             line.ramp(t, high)

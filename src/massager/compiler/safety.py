@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from firmware_bridge import waveforms as wf
+from massager.compiler.motion import MIN_REST_MS
 from massager.compiler.reach import zone_limit
 from massager.errors import SafetyError
 from massager.rig.model import Actuator, Rig
@@ -22,16 +23,14 @@ from massager.units import format_duration as _format
 
 
 def format_duration(ms: int) -> str:
-    """A duration for messages, to the second."""
-    return _format(max(1000, round(ms / 1000) * 1000))
+    """A duration for messages: exact under a minute, to the second above."""
+    return _format(ms if ms < 60_000 else round(ms / 1000) * 1000)
 
 
 LEVEL_EPS = 1e-3
 """Largest level difference read as "no change" (waves end a hair away from low)."""
 
 SLEW_EPS = 1e-6
-MIN_REST_MS = 50
-"""Time at level 0 that resets the continuous on-time (several device ticks)."""
 
 _SHAPES = {"sine": wf.SHAPE_SINE, "triangle": wf.SHAPE_TRIANGLE}
 
