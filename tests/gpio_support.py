@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gpiozero.pins.mock as gpiozero_mock
-from gpiozero.pins.mock import MockFactory
+from gpiozero.pins.mock import MockFactory, MockSPIDevice
 
 from massager.drivers.gpio import GpioDriver
 from massager.drivers.gpio_mock import mock_factory
@@ -195,3 +195,32 @@ def assert_trace(actual: list[tuple[float, float]], expected: list[tuple[float, 
     for (t, v), (et, ev) in zip(actual, expected, strict=True):
         assert abs(t - et) < 1e-3, f"change to {v} at {t} ms, expected {ev} at {et} ms"
         assert abs(v - ev) < 1e-9, f"state {v} at {t} ms, expected {ev}"
+
+
+class MockMcp3008(MockSPIDevice):  # type: ignore[misc]
+    """The chip side of an MCP3008 on SPI0 of a mock factory: single-ended reads of `volts`.
+
+    The host clocks in a start bit, the single/differential bit and three
+    channel bits; the chip answers with a null bit and ten result bits.
+    """
+
+    VREF = 3.3
+
+    def __init__(self, factory: MockFactory) -> None:
+        super().__init__(11, 10, 9, 8, pin_factory=factory)
+        self.volts = [0.0] * 8
+        self.phase = "idle"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.phase = "idle"
+
+    def on_bit(self) -> None:
+        if self.phase == "idle" and self.rx_buf[-1]:
+            self.phase, self.rx_buf = "mode", []
+        elif self.phase == "mode":
+            self.phase, self.rx_buf = "channel", []
+        elif self.phase == "channel" and len(self.rx_buf) == 3:
+            volts = min(max(self.volts[self.rx_word()], 0.0), self.VREF)
+            self.tx_word(round(volts / self.VREF * 1023), 12)
+            self.phase = "result"

@@ -123,3 +123,27 @@ def test_poller_thread_follows_the_sensor(tmp_path: Path) -> None:
     finally:
         poller.close()
     poller.close()  # idempotent
+
+
+def test_mcp3008_thermistor_through_gpiozero_spi(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpio_support import MockMcp3008
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPin
+
+    factory = MockFactory(pin_class=MockPin)  # SPI lines are plain on/off pins
+    # gpiozero 2.0's software SPI bus takes its pins from the default factory
+    monkeypatch.setattr(Device, "pin_factory", factory)
+    chip = MockMcp3008(factory)
+    sensor = Mcp3008Thermistor(2, 3950.0, 10_000.0, 10_000.0, pin_factory=factory)
+    try:
+        chip.volts[2] = 1.65  # half of VREF: the divider is balanced, 25 C
+        assert sensor.read_c() == pytest.approx(25.0, abs=0.1)
+        chip.volts[2] = 1.2  # 372/1023 of VREF: 5.71 kOhm
+        assert sensor.read_c() == pytest.approx(38.1, abs=0.1)
+        chip.volts[2] = 0.0
+        with pytest.raises(SensorError, match=r"channel 2.*shorted"):
+            sensor.read_c()
+    finally:
+        sensor.close()
+        chip.close()
+    sensor.close()
