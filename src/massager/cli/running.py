@@ -171,7 +171,8 @@ def simulate(
         width = max((len(a) for a in stream.actuators), default=0)
         for actuator in stream.actuators:
             kind = kinds.get(actuator, "")
-            out.write(f"  {actuator:<{width}}  {kind:<9}  peak {peaks.get(actuator, 0.0):+.2f}\n")
+            peak = abs(peaks.get(actuator, 0.0))
+            out.write(f"  {actuator:<{width}}  {kind:<9}  peak {peak:.2f}\n")
         if trace is not None:
             out.write(f"trace: {trace}\n")
         if plot is not None and trace_path is not None:

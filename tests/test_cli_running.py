@@ -1,0 +1,211 @@
+"""`massager run`, `simulate` and `plot` from the command line, including real signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from massager.cli import run as cli
+from massager.trace import read_trace
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_plays_a_bundled_profile_with_plain_lines_and_a_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "run.csv"
+    code = cli(["run", "quick", "--speed", "200", "--intensity", "0.5", "--trace", str(trace)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0].startswith("[0:00] quick on reference (device sim): 5:00, 5 steps, intensity 0.5")
+    assert "[0:00] step 1/5 warm-up rubbing (rub) on toes, sole" in out
+    assert sum(" step " in line for line in out) == 5
+    assert out[-1].startswith("[5:") and out[-1].endswith("finished, done")
+    levels = read_trace(trace)
+    assert levels.final_levels() and set(levels.final_levels().values()) == {0.0}
+    # the device scaled the intensity-1.0 stream by 0.5: nothing above half the rig's maximum
+    assert max(abs(r.level) for r in levels) <= 0.5 + 1e-6
+
+
+def test_run_with_params_and_another_rig(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.csv"
+    args = ["warmup", "--rig", "pico-serial", "--speed", "200", "--trace", str(trace)]
+    assert cli(["run", *args, "--set", "warmth=0.2"]) == 0
+    assert "warmup on pico-serial" in capsys.readouterr().out
+    gentle = max(abs(r.level) for r in read_trace(trace) if "roller" in r.actuator)
+    assert cli(["run", *args, "--set", "warmth=0.5"]) == 0
+    stronger = max(abs(r.level) for r in read_trace(trace) if "roller" in r.actuator)
+    assert stronger > gentle
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--intensity", "1.5"], "--intensity 1.5: give a number from 0 to 1"),
+        (["--intensity", "-0.1"], "--intensity -0.1: give a number from 0 to 1"),
+        (["--intensity", "nan"], "--intensity nan: give a number from 0 to 1"),
+        (["--speed", "0"], "--speed 0: give a number above 0, at most 1000"),
+        (["--speed", "5000"], "--speed 5000: give a number above 0, at most 1000"),
+        (["--speed", "inf"], "--speed inf: give a number above 0"),
+        (["--device", "toaster"], "unknown device 'toaster'; known devices: gpio, serial, sim"),
+        (["--device", "gpio", "--speed", "10"], "--speed applies to the simulator only"),
+        (["--set", "oops"], "--set"),
+    ],
+)
+def test_run_usage_errors_exit_2_with_a_message(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["run", "quick", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_run_an_unknown_profile_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["run", "no-such-profile", "--speed", "100"]) == 1
+    assert "no bundled profile of that name" in capsys.readouterr().err
+
+
+def test_simulate_prints_a_summary_writes_a_trace_and_a_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace, picture = tmp_path / "sim.csv", tmp_path / "sim.png"
+    code = cli(["simulate", "quick", "--trace", str(trace), "--plot", str(picture)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("quick on reference: done, 5:0")
+    assert "x real time" in out and "5 steps" in out
+    assert "left_heel_roller" in out and "peak 0.90" in out
+    assert f"trace: {trace}" in out and f"plot: {picture}" in out
+    assert picture.read_bytes()[:8] == PNG
+    assert set(read_trace(trace).final_levels().values()) == {0.0}
+
+
+def test_simulate_plot_without_a_trace_file(tmp_path: Path) -> None:
+    picture = tmp_path / "p.png"
+    assert cli(["simulate", "warmup", "--plot", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == PNG
+
+
+def test_plot_draws_the_timeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    picture = tmp_path / "classic.png"
+    assert cli(["plot", "classic", "-o", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == PNG
+    assert capsys.readouterr().out.strip() == str(picture)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("x.txt", "must end in .png, .svg, .pdf"), ("missing/x.png", "does not exist")],
+)
+def test_plot_refuses_a_bad_output_path(
+    tmp_path: Path, name: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["plot", "classic", "-o", str(tmp_path / name)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys\n"
+        "from massager.cli import run\n"
+        "try:\n    run(['run', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('matplotlib', 'serial', 'gpiozero', 'rich.live') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- a real process, a real signal ---------------------------------------------------------
+
+
+def _start(trace: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "massager",
+            "run",
+            "classic",
+            "--speed",
+            "20",
+            "--trace",
+            str(trace),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_interrupted_by_a_signal_ramps_down_and_exits_130(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    trace = tmp_path / "t.csv"
+    proc = _start(trace)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the session has started once this line is out
+    assert "classic on reference" in first
+    time.sleep(1.0)  # 20 s into the massage: rollers running
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert f"interrupted ({sig.name})" in err
+    assert "Traceback" not in err
+    assert "finished, interrupted" in out
+    levels = read_trace(trace)
+    assert any(abs(r.level) > 0.1 for r in levels)  # it was really running
+    assert set(levels.final_levels().values()) == {0.0}
+    assert 15_000 < levels.end_ms < 40_000
+
+
+def test_run_with_the_live_view_on_a_terminal_stops_on_q_and_restores_it(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "massager", "run", "quick", "--speed", "20", "--trace", str(trace)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "100", "LINES": "40", "TERM": "xterm"},
+    )
+    screen = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"warm-up rubbing" not in screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                screen += os.read(master, 65536)
+        time.sleep(0.5)
+        os.write(master, b"q")
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                screen += os.read(master, 65536)
+        assert proc.wait(timeout=10) == 0
+        text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.decode("utf-8", "replace"))
+        assert "quick on reference" in text and "elapsed" in text and "remaining" in text
+        assert "left_heel_roller" in text
+        assert "quick: stopped at 0:" in text
+        assert termios.tcgetattr(slave) == before  # cbreak mode undone
+        assert set(read_trace(trace).final_levels().values()) == {0.0}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+        os.close(slave)
