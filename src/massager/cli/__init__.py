@@ -7,6 +7,7 @@ import importlib
 import sys
 
 import click
+import typer
 
 from massager.cli.app import app
 from massager.errors import MassagerError
@@ -33,8 +34,13 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         sys.stderr.write("interrupted\n")
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except (click.ClickException, typer.TyperException) as exc:
+        # typer >= 0.20 raises its own vendored click's exceptions, not click's
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"{exc}\n")
         return 2
     except MassagerError as exc:
         sys.stderr.write(f"{exc}\n")

@@ -64,7 +64,8 @@ def list_profiles() -> None:
 @app.command()
 def validate(
     paths: Annotated[
-        list[str], typer.Argument(help="profile or rig files, or bundled profile names")
+        list[str],
+        typer.Argument(metavar="PATH...", help="profile or rig files, or bundled profile names"),
     ],
     rig: Annotated[
         str | None, typer.Option("--rig", help="rig to check profiles against (default reference)")
@@ -114,7 +115,9 @@ def _is_rig_file(ref: str) -> bool:
 
 @app.command("compile")
 def compile_command(
-    profile: Annotated[str, typer.Argument(help="profile file or bundled profile name")],
+    profile: Annotated[
+        str, typer.Argument(metavar="PROFILE", help="profile file or bundled profile name")
+    ],
     rig: Annotated[str | None, typer.Option("--rig", help="rig file or bundled rig name")] = None,
     intensity: Annotated[float, typer.Option("--intensity", help="user intensity 0..1")] = 1.0,
     sets: Annotated[
@@ -149,7 +152,9 @@ def compile_command(
 
 @app.command()
 def schema(
-    kind: Annotated[str, typer.Argument(help="profile or rig")] = "profile",
+    kind: Annotated[
+        str, typer.Argument(metavar="[profile|rig]", help="profile or rig")
+    ] = "profile",
 ) -> None:
     """Print the JSON Schema of profile or rig files (for editors)."""
     import json
