@@ -225,7 +225,10 @@ class GpioDriver(Driver):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Claim every pin of the rig (all outputs at zero), the button and the sensors."""
+        """Claim every pin of the rig (all outputs at zero), the heartbeat and the button.
+
+        Heater sensors are opened by start(), so `massager off` works with a broken one.
+        """
         if self._executor is not None:
             return
         if self._closed:
