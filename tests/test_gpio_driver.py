@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gpiozero.pins.mock as gpiozero_mock
@@ -73,6 +74,13 @@ def steady(duration_ms: int = 5000) -> CommandStream:
     ]
     commands += [Command(duration_ms, a, "off") for a in ACTUATORS]
     return CommandStream("steady", RIG.name, duration_ms, ACTUATORS, commands=commands)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll `condition` until it holds (a run on the real clock may start late on a busy CI)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def all_outputs_zero(factory: MockFactory) -> bool:
@@ -193,6 +201,7 @@ def test_estop_mid_run_turns_every_pin_off_and_exits_4(w1: Path) -> None:
     pressed: dict[str, object] = {}
 
     def press() -> None:
+        wait_until(lambda: not all_outputs_zero(factory))
         pressed["before"] = not all_outputs_zero(factory)
         pressed["t"] = time.monotonic()
         factory.pin(26).drive_low()
@@ -353,6 +362,7 @@ def test_output_write_failure_turns_every_pin_off_and_exits_3(w1: Path) -> None:
     driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
 
     def arm() -> None:
+        wait_until(lambda: bool(factory.pin(16).stamps))
         FlakyPin.armed = {"GPIO16"}  # the vibration wave writes every tick
 
     timer = threading.Timer(0.3, arm)
@@ -478,9 +488,7 @@ def _running(w1: Path) -> tuple[GpioDriver, MockFactory]:
     driver.open()
     driver.send(steady().commands[:5])
     driver.start()
-    deadline = time.monotonic() + 2.0
-    while all_outputs_zero(factory) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not all_outputs_zero(factory))
     assert not all_outputs_zero(factory)
     return driver, factory
 
