@@ -209,3 +209,15 @@ def test_run_with_the_live_view_on_a_terminal_stops_on_q_and_restores_it(tmp_pat
             proc.kill()
         os.close(master)
         os.close(slave)
+
+
+def test_the_python_example_in_the_running_guide_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = (Path(__file__).parent.parent / "docs" / "running.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", guide, re.S)
+    assert len(code) == 1
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code[0], "docs/running.md", "exec"), {})
+    assert "'warm-up rubbing'" in capsys.readouterr().out
+    assert set(read_trace(tmp_path / "classic.csv").final_levels().values()) == {0.0}

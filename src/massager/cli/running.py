@@ -26,7 +26,7 @@ ProfileArg = Annotated[
 RigOpt = Annotated[
     str | None,
     typer.Option(
-        "--rig", "-r", help="A rig file, or the name of a bundled rig [default: reference]."
+        "--rig", "-r", help="A rig file, or the name of a bundled rig (default: reference)."
     ),
 ]
 SetOpt = Annotated[
@@ -78,11 +78,17 @@ def run(
     ] = "sim",
     rig: RigOpt = None,
     intensity: Annotated[
-        float, typer.Option("--intensity", "-i", help="Initial user intensity, above 0 up to 1.")
+        float,
+        typer.Option(
+            "--intensity", "-i", help="Initial user intensity, 0 to 1 (the keys + and - change it)."
+        ),
     ] = 1.0,
     sets: SetOpt = None,
     speed: Annotated[
-        float, typer.Option("--speed", help="Simulator only: run N times faster than real time.")
+        float,
+        typer.Option(
+            "--speed", help="Simulator only: run N times faster than real time (up to 1000)."
+        ),
     ] = 1.0,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the applied levels to this CSV file.")
