@@ -123,6 +123,7 @@ HEAT_KI = 0.004  # duty per degree C second below target
 TEMP_MIN_C = -40.0  # readings outside this range mean a broken sensor
 TEMP_MAX_C = 150.0
 EPS = 1e-4  # tolerance on levels sent rounded by the host
+INF = float("inf")
 
 
 def fault_names(bits: int) -> "list[str]":
@@ -149,6 +150,8 @@ class Executor:
         self._fast = [0.0] * n  # pause ramp-down rate, level per microsecond
         self._max_on = [0] * n
         self._max_temp = [0.0] * n
+        # open-loop heater duty stops at this temperature; no limit for other kinds
+        self._soft_cap = [INF] * n
         # the motion each channel follows
         self._op = [OP_OFF] * n
         self._a = [0.0] * n
@@ -161,6 +164,7 @@ class Executor:
         self._on_us = [0] * n
         # holding a set level, already reached: only the on-time still counts
         self._steady = [False] * n
+        self._moving = 0  # active outputs not steady, as of the last tick
         self._duty = [0.0] * n
         self._integ = [0.0] * n
         self._active = []  # type: list[int]
@@ -226,6 +230,7 @@ class Executor:
         self._fast[ch] = max(max_slew, fast) / 1000000.0
         self._max_on[ch] = max_on_ms * 1000
         self._max_temp[ch] = 0.0 if max_temp_c is None else max_temp_c
+        self._soft_cap[ch] = INF if kind != KIND_HEATER else self._max_temp[ch] - HEAT_MARGIN_C
         if kind == KIND_HEATER and ch not in self._heaters:
             self._heaters.append(ch)
         elif kind != KIND_HEATER and ch in self._heaters:
@@ -376,6 +381,7 @@ class Executor:
         steady = self._steady
         for ch in self._active:
             steady[ch] = False
+        self._moving = len(self._active)
 
     def _zero_all(self) -> None:
         self._count = 0
@@ -395,6 +401,7 @@ class Executor:
                 except Exception:
                     failed = True
         self._active = []
+        self._moving = 0
         if failed:
             self.faults |= FAULT_HAL
 
@@ -411,15 +418,23 @@ class Executor:
     def next_due_us(self) -> "int | None":
         """The device time of the next thing a tick has to do, or None if every tick matters.
 
-        None while any output is active. Otherwise the earliest of the next
-        queued command, the next heater reading and the watchdog's deadline,
-        at most 1 s ahead: ticks before it change nothing, so a simulator may
-        skip them.
+        None while any output moves. While every output rests or holds a set
+        level it has reached, the earliest of the next queued command, the
+        next heater reading, the watchdog's deadline and the first on-time
+        limit, at most 1 s ahead: ticks before it change nothing but the
+        on-time counts (which the next tick's interval carries), so a
+        simulator may skip them.
         """
-        if self._active:
+        if self._moving:
             return None
         now = self._now
         due = ticks_add(now, 1000000)
+        for ch in self._active:  # all steady: only their on-time runs
+            left = self._max_on[ch] - self._on_us[ch]
+            if left < 1000000:
+                expiry = ticks_add(now, left + 1)
+                if ticks_diff(expiry, due) < 0:
+                    due = expiry
         if self._count and ticks_diff(self._qt[self._head], due) < 0:
             due = self._qt[self._head]
         if self._heaters and not self.faults and ticks_diff(self._next_temp, due) < 0:
@@ -473,6 +488,8 @@ class Executor:
                 prev, self._a[ch], self._b[ch], self._c[ch], self._d[ch], self._start[ch], el
             )
         op = self._qop[i]
+        if op == OP_SET and self._qa[i] == 0.0:
+            op = OP_OFF  # the same output, and the channel can go idle
         self._op[ch] = op
         self._a[ch] = self._qa[i]
         self._b[ch] = self._qb[i]
@@ -487,6 +504,7 @@ class Executor:
             self._duty[ch] = 0.0
         self.cut_mask &= ~(1 << ch)
         self._steady[ch] = False
+        self._moving += 1
         if not self._is_active[ch]:
             self._is_active[ch] = True
             self._active.append(ch)
@@ -508,7 +526,10 @@ class Executor:
         scale = self._scale
         steady = self._steady
         max_on = self._max_on
+        temps = self.temps
+        soft_cap = self._soft_cap
         idle = False
+        moving = 0
         for ch in self._active:
             if steady[ch]:
                 on = on_us[ch] + dt
@@ -532,16 +553,13 @@ class Executor:
                     v = op_value(op, a[ch], b[ch], c[ch], self._d[ch], self._start[ch], e)
                     target = v * scale
                     if op == OP_RAMP and e >= b[ch]:
-                        ops[ch] = OP_SET  # a finished ramp holds its target: the same, cheaper
+                        # a finished ramp holds its target: the same as a set (or an off), cheaper
+                        ops[ch] = OP_SET if a[ch] != 0.0 else OP_OFF
                 if target > hi[ch]:
                     target = hi[ch]
                 elif target < lo[ch]:
                     target = lo[ch]
-                if (
-                    self._kind[ch] == KIND_HEATER
-                    and op != OP_HEAT
-                    and self.temps[ch] >= self._max_temp[ch] - HEAT_MARGIN_C
-                ):
+                if temps[ch] >= soft_cap[ch] and op != OP_HEAT:
                     target = 0.0
             if target != 0.0:
                 on = on_us[ch] + dt
@@ -583,6 +601,9 @@ class Executor:
                 idle = True
             if op == OP_SET and cur == target and target != 0.0 and not paused:
                 steady[ch] = self._kind[ch] != KIND_HEATER  # a heater keeps its temperature check
+            if not steady[ch]:
+                moving += 1
+        self._moving = moving
         if idle:
             keep = []
             for ch in self._active:

@@ -85,6 +85,12 @@ class Roller(Model):
     def _target(self) -> float:
         return self.cmd if abs(self.cmd) >= self.min_level else 0.0
 
+    def command(self, t_s: float, level: float) -> None:
+        """The output is set to `level` at time `t_s`."""
+        if t_s > self.t_s:  # (the base class's, without a call per write)
+            self.advance(t_s)
+        self.cmd = level
+
     def advance(self, t_s: float) -> None:
         """Move the speed forward to `t_s`: an exact exponential step toward the target."""
         dt = t_s - self.t_s
