@@ -36,7 +36,7 @@ TECHNIQUE_ZONES: dict[str, list[str]] = {
     "roller_pass": PRESSING_ZONES,
     "knead": PRESSING_ZONES,
     "pebble_walk": PRESSING_ZONES,
-    "achilles": list(zones.ALL_ZONES),
+    "achilles": PRESSING_ZONES,
     "ankle_circles": list(zones.ALL_ZONES),
     "vibrate": list(zones.ALL_ZONES),
 }
@@ -63,7 +63,7 @@ def motion_step(draw: st.DrawFn) -> dict[str, Any]:
         step["frequency"] = f"{draw(st.floats(0.05, 5.0)):.3f}Hz"
     if technique == "vibrate" and draw(st.booleans()):
         step["frequency"] = f"{draw(st.floats(0.1, 20.0)):.3f}Hz"
-        step["low"] = draw(st.floats(0.0, 1.0))
+        step["low"] = draw(st.floats(0.0, step["intensity"]))
         step["shape"] = draw(st.sampled_from(["sine", "triangle"]))
     if technique in ("toe_work",):
         step["strokes"] = draw(st.integers(1, 20))

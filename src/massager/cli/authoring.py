@@ -65,7 +65,7 @@ def list_profiles() -> None:
 def validate(
     paths: Annotated[
         list[str],
-        typer.Argument(metavar="PATH...", help="profile or rig files, or bundled profile names"),
+        typer.Argument(metavar="PATH", help="profile or rig files, or bundled profile names"),
     ],
     rig: Annotated[
         str | None, typer.Option("--rig", help="rig to check profiles against (default reference)")

@@ -24,6 +24,7 @@ from pydantic import (
     PrivateAttr,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from massager import zones
@@ -238,7 +239,6 @@ class Achilles(StepBase):
     """Up and down along the tendon: slow oscillation of ankle or calf actuators."""
 
     technique: Literal["achilles"]
-    PRESSES: ClassVar[bool] = False
     intensity: Intensity = 0.6
     zones: Zones = ("achilles",)
     frequency: Frequency = Field(0.2, description="squeezes per second")
@@ -275,6 +275,12 @@ class Vibrate(StepBase):
     frequency: Frequency | None = Field(None, description="wave frequency; none = steady")
     shape: Shape = Field("sine", description="wave shape")
     low: Intensity = Field(0.0, description="wave low point (0..1, scaled like intensity)")
+
+    @model_validator(mode="after")
+    def _low_below_intensity(self) -> Vibrate:
+        if self.low > self.intensity:
+            raise ValueError(f"low {self.low:g} is above the intensity {self.intensity:g}")
+        return self
 
 
 class Heat(StepBase):
