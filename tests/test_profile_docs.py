@@ -1,0 +1,44 @@
+"""The examples in docs/profiles.md are valid profiles, steps and rigs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from massager import api
+
+DOC = Path(__file__).parents[1] / "docs" / "profiles.md"
+BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def test_the_doc_has_an_example_for_every_technique_and_block() -> None:
+    text = "\n".join(BLOCKS)
+    from massager.profile.model import TECHNIQUES
+
+    for technique in TECHNIQUES:
+        assert f"technique: {technique}" in text
+    for block in ("parallel:", "repeat:", "include:", "steps:"):
+        assert block in text
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_every_example_validates(block: str) -> None:
+    data: Any = yaml.safe_load(block)
+    if isinstance(data, dict) and "actuators" in data:
+        api.rig_from_data(data)
+        return
+    if isinstance(data, dict) and "steps" in data and "name" in data:
+        profile = api.profile_from_data(data)
+    else:
+        items = data if isinstance(data, list) else [data]
+        if any("include" in item and "/" in str(item["include"]) for item in items):
+            pytest.skip("includes a file that only exists in the example's own folder")
+        if data.get("params") if isinstance(data, dict) else False:
+            profile = api.profile_from_data(data)
+        else:
+            profile = api.profile_from_data({"steps": items})
+    api.compile_stream(profile, api.load_rig(), session_cap_ms=api.HARD_CAP_MS)
