@@ -39,14 +39,18 @@ API:
   ``cut_mask``) until its next command; heaters are read every 100 ms, a
   reading above ``max_temp_c`` latches ``FAULT_OVERTEMP``, an unreadable one
   ``FAULT_SENSOR``, and a heater within 1 C of its cap gets no duty; no
-  message for ``watchdog_ms`` latches ``FAULT_WATCHDOG``.
+  ``feed()`` for ``watchdog_ms`` latches ``FAULT_WATCHDOG``. ``min_level`` is
+  kept for the HAL (``min_level[ch]``): the executor does not snap levels
+  below it, so soft starts pass through it as on the real motor.
 - ``heat`` runs a PI loop toward its target temperature with the duty never
   above the command's ceiling; other ops on a heater drive its duty directly.
 - ``set_scale(x)``: user intensity 0..1, applied from the next tick through the
   slew limits.
-- ``pause()`` / ``resume()``: pause ramps outputs down within 1 s and freezes
-  the program; resume shifts every queued time by the paused span
-  (``shift_us`` accumulates it) and ramps back up through the slew limits.
+- ``pause()`` / ``resume()``: pause ramps outputs down within 1 s (at their
+  slew limit, or faster where that would take longer) and freezes the
+  program; resume shifts every queued time by the paused span (``shift_us``
+  accumulates it, so the host adds it to the times it sends) and ramps back
+  up through the slew limits. Waves and ramps continue where they stopped.
 - ``stop()``: drop the queue and ramp every output to zero at its slew limit.
 - ``off()``: every output to zero at once (hal written immediately).
 - ``latch(fault)``: latch a fault bit (all outputs 0 at once, queue dropped,
@@ -55,7 +59,8 @@ API:
   ``FAULT_SENSOR``. ``fault_names(bits)`` spells them out.
 - Read-only state: ``levels`` (applied level per channel), ``temps`` (last
   reading per heater channel), ``faults`` (bitmask), ``cut_mask`` (channels
-  cut by on-time, cleared by ``clear_faults``), ``shift_us``, ``paused``,
+  cut by on-time; a channel's bit clears at its next command or by
+  ``clear_faults()``), ``shift_us``, ``paused``,
   ``queued()`` (commands waiting), ``busy()`` (any output moving or queued),
   ``next_due_us()`` (when the next tick has work, for simulators that skip idle ticks).
 """

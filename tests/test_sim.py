@@ -211,6 +211,13 @@ def test_watchdog_override_from_the_options() -> None:
     assert driver.poll().faults == ()
 
 
+def test_a_sped_up_simulation_keeps_the_watchdog_in_wall_time() -> None:
+    assert SimDriver(RIG, DriverOptions(virtual=True, speed=60.0)).watchdog_ms == 250
+    assert SimDriver(RIG, DriverOptions(speed=1.0)).watchdog_ms == 250
+    assert SimDriver(RIG, DriverOptions(speed=60.0)).watchdog_ms == 15_000
+    assert SimDriver(RIG, DriverOptions(speed=10_000.0)).watchdog_ms == SimDriver.MAX_WATCHDOG_MS
+
+
 def _session_with_fault_at(tmp_path: Path, at_ms: float, fault: str) -> tuple[SimDriver, Path]:
     trace = tmp_path / "t.csv"
     driver, session = simulate(PROGRAM, trace=trace)

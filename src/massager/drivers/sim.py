@@ -92,6 +92,8 @@ class SimDriver(Driver):
     TICK_US = 10_000
     """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
     QUEUE_SIZE = ex.QUEUE_SIZE
+    MAX_WATCHDOG_MS = 200_000
+    """Longest watchdog in device time (wrap-safe comparisons need under 2**29 us)."""
 
     def __init__(self, rig: Rig, options: DriverOptions | None = None, *, seed: int = 0) -> None:
         super().__init__(rig, options)
@@ -120,6 +122,21 @@ class SimDriver(Driver):
         self._pause_el = 0
         self._backlog: deque[Command] = deque()
         self._closed = False
+
+    @property
+    def watchdog_ms(self) -> int:
+        """The device watchdog, in device time.
+
+        The rig's (or `options.watchdog_ms`). On a real clock sped up by
+        `options.speed` it is that many times longer: the watchdog catches a
+        host gone silent, and a host's silences last wall time, so a 250 ms
+        watchdog still means 250 ms of wall time at --speed 60 (at most
+        MAX_WATCHDOG_MS of device time).
+        """
+        base = self.options.watchdog_ms or self.rig.watchdog_ms
+        if self.options.virtual or self.options.speed <= 1.0:
+            return base
+        return min(round(base * self.options.speed), self.MAX_WATCHDOG_MS)
 
     @property
     def clock(self) -> Clock:
@@ -220,8 +237,7 @@ class SimDriver(Driver):
         rig = self.rig
         self._t0_ms = self._clock.now_ms()
         self.hal.set_time(0)
-        watchdog = self.options.watchdog_ms or rig.watchdog_ms
-        executor = ex.Executor(self.hal, len(self.ids), watchdog, self.QUEUE_SIZE)
+        executor = ex.Executor(self.hal, len(self.ids), self.watchdog_ms, self.QUEUE_SIZE)
         for ch, act in enumerate(rig.actuators):
             code = executor.configure(
                 ch,
