@@ -118,3 +118,21 @@ def test_rig_name_defaults_to_the_file_stem_and_durations_take_units(tmp_path: P
     assert rig.name == "bench-rig"
     assert rig.heat_max_ms == 300_000
     assert [a.max_on_ms for a in rig.actuators] == [10_000, 30_000]
+
+
+def test_heaters_default_to_a_42c_cap() -> None:
+    rig = api.rig_from_data(
+        {
+            "name": "warm",
+            "actuators": [
+                {
+                    "id": "heater",
+                    "kind": "heater",
+                    "foot": "left",
+                    "reaches": ["sole"],
+                    "bindings": {"serial": {"channel": 0}},
+                }
+            ],
+        }
+    )
+    assert rig.actuators[0].max_temp_c == 42.0

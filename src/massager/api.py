@@ -70,8 +70,7 @@ def load_profile(ref: str | Path, *, params: Mapping[str, Any] | None = None) ->
     Raises InputError (located problems) or UsageError (an unknown param in `params`).
     """
     path, shown = _resolve("profiles", ref)
-    doc_params = dict(params) if params else None
-    return profile_loader._load_file(path, doc_params, (), shown)
+    return profile_loader.load(path, params=params, display=shown)
 
 
 def load_rig(ref: str | Path | None = None) -> Rig:

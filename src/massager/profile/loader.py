@@ -39,9 +39,15 @@ _BLOCK_KEYS = ("parallel", "repeat", "steps", "include")
 _PLACEHOLDER = Rest.model_validate({"technique": "rest", "duration": "1s"})
 
 
-def load(path: Path, *, params: Mapping[str, Any] | None = None) -> Profile:
-    """Load the profile at `path`; `params` override its params (values or CLI text)."""
-    return _load_file(path, params, (), None)
+def load(
+    path: Path, *, params: Mapping[str, Any] | None = None, display: str | None = None
+) -> Profile:
+    """Load the profile at `path` (named `display` in messages).
+
+    `params` override its params (values, or text from the command line).
+    """
+    doc = yamlio.load(path, display=display or str(path))
+    return build(doc, params=params, stack=(path.resolve(),))
 
 
 def from_data(
@@ -112,13 +118,6 @@ def resolve_ref(ref: str, base_dir: Path | None) -> Path | None:
     if "/" in ref or "\\" in ref:
         return None
     return bundled.find("profiles", ref)
-
-
-def _load_file(
-    path: Path, params: Mapping[str, Any] | None, stack: tuple[Path, ...], shown: str | None
-) -> Profile:
-    doc = yamlio.load(path, display=shown or str(path))
-    return build(doc, params=params, stack=(*stack, path.resolve()))
 
 
 class _Builder:

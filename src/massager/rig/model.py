@@ -43,6 +43,9 @@ KIND_CODES: dict[str, int] = {"roller": 0, "vibration": 1, "air": 2, "heater": 3
 AIR_MAX_ON_MS = 30_000
 """Default longest inflation of an air bladder."""
 
+HEATER_MAX_TEMP_C = 42.0
+"""Default heater cap: skin burns after hours at 44C, so heaters stay below it."""
+
 SPI0_PINS: dict[int, str] = {8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
 """BCM pins of the Pi's SPI0 bus, which an MCP3008 temperature input occupies."""
 
@@ -188,7 +191,7 @@ class Actuator(_Strict):
         description="longest continuous on-time, e.g. `10m`; air defaults to 30s",
     )
     max_temp_c: TemperatureC | None = Field(
-        None, description="heater: hard temperature cap, e.g. `42C`"
+        None, description="heater: hard temperature cap (heaters default to 42C)"
     )
     bindings: Bindings
 
@@ -199,7 +202,9 @@ class Actuator(_Strict):
             return data
         data = _needs_unit(data, "max_on")
         if data.get("kind") == "air" and "max_on" not in data and "max_on_ms" not in data:
-            return {**data, "max_on_ms": AIR_MAX_ON_MS}
+            data = {**data, "max_on_ms": AIR_MAX_ON_MS}
+        if data.get("kind") == "heater" and data.get("max_temp_c") is None:
+            data = {**data, "max_temp_c": f"{HEATER_MAX_TEMP_C:g}C"}
         return data
 
     @field_validator("max_on_ms", mode="before")
