@@ -30,7 +30,7 @@ def test_list_shows_every_bundled_profile_with_length_and_techniques(
 
 def test_validate_profiles_and_rigs(capsys: pytest.CaptureFixture[str]) -> None:
     rigs = sorted(str(p) for p in (Path(__file__).parents[1] / "rigs").glob("*.yaml"))
-    assert run(["validate", "classic", "quick", *rigs]) == 0
+    assert run(["validate", "classic", "quick", *rigs, "pico-serial"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "ok: classic (13m, 8 steps, 394 commands on reference)"
     assert out[1].startswith("ok: quick (5m")
@@ -38,6 +38,7 @@ def test_validate_profiles_and_rigs(capsys: pytest.CaptureFixture[str]) -> None:
         "ok: rig pi-gpio-minimal (4 actuators)",
         "ok: rig pico-serial (16 actuators)",
         "ok: rig reference (16 actuators)",
+        "ok: rig pico-serial (16 actuators)",
     ]
 
 

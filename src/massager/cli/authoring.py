@@ -80,7 +80,7 @@ def validate(
     for ref in paths:
         try:
             if _is_rig_file(ref):
-                checked = api.load_rig(Path(ref))
+                checked = api.load_rig(Path(ref) if Path(ref).is_file() else ref)
                 typer.echo(f"ok: rig {checked.name} ({len(checked.actuators)} actuators)")
                 continue
             if rig_obj is None:
@@ -101,10 +101,12 @@ def validate(
 
 
 def _is_rig_file(ref: str) -> bool:
-    """Whether `ref` names an existing file whose top level has `actuators:`."""
+    """Whether `ref` is a rig: a file whose top level has `actuators:`, or a bundled rig name."""
+    from massager import bundled
+
     path = Path(ref)
     if not path.is_file():
-        return False
+        return bundled.find("profiles", ref) is None and bundled.find("rigs", ref) is not None
     try:
         with path.open("rb") as handle:
             head = handle.read(65536)
