@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from massager.cli.app import app
@@ -29,13 +28,13 @@ def run(argv: list[str] | None = None) -> int:
     _register()
     try:
         result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("interrupted\n")
         return 130
-    except (click.ClickException, typer.TyperException) as exc:
-        # typer >= 0.20 raises its own vendored click's exceptions, not click's
+    except typer.TyperException as exc:
+        # typer vendors click: its usage errors derive from TyperException
         show = getattr(exc, "show", None)
         if callable(show):
             show()
