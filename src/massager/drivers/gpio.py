@@ -42,7 +42,7 @@ from massager.drivers.temp_sensors import (
     open_reader,
 )
 from massager.errors import DeviceError, SafetyError, SafetyStop, UsageError
-from massager.rig.model import KIND_CODES, Rig
+from massager.rig.model import Rig
 from massager.stream import Command
 
 DEFAULT_TICK_HZ = 200.0
@@ -252,12 +252,7 @@ class GpioDriver(Driver):
         for ch, act in enumerate(self.rig.actuators):
             err = executor.configure(
                 ch,
-                KIND_CODES[act.kind],
-                act.max_level,
-                act.min_level,
-                act.max_slew,
-                act.max_on_ms,
-                act.max_temp_c,
+                *act.device_limits(),
             )
             if err != ex.OK:
                 self.close()

@@ -22,7 +22,6 @@ from massager.drivers.base import DeviceStatus, Driver, DriverOptions
 from massager.drivers.physics import Heater, Model, TempSensor, model_for
 from massager.errors import DeviceError, SafetyError, SafetyStop
 from massager.rig import Rig
-from massager.rig.model import KIND_CODES
 from massager.stream import Command
 from massager.trace import TraceWriter
 
@@ -241,12 +240,7 @@ class SimDriver(Driver):
         for ch, act in enumerate(rig.actuators):
             code = executor.configure(
                 ch,
-                KIND_CODES[act.kind],
-                act.max_level,
-                act.min_level,
-                act.max_slew,
-                act.max_on_ms,
-                act.max_temp_c,
+                *act.device_limits(),
             )
             if code != ex.OK:
                 raise DeviceError(f"sim: cannot configure {act.id} (error {ex.ERR_NAMES[code]})")

@@ -258,6 +258,20 @@ class Actuator(_Strict):
         """Lowest level the actuator accepts: -max_level for rollers, else 0."""
         return -self.max_level if self.kind == "roller" else 0.0
 
+    def device_limits(self) -> tuple[int, float, float, float, int, float | None]:
+        """The channel settings a device's executor takes, in `Executor.configure` order.
+
+        (kind code, max_level, min_level, max_slew, max_on_ms, max_temp_c)
+        """
+        return (
+            KIND_CODES[self.kind],
+            self.max_level,
+            self.min_level,
+            self.max_slew,
+            self.max_on_ms,
+            self.max_temp_c,
+        )
+
 
 class Rig(_Strict):
     """A massager's hardware: its actuators and the Pi-side extras."""
