@@ -349,7 +349,11 @@ class Device:
             flags |= FLAG_PAUSED
         if ex.busy():
             flags |= FLAG_BUSY
-        n = self.channels
+        # channels up to the highest configured one: a short report gets through noise better
+        n = 0
+        for ch in range(self.channels):
+            if self.kinds[ch] >= 0:
+                n = ch + 1
         temps = [None] * n  # type: list[float | None]
         currents = [None] * n  # type: list[float | None]
         for ch in range(n):
@@ -371,7 +375,7 @@ class Device:
             self.refused,
             self.last_refused_id,
             self.last_refused_code,
-            ex.levels,
+            ex.levels[:n],
             temps,
             currents,
         )

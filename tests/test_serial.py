@@ -67,22 +67,20 @@ def test_pause_freezes_session_time_and_the_device_shifts_the_program(
     virtual: VirtualDevice,
 ) -> None:
     commands = steps_stream(4000, 1500).commands
-    driver = driver_for(virtual)
-    driver.open()
-    driver.send(commands)
-    driver.start()
-    time.sleep(0.5)
-    driver.pause()
-    frozen = driver.poll().session_ms
-    assert 250 <= frozen <= 600
-    assert wait_for(virtual.hal.all_zero, 1.0)
-    time.sleep(0.4)
-    assert driver.poll().session_ms == frozen
-    driver.resume()
-    time.sleep(0.2)
-    assert driver.poll().session_ms == pytest.approx(frozen + 200, abs=60)
-    time.sleep(1.3)
-    driver.close()
+    with driver_for(virtual) as driver:
+        driver.send(commands)
+        driver.start()
+        time.sleep(0.8)  # session time 0 is half a second after start
+        driver.pause()
+        frozen = driver.poll().session_ms
+        assert 250 <= frozen <= 500
+        assert wait_for(virtual.hal.all_zero, 1.0)
+        time.sleep(0.4)
+        assert driver.poll().session_ms == frozen
+        driver.resume()
+        time.sleep(0.2)
+        assert driver.poll().session_ms == pytest.approx(frozen + 200, abs=60)
+        time.sleep(1.3)
     shift = virtual.device.executor.shift_us
     assert shift == pytest.approx(400_000 + 2 * 70_000, abs=150_000)
     hist = unwrapped(virtual.hal.history or [])
@@ -96,30 +94,26 @@ def test_pause_freezes_session_time_and_the_device_shifts_the_program(
 def test_the_device_refuses_a_command_beyond_a_limit_and_the_host_names_it(
     virtual: VirtualDevice,
 ) -> None:
-    driver = driver_for(virtual)
-    driver.open()
-    driver.start()
-    driver.send([Command(300, "vib", "set", level=1.5)])  # past the compiler's checks
-    with pytest.raises(DeviceError, match=r"set command for vib at 0\.300 s: it breaks"):
-        for _ in range(100):
-            driver.poll()
-            time.sleep(0.01)
-    driver.close()
+    with driver_for(virtual) as driver:
+        driver.start()
+        driver.send([Command(300, "vib", "set", level=1.5)])  # past the compiler's checks
+        with pytest.raises(DeviceError, match=r"set command for vib at 0\.300 s: it breaks"):
+            for _ in range(100):
+                driver.poll()
+                time.sleep(0.01)
     assert virtual.hal.all_zero()
     assert virtual.device.refused == 1
 
 
 def test_the_device_refuses_a_command_whose_time_has_passed(virtual: VirtualDevice) -> None:
-    driver = driver_for(virtual)
-    driver.open()
-    driver.start()
-    time.sleep(0.4)
-    driver.send([Command(50, "roller", "set", level=0.5)])
-    with pytest.raises(DeviceError, match=r"at 0\.050 s: its time had already passed"):
-        for _ in range(100):
-            driver.poll()
-            time.sleep(0.01)
-    driver.close()
+    with driver_for(virtual) as driver:
+        driver.start()
+        time.sleep(0.8)  # session time 0 is half a second after start
+        driver.send([Command(50, "roller", "set", level=0.5)])
+        with pytest.raises(DeviceError, match=r"at 0\.050 s: its time had already passed"):
+            for _ in range(100):
+                driver.poll()
+                time.sleep(0.01)
     assert virtual.hal.levels[CH["roller"]] == 0.0
 
 
@@ -164,13 +158,8 @@ def test_a_port_where_nothing_answers(tmp_path: Path) -> None:
 
 
 def test_the_port_is_opened_exclusively(virtual: VirtualDevice) -> None:
-    first = driver_for(virtual)
-    first.open()
-    try:
-        with pytest.raises(DeviceError, match="cannot open serial port"):
-            driver_for(virtual).open()
-    finally:
-        first.close()
+    with driver_for(virtual), pytest.raises(DeviceError, match="cannot open serial port"):
+        driver_for(virtual).open()
 
 
 def test_a_pyserial_url_reaches_the_firmware_over_tcp() -> None:
@@ -221,10 +210,8 @@ def test_no_port_given_finds_the_pico_by_its_usb_vendor_id(
 
     listed = [_ListedPort("/dev/ttyS0", None), _ListedPort(virtual.port, 0x2E8A)]
     monkeypatch.setattr(list_ports, "comports", lambda: listed)
-    driver = SerialDriver(RIG, DriverOptions())
-    driver.open()
-    assert driver.target == virtual.port
-    driver.close()
+    with SerialDriver(RIG, DriverOptions()) as driver:
+        assert driver.target == virtual.port
     monkeypatch.setattr(list_ports, "comports", lambda: listed[:1])
     with pytest.raises(DeviceError, match="no Pico found"):
         SerialDriver(RIG, DriverOptions()).open()
@@ -257,7 +244,7 @@ def test_massager_off_turns_a_running_device_off(
     driver.start()
     driver.send([Command(0, rig.actuators[6].id, "set", level=0.9)])
     assert wait_for(lambda: virtual.hal.levels[6] > 0.5)
-    link = driver._link
+    link = driver.last_link
     assert link is not None
     link.close()  # the host goes away without a word; the outputs stay on for now
     started = time.monotonic()

@@ -41,10 +41,12 @@ from massager.stream import Command
 if TYPE_CHECKING:
     from massager.drivers.serial_link import Identity
 
-START_LEAD_MS = 100
+START_LEAD_MS = 500
 """Session time 0 lies this far after `start()` on the device clock: the first commands go early."""
-RESUME_LEAD_MS = 100
+RESUME_LEAD_MS = 300
 """After a recovery, the program resumes this far ahead of the device clock."""
+NOISY_PAYLOAD = 16
+"""Largest SCHEDULE payload on a noisy link (one command a frame): short frames get through."""
 MIN_LEAD_MS = 20
 """A command held back (device queue full) that can no longer arrive this early is an error."""
 SYNC_SAMPLES = 8
@@ -104,7 +106,9 @@ class SerialDriver(Driver):
     """A Pico running the massager firmware, on a serial port or pyserial URL."""
 
     name = "serial"
-    lookahead_ms = 500
+    lookahead_ms = 1000
+    """Commands go out a second ahead: time for retransmissions on a noisy link. Pause and
+    stop act on the device at once, so the lookahead delays neither."""
     grace_s = 3.0
     """How long a silent or unplugged device is waited for before the run fails."""
 
@@ -113,6 +117,8 @@ class SerialDriver(Driver):
         self._clock = _HoldClock()
         self._sync = ClockSync()
         self._link: SerialLink | None = None
+        self.last_link: SerialLink | None = None
+        """The link of the latest `open()`; its counters stay readable after `close()`."""
         self.target: str | None = None
         self.identity: Identity | None = None
         self._watchdog_ms = self.options.watchdog_ms or rig.watchdog_ms
@@ -156,7 +162,7 @@ class SerialDriver(Driver):
             link.open()
         except Exception as exc:
             raise DeviceError(f"cannot open serial port {target}: {exc}") from exc
-        self._link = link
+        self._link = self.last_link = link
         atexit.register(self.close)
         try:
             self._connect()
@@ -176,7 +182,7 @@ class SerialDriver(Driver):
         self._api()
         link = self._need_link()
         n = link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(0xFF))
-        st = link.wait_status_after(n, 1.0)
+        st = self._status_after(link, n)
         if st is None:
             raise DeviceError(f"the device on {self.target} stopped answering")
         self._refused_base = st.refused
@@ -233,7 +239,7 @@ class SerialDriver(Driver):
         self._paused = True
         link = self._need_link()
         n = link.send(codec.MSG_PAUSE)
-        link.wait_status_after(n, 0.5)
+        self._status_after(link, n, 0.5)
 
     def resume(self) -> None:
         """Continue the program; the device shifts every queued time by the paused span."""
@@ -242,7 +248,7 @@ class SerialDriver(Driver):
             return
         link = self._need_link()
         n = link.send(codec.MSG_RESUME)
-        st = link.wait_status_after(n, 1.0)
+        st = self._status_after(link, n)
         if st is None:
             raise DeviceError("the device did not confirm the resume; every output was turned off")
         self._take_shift(st)
@@ -322,7 +328,7 @@ class SerialDriver(Driver):
 
     def _connect(self) -> None:
         link = self._need_link()
-        identity = link.identify(secrets.randbits(32))
+        identity = link.identify(secrets.randbits(32), timeout=3.0)
         if identity is None:
             raise DeviceError(
                 f"no answer from the massager firmware on {self.target}; is it a Pico running "
@@ -382,8 +388,18 @@ class SerialDriver(Driver):
             link.send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
 
     def _request_status(self, link: SerialLink) -> Status | None:
-        got = link.request(codec.MSG_STATUS, codec.MSG_STATUS_REPLY, timeout=0.3)
+        got = link.request(codec.MSG_STATUS, codec.MSG_STATUS_REPLY, every=0.03)
         return link.status if got is not None else None
+
+    def _status_after(self, link: SerialLink, n: int, timeout: float = 2.0) -> Status | None:
+        """A status report made after the device handled frame `n` (asking again if need be)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = link.wait_status_after(n, 0.03)
+            if st is not None or time.monotonic() >= deadline:
+                return st
+            if link.in_flight() <= 2:  # never clog the window with questions
+                link.send(codec.MSG_STATUS, codec.encode_token(0xFFFF))
 
     def _resync(self, samples: int) -> None:
         link = self._need_link()
@@ -436,6 +452,8 @@ class SerialDriver(Driver):
         identity = self.identity
         capacity = identity.queue_size if identity is not None else 64
         max_payload = identity.max_payload if identity is not None else codec.MAX_PAYLOAD
+        if link.lossy:
+            max_payload = min(max_payload, NOISY_PAYLOAD)
         now_ms = self._session_at(time.monotonic())
         queued = self._queued_at
         while queued and queued[0] < now_ms - 20:
@@ -551,7 +569,7 @@ class SerialDriver(Driver):
             while identity is None:
                 self._api()
                 if link.connected:
-                    identity = link.identify(secrets.randbits(32), attempts=1, timeout=0.2)
+                    identity = link.identify(secrets.randbits(32), timeout=0.2)
                 if identity is None:
                     if time.monotonic() >= deadline:
                         why = f" ({link.port_error})" if link.port_error else ""
@@ -569,7 +587,7 @@ class SerialDriver(Driver):
             else:
                 n = link.send(codec.MSG_OFF)
                 link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(FAULT_WATCHDOG))
-                st = link.wait_status_after(n, 1.0)
+                st = self._status_after(link, n)
                 if st is None:
                     raise DeviceError(f"the device on {self.target} stopped answering")
                 self._shift_raw = st.shift_us

@@ -39,8 +39,13 @@ class Port(Protocol):
 
 RTO_INIT = 0.1
 RTO_MIN = 0.025
-RTO_MAX = 0.25
+RTO_MAX = 0.1
+"""Short: a serial link loses frames to noise, not to congestion, so waiting longer never helps,
+and a frame must get through well within the device's watchdog time."""
 WINDOW = 16
+LOSS_GAIN = 0.05
+LOSSY = 0.2
+"""Above this share of frames needing a retransmission, the link counts as noisy."""
 READ_TIMEOUT = 0.005
 REOPEN_EVERY = 0.1
 
@@ -164,7 +169,10 @@ class SerialLink:
         self.on_clock: Callable[[float, float, int], object] | None = None
         self._clock_pending: dict[int, _Outgoing] = {}
         self._last_clock = 0.0
+        self._beats = 0
         # counters
+        self.loss = 0.0
+        """Share of recent frames that needed retransmitting (a moving average)."""
         self.tx_frames = 0
         self.retransmits = 0
         self.timeouts = 0
@@ -252,16 +260,21 @@ class SerialLink:
                 self.rto = min(RTO_MAX, self.rto * 2)
                 self._retransmit(now)
             alive = self.alive()
-            if (
-                self.heartbeat_s > 0
-                and alive
-                and now - self._last_tx >= self.heartbeat_s
-                and len(self._unacked) < self.window // 2
-            ):
-                self._send_locked(codec.MSG_STATUS, codec.encode_token(self._new_token()))
+            # while frames are in flight, their retransmissions are the heartbeat: more
+            # frames would only crowd a noisy link (one lost frame holds up all after it)
+            idle = not self._unacked and not self._queue
+            if self.heartbeat_s > 0 and alive and idle and now - self._last_tx >= self.heartbeat_s:
+                # alternate a status query with a clock query, whose reply is short and
+                # so gets through a noisy link more often (and feeds the clock sync)
+                self._beats += 1
+                if self._beats % 2 and self.on_clock is not None:
+                    self._clock_query()
+                else:
+                    self._send_locked(codec.MSG_STATUS, codec.encode_token(self._new_token()))
             if (
                 self.clock_period_s > 0
                 and alive
+                and idle
                 and self.on_clock is not None
                 and now - self._last_clock >= self.clock_period_s
             ):
@@ -363,11 +376,14 @@ class SerialLink:
             sample = None
             while self._unacked and self._unacked[0].n < cand:
                 item = self._unacked.popleft()
+                self.loss += LOSS_GAIN * (float(item.retransmitted) - self.loss)
                 if not item.retransmitted:
                     sample = now - item.sent_at
             self._acked = cand
             if sample is not None:
                 self._rtt_sample(sample)
+            else:
+                self.rto = self._rto_from_rtt()  # progress: no more backing off
             self._fill_window()
         elif bare and self._unacked:
             # the device saw a gap (or a duplicate): resend from the oldest unacknowledged
@@ -383,7 +399,12 @@ class SerialLink:
         else:
             self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
             self._srtt = 0.875 * self._srtt + 0.125 * rtt
-        self.rto = min(RTO_MAX, max(RTO_MIN, self._srtt + 4 * self._rttvar))
+        self.rto = self._rto_from_rtt()
+
+    def _rto_from_rtt(self) -> float:
+        if self._srtt is None:
+            return RTO_INIT
+        return min(RTO_MAX, max(RTO_MIN, self._srtt + 4 * self._rttvar))
 
     def _dispatch(self, mtype: int, payload: bytes, now: float) -> None:
         if mtype == codec.MSG_STATUS_REPLY:
@@ -418,11 +439,11 @@ class SerialLink:
                     return result
                 self._cond.wait(min(left, 0.05))
 
-    def identify(self, nonce: int, attempts: int = 4, timeout: float = 0.25) -> Identity | None:
-        """Say hello with `nonce`, which restarts the sequence numbers; the reply, or None.
+    def identify(self, nonce: int, timeout: float = 2.0, every: float = 0.1) -> Identity | None:
+        """Say hello with `nonce` (again every `every` s, up to `timeout` s); the reply, or None.
 
-        Frames still unacknowledged from before are dropped: the caller decides what
-        to send again.
+        The hello restarts the sequence numbers: frames still unacknowledged from
+        before are dropped, and the caller decides what to send again.
         """
         with self._lock:
             base = self._next
@@ -439,32 +460,50 @@ class SerialLink:
             frame = codec.encode_frame(
                 base & 0xFF, codec.MSG_IDENTIFY, codec.encode_identify(nonce)
             )
-        for _ in range(attempts):
+        deadline = time.monotonic() + timeout
+        while True:
             with self._lock:
                 self._write(frame)
                 self._last_tx = time.monotonic()
-            found = self._wait(lambda: self.identity, timeout)
+            left = deadline - time.monotonic()
+            found = self._wait(lambda: self.identity, min(every, max(left, 0.0)))
             if found is not None:
                 return found  # type: ignore[no-any-return]
-        return None
+            if time.monotonic() >= deadline or self._closing:
+                return None
 
     def request(
-        self, mtype: int, reply_type: int, timeout: float = 0.2, attempts: int = 3
+        self, mtype: int, reply_type: int, timeout: float = 2.0, every: float = 0.1
     ) -> tuple[bytes, float, float] | None:
         """Send a token request (clock, status, stats) and wait for its reply.
 
-        Returns (reply payload, first sent, received) host times, or None.
+        A reply is never retransmitted, so the request is made again, with a new
+        token, every `every` s until `timeout`. Returns (reply payload, first sent,
+        received) in host time, or None.
         """
-        for _ in range(attempts):
+        deadline = time.monotonic() + timeout
+        asked: list[tuple[tuple[int, int], _Outgoing]] = []
+        while True:
             with self._lock:
-                token = self._new_token()
-                item = self._send_locked(mtype, codec.encode_token(token))
-            key = (reply_type, token)
-            got = self._wait(lambda key=key: self._replies.get(key), timeout)  # type: ignore[misc]
-            if got:
-                payload, received = got
+                if not asked or len(self._unacked) + len(self._queue) <= 2:
+                    token = self._new_token()
+                    item = self._send_locked(mtype, codec.encode_token(token))
+                    asked.append(((reply_type, token), item))
+
+            def answered() -> tuple[bytes, float, _Outgoing] | None:
+                for key, item in asked:
+                    got = self._replies.get(key)
+                    if got is not None:
+                        return got[0], got[1], item
+                return None
+
+            left = deadline - time.monotonic()
+            found = self._wait(answered, min(every, max(left, 0.0)))
+            if found:
+                payload, received, item = found
                 return payload, item.first_sent or received, received
-        return None
+            if time.monotonic() >= deadline or self._closing:
+                return None
 
     def wait_acked(self, n: int, timeout: float) -> bool:
         """Wait until frame `n` (from `send`) is acknowledged; whether it was."""
@@ -478,6 +517,11 @@ class SerialLink:
             return st if st is not None and st.acked > n else None
 
         return self._wait(fresh, timeout)  # type: ignore[no-any-return]
+
+    @property
+    def lossy(self) -> bool:
+        """Whether many frames need retransmitting: long frames then rarely get through."""
+        return self.loss > LOSSY
 
     def in_flight(self) -> int:
         """Frames sent or queued and not yet acknowledged."""

@@ -83,7 +83,7 @@ def open_port(target: str) -> Port:
     )
 
 
-def probe(target: str, timeout: float = 0.3) -> Identity | None:
+def probe(target: str, timeout: float = 0.5) -> Identity | None:
     """Open `target`, say hello, close it: the firmware's identity, or None if nothing answered.
 
     Raises what opening the port raises (pyserial's SerialException, OSError).
@@ -94,6 +94,6 @@ def probe(target: str, timeout: float = 0.3) -> Identity | None:
     link.reconnect = False
     link.open()
     try:
-        return link.identify(secrets.randbits(32), attempts=2, timeout=timeout)
+        return link.identify(secrets.randbits(32), timeout=timeout)
     finally:
         link.close()

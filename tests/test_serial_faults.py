@@ -1,0 +1,208 @@
+"""The serial link under faults, over real pseudo-terminals: noise, cuts, a vanished port.
+
+A proxy between host and virtual Pico corrupts, drops, doubles and delays
+bytes (1% of each) and cuts the link. No damaged frame may be executed: each
+side's decoder rejects exactly the frames the proxy damaged. A session
+completes when the link recovers and ends safe (exit 3, outputs off) when it
+does not.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy
+from serial_support import CH, driver_for, first_time, steps_stream, unwrapped, wait_for
+
+from firmware_bridge.executor import FAULT_WATCHDOG
+from firmware_bridge.virtual import VirtualDevice
+from massager.cli import run as cli
+from massager.errors import DeviceError
+from massager.runtime.events import Progress
+from massager.runtime.session import Session
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def virtual() -> Iterator[VirtualDevice]:
+    dev = VirtualDevice(channels=4, record=True).start()
+    yield dev
+    dev.close()
+
+
+@pytest.fixture
+def proxy(virtual: VirtualDevice) -> Iterator[FaultProxy]:
+    p = FaultProxy(virtual.port, rate=0.01, seed=7)
+    yield p
+    p.close()
+
+
+def at_session_time(session: Session, t_ms: float, action: object) -> None:
+    """Call `action()` once, from the session thread, when session time reaches `t_ms`."""
+    done = []
+
+    def check(event: Progress) -> None:
+        if not done and event.t_ms >= t_ms:
+            done.append(True)
+            action()  # type: ignore[operator]
+
+    session.bus.subscribe(check, Progress)
+
+
+def test_a_noisy_link_never_executes_a_damaged_frame(
+    virtual: VirtualDevice, proxy: FaultProxy
+) -> None:
+    driver = driver_for(proxy.port, watchdog_ms=1000)
+    session = Session(steps_stream(4000, 2000), driver)
+
+    def quiet() -> None:
+        proxy.faults = False  # what is in flight now drains while the outputs ramp down
+
+    at_session_time(session, 3600, quiet)
+    result = session.run()
+    time.sleep(0.2)
+    link = driver.last_link
+    assert link is not None
+    assert result.reason == "done"
+    for kind in ("corrupt", "drop", "dup", "delay"):
+        assert proxy.up.counts[kind] >= 5 and proxy.down.counts[kind] >= 5, kind
+    assert proxy.up.injected >= 10 and proxy.down.injected >= 10
+    assert virtual.device.decoder.rejected == proxy.up.injected
+    assert link.decoder.rejected == proxy.down.injected
+    assert virtual.device.rx_duplicates >= proxy.up.counts["frame_dup"]
+    print(
+        f"\nhost->device: {dict(proxy.up.counts)}, damaged {proxy.up.injected}, "
+        f"rejected {virtual.device.decoder.rejected}; device->host: {dict(proxy.down.counts)}, "
+        f"damaged {proxy.down.injected}, rejected {link.decoder.rejected}; "
+        f"retransmits {link.retransmits}"
+    )
+    # and what ran is the program, on time
+    assert driver.recoveries == 0
+    hist = unwrapped(virtual.hal.history or [])
+    vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
+    vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=vib_on)
+    assert vib_up - vib_on == pytest.approx(2_000_000, abs=4_000)
+    assert max(lv for _, _, ch, lv in hist if ch == CH["vib"]) <= 0.8 + 1e-6
+    assert all(-0.6 - 1e-6 <= lv <= 0.6 + 1e-6 for _, _, ch, lv in hist if ch == CH["roller"])
+    assert virtual.hal.all_zero()
+
+
+def test_a_cut_shorter_than_the_watchdog_is_bridged(
+    virtual: VirtualDevice, proxy: FaultProxy
+) -> None:
+    proxy.faults = False
+    driver = driver_for(proxy.port, watchdog_ms=500)
+    session = Session(steps_stream(2000, 1000), driver)
+    at_session_time(session, 500, lambda: proxy.cut(0.2))
+    result = session.run()
+    assert result.reason == "done"
+    assert proxy.up.counts["cut"] > 0
+    assert driver.recoveries == 0 and virtual.device.executor.faults == 0
+    hist = unwrapped(virtual.hal.history or [])
+    vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
+    vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=vib_on)
+    assert vib_up - vib_on == pytest.approx(1_000_000, abs=4_000)
+
+
+def test_a_cut_longer_than_the_watchdog_turns_off_then_the_session_resumes(
+    virtual: VirtualDevice, proxy: FaultProxy
+) -> None:
+    proxy.faults = False
+    driver = driver_for(proxy.port)  # watchdog 250 ms
+    session = Session(steps_stream(2000, 1000), driver)
+    cut_at: list[float] = []
+
+    def cut() -> None:
+        cut_at.append(time.monotonic())
+        proxy.cut(1.0)
+
+    at_session_time(session, 500, cut)
+    started = time.monotonic()
+    result = session.run()
+    wall = time.monotonic() - started
+    assert result.reason == "done"
+    assert driver.recoveries == 1
+    assert wall >= 2.0 + 0.8  # the outage did not count as session time
+    hist = virtual.hal.history or []
+    # during the cut the device's watchdog turned everything off...
+    off = [w for w, _, _, lv in hist if cut_at[0] < w < cut_at[0] + 1.0 and lv == 0.0]
+    assert off and min(off) - cut_at[0] <= 0.25 + 0.1
+    # ...and after it the program came back, ramping up from zero
+    back = [lv for w, _, ch, lv in hist if w > cut_at[0] + 1.0 and ch == CH["vib"]]
+    assert max(back) == pytest.approx(0.8)
+    assert virtual.hal.all_zero()
+    assert virtual.device.executor.faults == 0
+
+
+def test_a_link_that_does_not_come_back_ends_with_exit_3_and_every_output_off() -> None:
+    with VirtualDevice(channels=16) as dev:
+        proxy = FaultProxy(dev.port)
+        proxy.faults = False
+
+        def cut_when_running() -> None:
+            if wait_for(lambda: any(abs(v) > 0.05 for v in dev.hal.levels), 20):
+                proxy.cut(float("inf"))
+
+        threading.Thread(target=cut_when_running, daemon=True).start()
+        started = time.monotonic()
+        try:
+            code = cli(["run", "quick", "--device", f"serial:{proxy.port}", "--rig", "pico-serial"])
+        finally:
+            proxy.close()
+        took = time.monotonic() - started
+        assert code == 3
+        assert took < 20
+        assert dev.hal.all_zero()
+        assert dev.device.executor.faults == FAULT_WATCHDOG
+
+
+def test_a_vanished_port_and_a_restarted_device_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    link = tmp_path / "pico"
+    first = VirtualDevice(channels=4, record=True).start()
+    os.symlink(first.port, link)
+    driver = driver_for(str(link))
+    session = Session(steps_stream(2500, 1500), driver)
+    second: list[VirtualDevice] = []
+
+    def replug() -> None:
+        first.close()  # the terminal disappears: the host's reads fail
+        time.sleep(0.5)
+        dev = VirtualDevice(channels=4, record=True).start()
+        second.append(dev)
+        os.remove(link)
+        os.symlink(dev.port, link)
+
+    at_session_time(session, 700, lambda: threading.Thread(target=replug, daemon=True).start())
+    try:
+        result = session.run()
+    finally:
+        for dev in second:
+            dev.close()
+    assert result.reason == "done"
+    assert driver.recoveries == 1
+    assert second and second[0].device.rx_out_of_order == 0
+    hist = second[0].hal.history or []
+    assert max(lv for _, _, ch, lv in hist if ch == CH["vib"]) == pytest.approx(0.8)
+    assert second[0].hal.all_zero()
+    assert first.hal.all_zero()
+
+
+def test_a_session_killed_link_raises_device_error_through_the_driver(
+    virtual: VirtualDevice, proxy: FaultProxy
+) -> None:
+    proxy.faults = False
+    driver = driver_for(proxy.port)
+    driver.grace_s = 0.5
+    session = Session(steps_stream(3000, 1500), driver)
+    at_session_time(session, 300, lambda: proxy.cut(float("inf")))
+    with pytest.raises(DeviceError, match=r"lost the device on .* for more than 0\.5 s"):
+        session.run()
+    assert wait_for(virtual.hal.all_zero, 1.0)
