@@ -303,6 +303,16 @@ class SerialDriver(Driver):
             self._trace = None
         atexit.unregister(self.close)
 
+    # -- diagnostics ---------------------------------------------------------------------
+
+    def device_time(self, at_ms: float) -> int:
+        """The device clock reading (us, modulo 2**30) at which session time `at_ms` runs."""
+        return self._device_ticks(at_ms)
+
+    def host_time(self, at_ms: float) -> float:
+        """The host's time.monotonic() at which session time `at_ms` runs (clock estimate)."""
+        return self._sync.host_s(self._anchor_us + at_ms * 1000.0 + self._shift_acc)
+
     # -- connecting -----------------------------------------------------------------------
 
     def _rig_channels(self) -> dict[str, int]:

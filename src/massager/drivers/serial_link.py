@@ -519,6 +519,11 @@ class SerialLink:
         return self._wait(fresh, timeout)  # type: ignore[no-any-return]
 
     @property
+    def last_tx(self) -> float:
+        """time.monotonic() of the latest frame written."""
+        return self._last_tx
+
+    @property
     def lossy(self) -> bool:
         """Whether many frames need retransmitting: long frames then rarely get through."""
         return self.loss > LOSSY
