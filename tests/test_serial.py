@@ -16,12 +16,13 @@ import pytest
 from serial_support import CH, RIG, driver_for, first_time, steps_stream, unwrapped, wait_for
 
 from firmware_bridge.device import Device
+from firmware_bridge.executor import FAULT_WATCHDOG
 from firmware_bridge.ticks import TICKS_PERIOD
 from firmware_bridge.virtual import VirtualDevice, VirtualHal
 from massager import api
 from massager.cli import run as cli
 from massager.drivers.base import DriverOptions
-from massager.drivers.serial import SerialDriver
+from massager.drivers.serial import STALL_S, SerialDriver
 from massager.errors import DeviceError, UsageError
 from massager.rig import Rig
 from massager.runtime.events import Progress
@@ -282,3 +283,17 @@ def test_a_host_killed_mid_session_leaves_every_output_at_zero_within_the_watchd
     # the device heard the host last at most one heartbeat (~83 ms) before the kill
     assert 0.25 - 0.1 <= took <= 0.25 + 0.05
     assert virtual.device.executor.faults  # the watchdog did it
+
+
+def test_a_host_program_that_stops_calling_the_driver_stops_feeding_the_watchdog(
+    virtual: VirtualDevice,
+) -> None:
+    with driver_for(virtual) as driver:
+        driver.send([Command(0, "vib", "set", level=0.7)])
+        driver.start()
+        last_call = time.monotonic()  # the session hangs here: no more polls
+        assert wait_for(lambda: virtual.hal.levels[CH["vib"]] > 0.6)
+        assert wait_for(virtual.hal.all_zero, 4.0)
+        took = max(virtual.hal.last_change) - last_call
+        assert STALL_S <= took <= STALL_S + 0.25 + 0.15
+        assert virtual.device.executor.faults == FAULT_WATCHDOG
