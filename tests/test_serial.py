@@ -297,3 +297,24 @@ def test_a_host_program_that_stops_calling_the_driver_stops_feeding_the_watchdog
         took = max(virtual.hal.last_change) - last_call
         assert STALL_S <= took <= STALL_S + 0.25 + 0.15
         assert virtual.device.executor.faults == FAULT_WATCHDOG
+
+
+def test_a_failure_inside_the_link_thread_is_reported_and_the_device_goes_off(
+    virtual: VirtualDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from massager.drivers.serial_link import SerialLink
+
+    with driver_for(virtual) as driver:
+        driver.send([Command(0, "vib", "set", level=0.7)])
+        driver.start()
+        assert wait_for(lambda: virtual.hal.levels[CH["vib"]] > 0.6)
+
+        def broken(self: SerialLink, now: float) -> None:
+            raise KeyError("bug")
+
+        monkeypatch.setattr(SerialLink, "_timers", broken)
+        link = driver.last_link
+        assert link is not None and wait_for(lambda: bool(link.failure))
+        with pytest.raises(DeviceError, match="serial link to .* failed: KeyError"):
+            driver.poll()
+        assert wait_for(virtual.hal.all_zero, 1.0)  # the watchdog

@@ -550,6 +550,8 @@ class SerialDriver(Driver):
 
     def _check_link(self, link: SerialLink) -> None:
         """Wait out a link outage (or a watchdog trip) and resume the program, or fail."""
+        if link.failure:
+            raise DeviceError(f"the serial link to {self.target} failed: {link.failure}")
         if not self._started or self._stopped:
             if not link.connected and not self._stopped:
                 raise DeviceError(f"lost the serial port {self.target}: {link.port_error}")

@@ -161,6 +161,8 @@ class SerialLink:
         self.connections = 0
         self.reconnect = True
         self.port_error = ""
+        self.failure = ""
+        """Why the link thread stopped, if it failed."""
         self._last_open_try = 0.0
         # periodic traffic, set by the driver
         self.heartbeat_s = 0.0
@@ -222,6 +224,13 @@ class SerialLink:
     # -- the link thread ---------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # a bug: say so; the device's watchdog turns the outputs off
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self._detach(exc)
+
+    def _serve(self) -> None:
         while not self._closing:
             port = self._port
             if port is None:
