@@ -315,6 +315,6 @@ def test_a_failure_inside_the_link_thread_is_reported_and_the_device_goes_off(
         monkeypatch.setattr(SerialLink, "_timers", broken)
         link = driver.last_link
         assert link is not None and wait_for(lambda: bool(link.failure))
-        with pytest.raises(DeviceError, match="serial link to .* failed: KeyError"):
+        with pytest.raises(DeviceError, match=r"serial link to .* failed: KeyError"):
             driver.poll()
         assert wait_for(virtual.hal.all_zero, 1.0)  # the watchdog
