@@ -35,7 +35,7 @@ from massager.drivers.clock_sync import ClockSync
 from massager.drivers.serial_link import Refusal, SerialLink, Status
 from massager.drivers.serial_ports import find_pico, open_port
 from massager.errors import DeviceError, UsageError
-from massager.rig.model import KIND_CODES, Rig
+from massager.rig.model import Rig
 from massager.stream import Command
 
 if TYPE_CHECKING:
@@ -374,15 +374,7 @@ class SerialDriver(Driver):
         for act in self.rig.actuators:
             link.send(
                 codec.MSG_CONFIG_CHANNEL,
-                codec.encode_config_channel(
-                    self._channels[act.id],
-                    KIND_CODES[act.kind],
-                    act.max_level,
-                    act.min_level,
-                    act.max_slew,
-                    act.max_on_ms,
-                    act.max_temp_c,
-                ),
+                codec.encode_config_channel(self._channels[act.id], *act.device_limits()),
             )
         link.send(codec.MSG_CONFIG_END, codec.encode_config_end(len(self._channels)))
         st = self._request_status(link)  # answered after everything above was handled
