@@ -221,3 +221,22 @@ def test_the_python_example_in_the_running_guide_runs(
     exec(compile(code[0], "docs/running.md", "exec"), {})
     assert "'warm-up rubbing'" in capsys.readouterr().out
     assert set(read_trace(tmp_path / "classic.csv").final_levels().values()) == {0.0}
+
+
+def test_session_cap_option_lets_a_longer_profile_run_up_to_the_hard_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = tmp_path / "long.yaml"
+    long.write_text(
+        "name: long\nsteps:\n  - repeat: 5\n    steps:\n      - include: classic\n"
+    )  # 5 x 13 min = 65 min
+    assert cli(["simulate", str(long)]) == 1
+    assert "20m" in capsys.readouterr().err
+    assert cli(["simulate", str(long), "--session-cap", "61m"]) == 2
+    assert "--session-cap 61m: the longest session allowed is 60m" in capsys.readouterr().err
+    medium = tmp_path / "medium.yaml"
+    medium.write_text("name: medium\nsteps:\n  - repeat: 2\n    steps:\n      - include: classic\n")
+    assert cli(["simulate", str(medium)]) == 1  # 26 min: over the default cap
+    capsys.readouterr()
+    assert cli(["simulate", str(medium), "--session-cap", "30m"]) == 0
+    assert "medium on reference: done, 26:00 simulated" in capsys.readouterr().out

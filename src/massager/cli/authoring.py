@@ -13,30 +13,15 @@ from typing import Annotated
 import typer
 
 from massager.cli.app import app
+from massager.cli.options import (
+    ProfileArg,
+    RigOpt,
+    SessionCapOpt,
+    SetOpt,
+    compile_for,
+    session_cap_ms,
+)
 from massager.errors import MassagerError, UsageError
-
-
-def _cap_ms(text: str | None) -> int:
-    from massager.compiler import DEFAULT_CAP_MS, HARD_CAP_MS
-    from massager.units import format_duration, parse_duration_ms
-
-    if text is None:
-        return DEFAULT_CAP_MS
-    try:
-        cap = parse_duration_ms(text)
-    except ValueError as exc:
-        raise UsageError(f"--session-cap: {exc}") from None
-    if cap > HARD_CAP_MS:
-        raise UsageError(
-            f"--session-cap {text}: the longest session allowed is {format_duration(HARD_CAP_MS)}"
-        )
-    return cap
-
-
-def _intensity(value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise UsageError(f"--intensity {value:g}: give a number from 0 to 1")
-    return value
 
 
 @app.command("list")
@@ -67,9 +52,7 @@ def validate(
         list[str],
         typer.Argument(metavar="PATH", help="profile or rig files, or bundled profile names"),
     ],
-    rig: Annotated[
-        str | None, typer.Option("--rig", help="rig to check profiles against (default reference)")
-    ] = None,
+    rig: RigOpt = None,
 ) -> None:
     """Check profiles (compiled for a rig) and rig files; report every problem as FILE:LINE:COL."""
     from massager import api
@@ -117,31 +100,18 @@ def _is_rig_file(ref: str) -> bool:
 
 @app.command("compile")
 def compile_command(
-    profile: Annotated[
-        str, typer.Argument(metavar="PROFILE", help="profile file or bundled profile name")
-    ],
-    rig: Annotated[str | None, typer.Option("--rig", help="rig file or bundled rig name")] = None,
-    intensity: Annotated[float, typer.Option("--intensity", help="user intensity 0..1")] = 1.0,
-    sets: Annotated[
-        list[str] | None, typer.Option("--set", help="override a profile param: NAME=VALUE")
-    ] = None,
-    session_cap: Annotated[
-        str | None, typer.Option("--session-cap", help="session cap, up to 60m (default 20m)")
-    ] = None,
+    profile: ProfileArg,
+    rig: RigOpt = None,
+    intensity: Annotated[float, typer.Option("--intensity", help="User intensity, 0 to 1.")] = 1.0,
+    sets: SetOpt = None,
+    session_cap: SessionCapOpt = None,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="write the stream here, not stdout")
+        Path | None, typer.Option("-o", "--output", help="Write the stream here, not to stdout.")
     ] = None,
 ) -> None:
     """Compile a profile for a rig into the JSON Lines command stream."""
-    from massager import api
-
-    stream = api.compile_stream(
-        api.load_profile(profile),
-        api.load_rig(rig),
-        intensity=_intensity(intensity),
-        params=api.parse_sets(sets),
-        session_cap_ms=_cap_ms(session_cap),
-    )
+    cap = session_cap_ms(session_cap)
+    stream, _ = compile_for(profile, rig, sets, intensity=intensity, cap_ms=cap)
     if output is None:
         for line in stream.iter_jsonl():
             sys.stdout.write(line + "\n")

@@ -11,50 +11,28 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from massager.cli.app import app
+from massager.cli.options import (
+    ProfileArg,
+    RigOpt,
+    SessionCapOpt,
+    SetOpt,
+    check_intensity,
+    compile_for,
+    session_cap_ms,
+)
 from massager.errors import UsageError
 
 if TYPE_CHECKING:  # keep `massager --help` light
     from massager.rig import Rig
-    from massager.stream import CommandStream
 
 MAX_SPEED = 1000.0
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
-
-ProfileArg = Annotated[
-    str, typer.Argument(help="A profile file, or the name of a bundled profile.")
-]
-RigOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--rig", "-r", help="A rig file, or the name of a bundled rig (default: reference)."
-    ),
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a profile parameter, K=V (repeatable)."),
-]
-
-
-def _check_intensity(value: float) -> float:
-    if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise UsageError(f"--intensity {value:g}: give a number from 0 to 1")
-    return value
 
 
 def _check_speed(value: float) -> float:
     if not 0.0 < value <= MAX_SPEED:  # also refuses NaN
         raise UsageError(f"--speed {value:g}: give a number above 0, at most {MAX_SPEED:g}")
     return value
-
-
-def _compile(profile: str, rig: str | None, sets: list[str] | None) -> tuple[CommandStream, Rig]:
-    """Load the profile and the rig and compile them at intensity 1.0 (the device scales)."""
-    from massager import api
-
-    params = api.parse_sets(sets)
-    rig_obj = api.load_rig(rig)
-    stream = api.compile_stream(api.load_profile(profile), rig_obj, params=params)
-    return stream, rig_obj
 
 
 def _kinds(rig: Rig) -> dict[str, str]:
@@ -93,6 +71,7 @@ def run(
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the applied levels to this CSV file.")
     ] = None,
+    session_cap: SessionCapOpt = None,
 ) -> None:
     """Play a profile on a device (the simulator by default) with a live view.
 
@@ -104,18 +83,24 @@ def run(
     from massager.runtime.session import Session
     from massager.ui.live import play
 
-    _check_intensity(intensity)
+    check_intensity(intensity)
     _check_speed(speed)
+    cap = session_cap_ms(session_cap)
     driver_cls, target = parse_device(device)
     if speed != 1.0 and driver_cls.name != "sim":
         raise UsageError(f"--speed applies to the simulator only, not to device {device!r}")
-    stream, rig_obj = _compile(profile, rig, sets)
+    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
     driver = driver_cls(rig_obj, DriverOptions(target=target, speed=speed, trace=trace))
     # Commands go out the same real time ahead whatever the speed (the simulator likewise
     # stretches its watchdog), so a host hiccup at --speed 60 never makes one late.
     lookahead = driver.lookahead_ms * max(speed, 1.0)
     session = Session(
-        stream, driver, intensity=intensity, lookahead_ms=lookahead, handle_signals=True
+        stream,
+        driver,
+        intensity=intensity,
+        cap_ms=cap,
+        lookahead_ms=lookahead,
+        handle_signals=True,
     )
     out = sys.stdout
     result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
@@ -136,6 +121,7 @@ def simulate(
         Path | None,
         typer.Option("--plot", help="Draw the trace over the commanded timeline (PNG)."),
     ] = None,
+    session_cap: SessionCapOpt = None,
 ) -> None:
     """Run a profile on the simulator as fast as possible and print a summary."""
     from massager.drivers.base import DriverOptions
@@ -145,11 +131,12 @@ def simulate(
 
     if plot is not None:
         _check_plot_path(plot)
-    stream, rig_obj = _compile(profile, rig, sets)
+    cap = session_cap_ms(session_cap)
+    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
     with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
         trace_path = trace if trace is not None else (Path(tmp) / "trace.csv" if plot else None)
         driver = driver_class("sim")(rig_obj, DriverOptions(virtual=True, trace=trace_path))
-        session = Session(stream, driver, handle_signals=True)
+        session = Session(stream, driver, cap_ms=cap, handle_signals=True)
         recorder = Recorder()
         session.bus.subscribe(recorder.events.append, Fault)
         peaks: dict[str, float] = {a: 0.0 for a in stream.actuators}
@@ -214,6 +201,9 @@ def plot(
     from massager.ui.plot import plot_timeline
 
     _check_plot_path(output)
-    stream, rig_obj = _compile(profile, rig, sets)
+    from massager.limits import HARD_CAP_MS
+
+    # a picture harms no one: draw any profile up to the hard cap
+    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=HARD_CAP_MS)
     plot_timeline(stream, output, kinds=_kinds(rig_obj))
     sys.stdout.write(f"{output}\n")

@@ -16,6 +16,7 @@ from massager.compiler import reach, safety
 from massager.compiler.motion import PULSE_REST_MS
 from massager.compiler.techniques import TECHNIQUES, Job, Window
 from massager.errors import InputError, Problem, UsageError
+from massager.limits import DEFAULT_CAP_MS
 from massager.profile.model import (
     Group,
     Include,
@@ -29,12 +30,6 @@ from massager.profile.model import (
 from massager.rig.model import Rig
 from massager.stream import Command, CommandStream, StepInfo
 from massager.units import format_duration
-
-DEFAULT_CAP_MS = 20 * 60_000
-"""Session cap unless the user raises it."""
-
-HARD_CAP_MS = 60 * 60_000
-"""Highest session cap the command line accepts."""
 
 STEP_REST_MS = 250
 """Every step's motion ends this long (a fifth of a short step) before the step does."""

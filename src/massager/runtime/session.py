@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from massager.drivers.base import DeviceStatus, Driver
 from massager.errors import DeviceError, Interrupted, MassagerError, SafetyStop
+from massager.limits import DEFAULT_CAP_MS
 from massager.runtime.events import (
     EventBus,
     Fault,
@@ -42,8 +43,6 @@ from massager.runtime.events import (
 )
 from massager.stream import CommandStream
 
-DEFAULT_CAP_MS = 20 * 60 * 1000
-"""Longest massage (session time, pauses excluded) a session plays: 20 minutes."""
 DEFAULT_MAX_PAUSE_MS = 10 * 60 * 1000
 """A session left paused this long ends (every output is already off)."""
 HEARTBEAT_MS = 100

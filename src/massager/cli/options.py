@@ -1,0 +1,81 @@
+"""Options and checks the command modules share, so each is defined and worded once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from massager.errors import UsageError
+
+if TYPE_CHECKING:  # keep `massager --help` light
+    from massager.rig import Rig
+    from massager.stream import CommandStream
+
+ProfileArg = Annotated[
+    str,
+    typer.Argument(metavar="PROFILE", help="A profile file, or the name of a bundled profile."),
+]
+RigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rig", "-r", help="A rig file, or the name of a bundled rig (default: reference)."
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a profile parameter, NAME=VALUE (repeatable)."),
+]
+SessionCapOpt = Annotated[
+    str | None,
+    typer.Option("--session-cap", help="Session cap, up to 60m (default 20m)."),
+]
+
+
+def check_intensity(value: float) -> float:
+    """`value` if it is a user intensity (0..1); else a usage error."""
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise UsageError(f"--intensity {value:g}: give a number from 0 to 1")
+    return value
+
+
+def session_cap_ms(text: str | None) -> int:
+    """The session cap `--session-cap` asks for, default 20 min, at most the hard 60 min."""
+    from massager.limits import DEFAULT_CAP_MS, HARD_CAP_MS
+    from massager.units import format_duration, parse_duration_ms
+
+    if text is None:
+        return DEFAULT_CAP_MS
+    try:
+        cap = parse_duration_ms(text)
+    except ValueError as exc:
+        raise UsageError(f"--session-cap: {exc}") from None
+    if cap > HARD_CAP_MS:
+        raise UsageError(
+            f"--session-cap {text}: the longest session allowed is {format_duration(HARD_CAP_MS)}"
+        )
+    return cap
+
+
+def compile_for(
+    profile: str,
+    rig: str | None,
+    sets: list[str] | None,
+    *,
+    intensity: float = 1.0,
+    cap_ms: int | None = None,
+) -> tuple[CommandStream, Rig]:
+    """Load the profile and the rig named on the command line and compile them."""
+    from massager import api
+    from massager.limits import DEFAULT_CAP_MS
+
+    params = api.parse_sets(sets)
+    rig_obj = api.load_rig(rig)
+    stream = api.compile_stream(
+        api.load_profile(profile),
+        rig_obj,
+        intensity=check_intensity(intensity),
+        params=params,
+        session_cap_ms=DEFAULT_CAP_MS if cap_ms is None else cap_ms,
+    )
+    return stream, rig_obj
