@@ -2,6 +2,9 @@
 
 Usage: python bench/run.py [--quick] [--only NAME]
 
+A full run rewrites the generated part of docs/performance.md; `--only NAME`
+rewrites that benchmark's section alone; `--quick` prints and writes nothing.
+
 Each bench/bench_*.py module has `run(quick: bool) -> list[Row]`; a Row puts a
 measure beside its baseline measured in the same run, so the table shows a
 ratio, not just an absolute figure. CI does not run this; timings never fail a build.
@@ -58,10 +61,18 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
     return module
 
 
+def _sections(block: str) -> list[str]:
+    """The per-benchmark sections (each starting with '### ') of the generated block."""
+    parts = block.split("\n### ")[1:]
+    return ["### " + part.strip() for part in parts]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    parser.add_argument("--only", help="run only bench_NAME.py")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes, fewer repeats; the doc is not written"
+    )
+    parser.add_argument("--only", help="run only bench_NAME.py and replace only its section")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     sections: list[str] = []
@@ -91,18 +102,23 @@ def main() -> int:
             )
         print(f"   ({time.monotonic() - started:.1f} s)")
         sections.append("\n".join(lines))
+    if args.quick:
+        print("(--quick: docs/performance.md left as it is)")
+        return 0
     stamp = (
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
         f"{platform.python_implementation()} {platform.python_version()}, "
-        f"{'quick' if args.quick else 'full'} run of `python bench/run.py`."
+        "by `python bench/run.py`."
     )
-    block = f"{BEGIN}\n{stamp}\n\n" + "\n\n".join(sections) + f"\n{END}"
     text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
-    if args.only and BEGIN in text:
-        print("(--only: docs/performance.md left as it is)")
-        return 0
     head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
+    old, _, tail = rest.partition(END)
+    if args.only:  # replace that benchmark's section, keep the others
+        kept = [s for s in _sections(old) if f"(`bench/bench_{args.only}.py`)" not in s]
+        names = [f"bench_{args.only}.py", *(s.split("`bench/")[1].split("`")[0] for s in kept)]
+        by_name = dict(zip(names, sections + kept, strict=True))
+        sections = [by_name[name] for name in sorted(by_name)]
+    block = f"{BEGIN}\n{stamp}\n\n" + "\n\n".join(sections) + f"\n{END}"
     DOC.write_text(head + block + tail)
     print(f"wrote {DOC}")
     return 0
