@@ -39,9 +39,16 @@ class Row:
 
     @property
     def ratio(self) -> str:
-        if self.baseline_value in (None, 0):
+        if not self.baseline_value:
             return ""
-        return f"{self.value / self.baseline_value:.2f}x"
+        return _ratio(self.value / self.baseline_value)
+
+
+def _ratio(ratio: float) -> str:
+    """`0.69x`, or `1/1561x` where the measure is a small fraction of its baseline."""
+    if 0 < ratio < 0.1:
+        return f"1/{1 / ratio:,.0f}x"
+    return f"{ratio:.2f}x"
 
 
 def _fmt(value: float | None) -> str:
