@@ -117,6 +117,21 @@ def test_plot_refuses_a_bad_output_path(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["run", "simulate"])
+@pytest.mark.parametrize(
+    ("name", "message"), [("missing/t.csv", "does not exist"), (".", "it is a folder")]
+)
+def test_a_trace_path_that_cannot_be_written_is_a_usage_error(
+    tmp_path: Path, command: str, name: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speed = ["--speed", "200"] if command == "run" else []
+    assert cli([command, "quick", *speed, "--trace", str(tmp_path / name)]) == 2
+    captured = capsys.readouterr()
+    assert f"--trace cannot write {str(tmp_path / name)!r}: " in captured.err
+    assert message in captured.err
+    assert "step 1/5" not in captured.out  # refused before anything started
+
+
 def test_help_does_not_import_heavy_modules() -> None:
     code = (
         "import sys\n"

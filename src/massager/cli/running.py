@@ -85,6 +85,7 @@ def run(
 
     check_intensity(intensity)
     _check_speed(speed)
+    _check_trace_path(trace)
     cap = session_cap_ms(session_cap)
     driver_cls, target = parse_device(device)
     if speed != 1.0 and driver_cls.name != "sim":
@@ -129,6 +130,7 @@ def simulate(
     from massager.runtime.events import Fault, Progress, Recorder
     from massager.runtime.session import Session
 
+    _check_trace_path(trace)
     if plot is not None:
         _check_plot_path(plot)
     cap = session_cap_ms(session_cap)
@@ -184,8 +186,22 @@ def _check_plot_path(path: Path) -> None:
         raise UsageError(
             f"cannot draw {str(path)!r}: the file name must end in {', '.join(PLOT_SUFFIXES)}"
         )
+    _check_output_path(path)
+
+
+def _check_trace_path(path: Path | None) -> None:
+    if path is not None:
+        _check_output_path(path, option="--trace ")
+
+
+def _check_output_path(path: Path, option: str = "") -> None:
+    """A usage error, before anything starts, if `path` cannot be a file we write."""
+    if path.is_dir():
+        raise UsageError(f"{option}cannot write {str(path)!r}: it is a folder")
     if not path.parent.is_dir():
-        raise UsageError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        raise UsageError(
+            f"{option}cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist"
+        )
 
 
 @app.command()
