@@ -73,6 +73,15 @@ def test_run_usage_errors_exit_2_with_a_message(
     assert "Traceback" not in err
 
 
+def test_run_with_a_set_value_out_of_range_exits_2_naming_the_option_and_the_range(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli(["run", "classic", "--set", "strength=5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--set strength=5: intensity 5 is outside 0..1 (where the profile uses")
+    assert "Traceback" not in err
+
+
 def test_run_an_unknown_profile_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["run", "no-such-profile", "--speed", "100"]) == 1
     assert "no bundled profile of that name" in capsys.readouterr().err

@@ -165,16 +165,31 @@ def test_bad_set_options_are_usage_errors(
     assert str(info.value).startswith(message)
 
 
-def test_a_set_value_out_of_range_points_at_its_use(tmp_path: Path) -> None:
+def test_a_set_value_out_of_range_is_a_usage_error_pointing_at_its_use(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "p.yaml",
         "params: {strength: 0.6}\nsteps:\n"
         "  - {technique: knead, duration: 1m, intensity: $strength}\n",
     )
-    with pytest.raises(InputError) as info:
+    with pytest.raises(UsageError) as info:
         loader.load(path, params={"strength": "1.4"})
-    assert str(info.value) == (f"{path}:3:49: intensity 1.4 is outside 0..1 (param strength = 1.4)")
+    assert str(info.value) == (
+        f"--set strength=1.4: intensity 1.4 is outside 0..1 "
+        f"(where the profile uses strength, at {path}:3:49)"
+    )
+
+
+def test_a_param_default_out_of_range_stays_a_located_input_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "p.yaml",
+        "params: {strength: 1.4}\nsteps:\n"
+        "  - {technique: knead, duration: 1m, intensity: $strength}\n",
+    )
+    with pytest.raises(InputError) as info:
+        loader.load(path)
+    assert str(info.value) == f"{path}:3:49: intensity 1.4 is outside 0..1 (param strength = 1.4)"
 
 
 def test_parse_set_options() -> None:

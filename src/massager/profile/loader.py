@@ -127,20 +127,26 @@ class _Builder:
         self.doc = doc
         self.stack = stack
         self.problems: list[Problem] = []
-        self.substituted: dict[Loc, str] = {}
+        self.substituted: dict[Loc, str] = {}  # where a param was substituted: its name
         self.unknown_refs: set[Loc] = set()
+        self.cli_values: dict[str, Any] = {}  # params overridden on the command line
+        self.cli_problem: UsageError | None = None
+        self.params_used: dict[str, Any] = {}
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, key=key))
 
     def build(self, overrides: Mapping[str, Any], on_bad: _OnBad | None) -> Profile:
         data: dict[str, Any] = self.doc.data
+        if on_bad in (None, _raise_usage):
+            self.cli_values = dict(overrides)
         for key in data:
             if key not in _TOP_KEYS:
                 self.add(
                     (key,), f"unknown field {key!r}; allowed: {', '.join(_TOP_KEYS)}", key=True
                 )
         params = self.params(data.get("params", {}), overrides, on_bad or _raise_usage)
+        self.params_used = params
         steps_raw = data.get("steps")
         items: list[Item] = []
         if steps_raw is None:
@@ -161,6 +167,8 @@ class _Builder:
             )
         except ValidationError as exc:
             self.problems.extend(diagnostics.problems(exc, self.doc, (), _TOP_KEYS))
+        if self.cli_problem is not None:
+            raise self.cli_problem
         if self.problems or profile is None:
             raise InputError(_dedupe(self.problems))
         profile._origin = Origin(self.doc, ())
@@ -199,7 +207,7 @@ class _Builder:
                 self.add(loc, f"unknown param ${name}; params: {known}")
                 self.unknown_refs.add(loc)
                 return node
-            self.substituted[loc] = f"param {name} = {params[name]!r}"
+            self.substituted[loc] = name
             return params[name]
         return node
 
@@ -263,11 +271,23 @@ class _Builder:
         """Say which param a bad value came from, when it came from one."""
         for error in exc.errors():
             aligned = self.doc.align((*loc, *error["loc"]))
-            note = self.substituted.get(aligned)
-            if note and (problem.line, problem.col) == self.doc.where(aligned):
-                return Problem(
-                    problem.path, problem.line, problem.col, f"{problem.message} ({note})"
+            name = self.substituted.get(aligned)
+            if name is None or (problem.line, problem.col) != self.doc.where(aligned):
+                continue
+            if name in self.cli_values and self.cli_problem is None:
+                # the value came from `--set`: a bad option, not a bad file
+                where = f"{problem.path}:{problem.line}:{problem.col}"
+                self.cli_problem = UsageError(
+                    f"--set {name}={self.cli_values[name]}: {problem.message} "
+                    f"(where the profile uses {name}, at {where})"
                 )
+            value = self.params_used[name]
+            return Problem(
+                problem.path,
+                problem.line,
+                problem.col,
+                f"{problem.message} (param {name} = {value!r})",
+            )
         return problem
 
     def block(
