@@ -299,6 +299,30 @@ def test_a_host_program_that_stops_calling_the_driver_stops_feeding_the_watchdog
         assert virtual.device.executor.faults == FAULT_WATCHDOG
 
 
+@pytest.mark.slow
+def test_a_session_that_wakes_after_a_watchdog_trip_recovers_despite_refusals_meanwhile(
+    virtual: VirtualDevice,
+) -> None:
+    # while the watchdog fault is latched the device refuses SCHEDULEs (code 5); those
+    # commands are replayed by the recovery, so their refusals must not end the session
+    with driver_for(virtual) as driver:
+        driver.send([Command(0, "vib", "set", level=0.5)])
+        driver.start()
+        assert wait_for(lambda: (driver.poll(), virtual.hal.levels[CH["vib"]] > 0.45)[1])
+        time.sleep(STALL_S + 0.8)  # the host program hangs: the watchdog trips
+        assert virtual.device.executor.faults == FAULT_WATCHDOG
+        t = driver.clock.now_ms()
+        driver.send([Command(int(t) + 900, "vib", "set", level=0.3)])  # refused: fault latched
+        assert wait_for(lambda: virtual.device.refused >= 1, 1.0)
+
+        def at_new_level() -> bool:
+            status = driver.poll()  # raised DeviceError about the stale refusal before
+            return status.faults == () and abs(virtual.hal.levels[CH["vib"]] - 0.3) < 1e-6
+
+        assert wait_for(at_new_level, 3.0)
+        assert driver.recoveries == 1
+
+
 def test_a_failure_inside_the_link_thread_is_reported_and_the_device_goes_off(
     virtual: VirtualDevice, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -594,6 +594,10 @@ class SerialDriver(Driver):
                 st = self._status_after(link, n)
                 if st is None:
                     raise DeviceError(f"the device on {self.target} stopped answering")
+                # commands the latched fault refused before the recovery are replayed below:
+                # their refusals are not the resumed session's
+                link.refusals.clear()
+                self._refused_base = st.refused
                 self._shift_raw = st.shift_us
                 self._resync(2)
             self._replay(link, t_resume)
