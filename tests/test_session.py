@@ -14,7 +14,7 @@ from fake_driver import FakeDriver, stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from massager.clock import MonotonicClock
+from massager.clock import MonotonicClock, VirtualClock
 from massager.errors import DeviceError, Interrupted, SafetyStop
 from massager.runtime.events import (
     EventBus,
@@ -78,6 +78,29 @@ def test_plays_to_the_end_sending_ahead_and_polling_every_heartbeat() -> None:
     finished = rec.events[-1]
     assert isinstance(finished, Finished) and finished.reason == "done"
     assert finished.exit_code == 0
+
+
+class LaggingClock(VirtualClock):
+    """A host that cannot keep up: every sleep overshoots its deadline by `lag_ms`."""
+
+    def __init__(self, lag_ms: float) -> None:
+        super().__init__()
+        self.lag_ms = lag_ms
+
+    def sleep_until(self, t_ms: float) -> None:
+        super().sleep_until(t_ms + self.lag_ms)
+
+
+def test_a_lagging_host_still_reports_step_starts_and_the_end_at_their_own_times() -> None:
+    driver = FakeDriver(clock=LaggingClock(337.0))
+    session, driver, rec = make(driver)
+    result = session.run()
+    assert result.reason == "done"
+    assert max(s.session_ms for s in driver.samples) > 3000  # the polls did overshoot
+    assert [e.t_ms for e in rec.of(StepStarted)] == [0.0, 1500.0]
+    assert result.session_ms == 3000.0
+    finished = rec.of(Finished)[0]
+    assert finished.t_ms == 3000.0
 
 
 def test_levels_follow_the_stream_times_intensity() -> None:

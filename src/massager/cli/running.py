@@ -25,7 +25,10 @@ from massager.errors import UsageError
 if TYPE_CHECKING:  # keep `massager --help` light
     from massager.rig import Rig
 
-MAX_SPEED = 1000.0
+MAX_SPEED = 300.0
+"""Fastest --speed: past it the simulator (ticking every 10 ms of device time and writing
+its trace) cannot keep up with its sped-up clock on a small computer; its polls come later
+and later and the trace runs on past the profile's end."""
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
@@ -65,7 +68,7 @@ def run(
     speed: Annotated[
         float,
         typer.Option(
-            "--speed", help="Simulator only: run N times faster than real time (up to 1000)."
+            "--speed", help="Simulator only: run N times faster than real time (up to 300)."
         ),
     ] = 1.0,
     trace: Annotated[

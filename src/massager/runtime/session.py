@@ -318,7 +318,8 @@ class Session:
         while self._next_step < len(steps) and steps[self._next_step].start_ms <= t:
             step = steps[self._next_step]
             self._next_step += 1
-            self.bus.publish(StepStarted(t_ms=t, step=step, count=len(steps)))
+            # the step's own start: a poll can come late (a busy host, a sped-up simulator)
+            self.bus.publish(StepStarted(t_ms=step.start_ms, step=step, count=len(steps)))
 
     def _progress(self, status: DeviceStatus, now: float) -> None:
         self.bus.publish(
@@ -366,6 +367,9 @@ class Session:
             reason = "interrupted"
         wall = clock.now_ms() - self._start_wall
         t = self._session_ms
+        if reason == "done":
+            # the program ended at its own end, whenever the last poll noticed it
+            t = min(t, float(self.stream.duration_ms))
         if reason == "interrupted":
             name = self._signal_name or "SIGINT"
             error: MassagerError = Interrupted(
