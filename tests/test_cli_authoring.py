@@ -55,6 +55,32 @@ def test_validate_against_another_rig_and_report_all_failures(
     assert errors[1].startswith("nope:1:1: no such file and no bundled profile of that name")
 
 
+def test_validate_reports_a_bad_rig_once_however_many_profiles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["validate", "classic", "warmup", "--rig", "nosuchrig"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("no bundled rig of that name") == 1
+    assert captured.err.splitlines()[0].startswith("nosuchrig:1:1: no such file")
+    assert "ok:" not in captured.out
+
+
+def test_validate_a_rig_file_recognised_by_its_top_level_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    reference = Path(__file__).parents[1] / "rigs" / "reference.yaml"
+    flow = tmp_path / "flow-rig.yaml"  # JSON is YAML: no line starts with `actuators:`
+    flow.write_text(json.dumps(yaml.safe_load(reference.read_text())))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("actuators: [\n  {id: x\n")
+    assert run(["validate", str(flow), str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "ok: rig reference (16 actuators)\n"
+    assert captured.err.startswith(f"{broken}:3:1: malformed YAML")
+
+
 def test_compile_writes_json_lines_to_stdout_or_a_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

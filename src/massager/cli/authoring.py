@@ -59,16 +59,25 @@ def validate(
     from massager.units import format_duration
 
     failed = False
+    rigs = [_is_rig_file(ref) for ref in paths]
     rig_obj = None
-    for ref in paths:
+    if not all(rigs):
+        try:  # once for every profile: a bad --rig is reported once
+            rig_obj = api.load_rig(rig)
+        except UsageError:
+            raise
+        except MassagerError as exc:
+            failed = True
+            sys.stderr.write(f"{exc}\n")
+    for ref, is_rig in zip(paths, rigs, strict=True):
         try:
-            if _is_rig_file(ref):
+            if is_rig:
                 checked = api.load_rig(Path(ref) if Path(ref).is_file() else ref)
                 typer.echo(f"ok: rig {checked.name} ({len(checked.actuators)} actuators)")
                 continue
-            if rig_obj is None:
-                rig_obj = api.load_rig(rig)
             profile = api.load_profile(ref)
+            if rig_obj is None:
+                continue  # the rig's error is out already; the profile itself loaded
             stream = api.compile_stream(profile, rig_obj)
             typer.echo(
                 f"ok: {profile.name} ({format_duration(stream.duration_ms)}, "
@@ -84,18 +93,20 @@ def validate(
 
 
 def _is_rig_file(ref: str) -> bool:
-    """Whether `ref` is a rig: a file whose top level has `actuators:`, or a bundled rig name."""
-    from massager import bundled
+    """Whether `ref` is a rig: a YAML file whose top level has `actuators`, or a bundled rig name.
+
+    A file that does not parse counts as a profile, so loading it reports the YAML error
+    at its position.
+    """
+    from massager import bundled, yamlio
 
     path = Path(ref)
     if not path.is_file():
         return bundled.find("profiles", ref) is None and bundled.find("rigs", ref) is not None
     try:
-        with path.open("rb") as handle:
-            head = handle.read(65536)
-    except OSError:
+        return "actuators" in yamlio.load(path).data
+    except MassagerError:
         return False
-    return any(line.startswith(b"actuators:") for line in head.splitlines())
 
 
 @app.command("compile")
