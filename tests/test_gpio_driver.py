@@ -443,9 +443,29 @@ def test_heater_without_sensor_is_refused() -> None:
     doc = {**RIG_DOC, "actuators": [dict(a) for a in RIG_DOC["actuators"]]}
     heater = doc["actuators"][-1]
     heater["bindings"] = {"gpio": {"pin": 19}}
-    with pytest.raises(SafetyError, match="heater 'heat_l' has no temperature sensor") as info:
-        GpioDriver(Rig.model_validate(doc), pin_factory=pwm_factory())
-    assert info.value.exit_code == 1
+    factory = pwm_factory()
+    driver = GpioDriver(Rig.model_validate(doc), pin_factory=factory, clock=VirtualClock())
+    try:
+        driver.open()
+        with pytest.raises(SafetyError, match="heater 'heat_l' has no temperature sensor") as info:
+            driver.start()
+        assert info.value.exit_code == 1
+        assert all_outputs_zero(factory)
+    finally:
+        driver.close()
+
+
+def test_massager_off_turns_a_rig_with_an_unmeasured_heater_off() -> None:
+    """`massager off` drives every pin low even where a run would be refused."""
+    from gpio_support import RIG_DOC
+
+    doc = {**RIG_DOC, "actuators": [dict(a) for a in RIG_DOC["actuators"]]}
+    doc["actuators"][-1]["bindings"] = {"gpio": {"pin": 19}}
+    factory = pwm_factory()
+    for pin in OUTPUT_PINS:
+        factory.pin(pin).output_with_state(True)  # left on by a process killed earlier
+    GpioDriver(Rig.model_validate(doc), pin_factory=factory).turn_off()
+    assert all_outputs_zero(factory)
 
 
 def test_rig_without_gpio_bindings_is_refused() -> None:

@@ -256,6 +256,36 @@ def test_massager_off_turns_a_running_device_off(
     assert "every output is off" in capsys.readouterr().out
 
 
+def test_massager_off_ignores_a_rig_that_does_not_fit_the_device(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with VirtualDevice(channels=4) as dev:
+        driver = driver_for(dev)
+        driver.open()
+        driver.start()
+        driver.send([Command(0, "vib", "set", level=0.9)])
+        assert wait_for(lambda: dev.hal.levels[CH["vib"]] > 0.5)
+        link = driver.last_link
+        assert link is not None
+        link.close()  # the host goes away; the outputs stay on for now
+        # pico-serial uses channels up to 15: a run would be refused, off must not be
+        assert cli(["off", "--device", f"serial:{dev.port}", "--rig", "pico-serial"]) == 0
+        assert dev.hal.all_zero()
+        assert dev.device.executor.faults == 0  # off, not the watchdog
+    assert "every output is off" in capsys.readouterr().out
+
+
+def test_massager_off_where_no_firmware_answers_is_a_device_error() -> None:
+    master, slave = os.openpty()
+    try:
+        driver = SerialDriver(RIG, DriverOptions(target=os.ttyname(slave)))
+        with pytest.raises(DeviceError, match="no answer from the massager firmware"):
+            driver.turn_off()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 @pytest.mark.slow
 def test_a_host_killed_mid_session_leaves_every_output_at_zero_within_the_watchdog(
     virtual: VirtualDevice,

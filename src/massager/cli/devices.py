@@ -97,10 +97,6 @@ def off(
     driver_cls, target = parse_device(device)
     rig_obj = api.load_rig(rig)
     driver = driver_cls(rig_obj, DriverOptions(target=target))
-    try:
-        driver.open()
-        driver.off()
-    finally:
-        driver.close()
+    driver.turn_off()
     where = f"{driver_cls.name}:{target}" if target else driver_cls.name
     typer.echo(f"{where}: every output is off")

@@ -112,6 +112,20 @@ class Driver(ABC):
     def close(self) -> None:
         """Turn everything off and release the device. Idempotent; never raises."""
 
+    def turn_off(self) -> None:
+        """`massager off`: every output to zero now, then release the device.
+
+        Needs as little of the rig as the device allows, and refuses nothing a
+        session would refuse at start (a missing sensor, a faulty configuration)
+        before the outputs are off. The default opens the device, turns it off
+        and closes it; DeviceError if the device cannot be reached.
+        """
+        try:
+            self.open()
+            self.off()
+        finally:
+            self.close()
+
     def __enter__(self) -> Driver:
         self.open()
         return self

@@ -56,13 +56,17 @@ _LOCK_WAIT_S = 0.005  # longest an emergency stop waits for a tick in progress
 
 
 def _check_rig(rig: Rig) -> None:
-    """Refuse a rig the GPIO driver cannot drive safely."""
+    """Refuse a rig whose pins the GPIO driver does not know."""
     unbound = [a.id for a in rig.actuators if a.bindings.gpio is None]
     if unbound:
         raise UsageError(
             f"rig {rig.name!r} cannot run on the Pi's GPIO: no gpio binding for "
             f"{', '.join(unbound)}; use --device serial or sim, or add bindings.gpio"
         )
+
+
+def _check_heaters(rig: Rig) -> None:
+    """Refuse to run a heater without a temperature sensor (turning it off needs none)."""
     for act in rig.actuators:
         gpio = act.bindings.gpio
         if act.kind == "heater" and (gpio is None or gpio.sensor is None):
@@ -227,7 +231,7 @@ class GpioDriver(Driver):
     def open(self) -> None:
         """Claim every pin of the rig (all outputs at zero), the heartbeat and the button.
 
-        Heater sensors are opened by start(), so `massager off` works with a broken one.
+        Heater sensors are checked and opened by start(), so `massager off` works without one.
         """
         if self._executor is not None:
             return
@@ -282,7 +286,7 @@ class GpioDriver(Driver):
         readers: list[TempReader] = []
         for ch in self._heaters:
             gpio = self.rig.actuators[ch].bindings.gpio
-            assert gpio is not None and gpio.sensor is not None  # _check_rig
+            assert gpio is not None and gpio.sensor is not None  # _check_heaters
             try:
                 reader = open_reader(
                     gpio.sensor, w1_root=self.w1_root, pin_factory=self.pin_factory
@@ -339,9 +343,11 @@ class GpioDriver(Driver):
     def start(self) -> None:
         """Session time 0 is now: clear any latched fault and start ticking.
 
-        Refuses (SafetyStop) while the emergency-stop button is held down.
+        Refuses (SafetyStop) while the emergency-stop button is held down, and
+        (SafetyError) a heater without a temperature sensor.
         """
         executor = self._require_open()
+        _check_heaters(self.rig)
         if self._button is not None and self._button.is_pressed:
             raise SafetyStop("the emergency stop is pressed: release it before starting")
         if self._heaters and not self._poller.readers:
