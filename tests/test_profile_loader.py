@@ -295,3 +295,18 @@ def test_the_api_finds_files_and_bundled_names(tmp_path: Path) -> None:
     assert api.load_profile(str(path)).name == "mine"
     with pytest.raises(InputError, match="no bundled profile of that name; bundled: classic"):
         api.load_profile("no-such")
+
+
+def test_an_existing_folder_is_named_as_a_folder_not_looked_up_as_a_bundled_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "evening").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for ref in ("evening", str(tmp_path / "evening"), tmp_path):
+        with pytest.raises(InputError) as info:
+            api.load_profile(ref)
+        assert str(info.value) == f"{ref}:1:1: is a folder, not a profile file"
+    with pytest.raises(InputError, match="evening:1:1: is a folder, not a rig file"):
+        api.load_rig("evening")
+    write(tmp_path, "mine", "steps:\n  - {technique: rest, duration: 1m}\n")
+    assert api.load_profile("mine").name == "mine"  # an existing file without a suffix

@@ -45,17 +45,14 @@ DEFAULT_RIG = "reference"
 def _resolve(kind: bundled.Kind, ref: str | Path) -> tuple[Path, str]:
     """A path for `ref`: an existing file, or the bundled file of that name."""
     path = Path(ref)
-    if (
-        path.is_file()
-        or isinstance(ref, Path)
-        or path.suffix in bundled.SUFFIXES
-        or "/" in str(ref)
-    ):
+    what = "profile" if kind == "profiles" else "rig"
+    if path.is_dir():
+        raise InputError(Problem(str(ref), 1, 1, f"is a folder, not a {what} file"))
+    if path.exists() or isinstance(ref, Path) or path.suffix in bundled.SUFFIXES or "/" in str(ref):
         return path, str(ref)
     found = bundled.find(kind, str(ref))
     if found is None:
         names = ", ".join(bundled.names(kind)) or "none installed"
-        what = "profile" if kind == "profiles" else "rig"
         raise InputError(
             Problem(
                 str(ref), 1, 1, f"no such file and no bundled {what} of that name; bundled: {names}"
