@@ -123,7 +123,10 @@ def simulate(
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Draw the trace over the commanded timeline (PNG)."),
+        typer.Option(
+            "--plot",
+            help="Draw the trace over the commanded timeline (a .png, .svg or .pdf file).",
+        ),
     ] = None,
     session_cap: SessionCapOpt = None,
 ) -> None:
