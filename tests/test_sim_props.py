@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import pytest
-from hypothesis import find, given, settings
+from hypothesis import event, find, given, settings
 from hypothesis import strategies as st
 from sim_support import RIG, simulate, stream
 
 from firmware_bridge import executor as ex
-from massager.errors import MassagerError
+from massager.errors import SafetyError
 from massager.runtime.events import Progress
 from massager.stream import Command
 from massager.trace import LEVEL_TOLERANCE, read_trace
@@ -21,11 +20,16 @@ from massager.trace import LEVEL_TOLERANCE, read_trace
 LIMITS = {a.id: a for a in RIG.actuators}
 
 
+ENDINGS = ("done", "stopped", "pause_limit")
+"""How a session without a signal, a cap or a device fault may end."""
+
+
 @st.composite
 def commands(draw: st.DrawFn) -> Command:
+    """Any command: levels inside the envelope or well outside it, any ramp or wave rate."""
     act = LIMITS[draw(st.sampled_from(sorted(LIMITS)))]
     at = draw(st.integers(0, 6000))
-    level = st.floats(act.low_bound, act.max_level)
+    level = st.one_of(st.floats(act.low_bound, act.max_level), st.floats(-1.5, 1.5))
     op = draw(
         st.sampled_from(["set", "ramp", "wave", "off"] + (["heat"] if act.kind == "heater" else []))
     )
@@ -42,12 +46,26 @@ def commands(draw: st.DrawFn) -> Command:
             "wave",
             low=draw(level),
             high=draw(level),
-            hz=draw(st.floats(0.05, 6.0)),
+            hz=draw(st.floats(0.05, 50.0)),  # far past max_slew: the device clamps
             shape=draw(st.sampled_from(["sine", "triangle"])),
         )
     if op == "heat":
-        return Command(at, act.id, "heat", level=draw(level), target_c=draw(st.floats(30, 41)))
+        return Command(at, act.id, "heat", level=draw(level), target_c=draw(st.floats(30, 45)))
     return Command(at, act.id, "off")
+
+
+def outside_the_envelope(command: Command) -> bool:
+    """Whether the executor refuses `command` (ERR_LIMIT): a level or heat target past a limit."""
+    act = LIMITS[command.actuator]
+    lo, hi = act.low_bound - ex.EPS, act.max_level + ex.EPS
+    if command.op == "wave":
+        return not (lo <= command.low <= hi and lo <= command.high <= hi)
+    if command.op == "heat":
+        assert act.max_temp_c is not None
+        return not (-ex.EPS <= command.level <= hi) or command.target_c > act.max_temp_c
+    if command.op in ("set", "ramp"):
+        return not lo <= command.level <= hi
+    return False
 
 
 controls = st.lists(
@@ -60,7 +78,7 @@ controls = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(program=st.lists(commands(), max_size=20), schedule=controls)
 def test_no_level_leaves_the_envelope_and_every_way_out_ends_at_zero(
     program: list[Command], schedule: list[tuple[int, str, float]]
@@ -70,8 +88,8 @@ def test_no_level_leaves_the_envelope_and_every_way_out_ends_at_zero(
         driver, session = simulate(stream(program, 7000), trace=path, max_pause_ms=3000)
         pending = sorted(schedule)
 
-        def control(event: Progress) -> None:
-            while pending and pending[0][0] <= event.wall_ms:
+        def control(progress: Progress) -> None:
+            while pending and pending[0][0] <= progress.wall_ms:
                 _, action, x = pending.pop(0)
                 if action == "pause":
                     session.pause()
@@ -83,14 +101,27 @@ def test_no_level_leaves_the_envelope_and_every_way_out_ends_at_zero(
                     session.stop()
 
         session.bus.subscribe(control, Progress)
-        with contextlib.suppress(MassagerError):  # a pause held too long: still all off
-            session.run()
+        try:
+            result = session.run()
+        except SafetyError as exc:
+            # the executor refuses a command past a limit (ERR_LIMIT): the sim names it
+            event("refused past a limit")
+            assert "breaks the actuator's limits" in str(exc)
+            assert any(
+                outside_the_envelope(c) and f"{c.op} for {c.actuator} at {c.at_ms} ms" in str(exc)
+                for c in program
+            ), str(exc)
+        else:
+            event(result.reason)
+            assert result.reason in ENDINGS
         trace = read_trace(path)
         for actuator, act in LIMITS.items():
             rows = trace.rows(actuator)
+            assert rows and rows[0].level == 0.0
+            for row in rows:
+                assert act.low_bound - 1e-9 <= row.level <= act.max_level + 1e-9, (actuator, row)
             fast = max(act.max_slew, act.max_level / (ex.PAUSE_RAMP_US / 1e6))
             for before, row in itertools.pairwise(rows):
-                assert act.low_bound - 1e-9 <= row.level <= act.max_level + 1e-9
                 dt_s = (row.t_ms - before.t_ms) / 1000
                 if row.level != 0.0 and dt_s > 0:  # a drop to zero may be at once
                     step = abs(row.level - before.level)
@@ -104,3 +135,13 @@ def test_no_level_leaves_the_envelope_and_every_way_out_ends_at_zero(
 def test_the_strategy_reaches_every_op(op: str) -> None:
     found = find(commands(), lambda command: command.op == op, settings=settings(database=None))
     assert found.op == op
+
+
+@pytest.mark.parametrize("outside", [True, False])
+def test_the_strategy_draws_commands_inside_and_outside_the_envelope(outside: bool) -> None:
+    found = find(
+        commands(),
+        lambda c: c.op != "off" and outside_the_envelope(c) == outside,
+        settings=settings(database=None),
+    )
+    assert outside_the_envelope(found) == outside
