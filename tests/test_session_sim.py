@@ -97,6 +97,20 @@ def test_intensity_never_lifts_a_level_past_its_limit(tmp_path: Path) -> None:
     assert read_trace(path).level_at("roller", 900) == pytest.approx(0.45, abs=TOL)
 
 
+def test_the_device_itself_never_lets_an_intensity_above_1_lift_a_level(tmp_path: Path) -> None:
+    # the session clamps what it asks for; here the driver is asked directly, past the session
+    path = tmp_path / "t.csv"
+    full = stream([Command(0, "roller", "set", level=0.9)], 3000)  # at the rig's max_level
+    driver, session = simulate(full, trace=path)
+    session = Session(full, driver, intensity=0.5)
+    script(session, {1000: lambda: driver.set_intensity(7.0)})
+    assert session.run().reason == "done"
+    trace = read_trace(path)
+    assert max(r.level for r in trace.rows("roller")) <= 0.9 + 1e-9
+    assert trace.level_at("roller", 900) == pytest.approx(0.45, abs=TOL)
+    assert trace.level_at("roller", 2500) == pytest.approx(0.9, abs=TOL)  # scale 1, not 7
+
+
 def test_stop_ramps_every_output_down_and_ends_early(tmp_path: Path) -> None:
     _, session, _, path = play(tmp_path)
     script(session, {2500: session.stop})
