@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -113,7 +113,13 @@ def items(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 def check_envelope(stream: CommandStream, rig: Rig) -> None:
-    """Every limit, checked from the commands as a device would run them."""
+    """Every limit, checked from the commands as a device would run them.
+
+    An independent oracle of compiler/safety.py, on purpose, not a duplicate to merge:
+    it checks the stream in its own, simpler code, so a mistake in the compiler's check
+    is not repeated here. It shares only the definitions of the limits (the rig's zone
+    sensitivity through zone_limit, the wave slope from firmware_bridge.waveforms).
+    """
     times = [c.at_ms for c in stream.commands]
     assert times == sorted(times)
     grouped = stream.by_actuator()
@@ -173,7 +179,6 @@ def test_any_valid_profile_compiles_inside_the_envelope(
 BUNDLED = {
     name: (bundled.find("profiles", name) or Path()).read_text() for name in api.bundled_profiles()
 }
-WORK = Path(tempfile.mkdtemp(prefix="massager-mutations-"))
 JUNK = st.text(
     alphabet=st.sampled_from(list(":-[]{}&*!|>'\"#%@`,? \n\t0123456789abcxyz$.")), max_size=12
 )
@@ -203,10 +208,16 @@ def mutated(draw: st.DrawFn) -> str:
     return text
 
 
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for the mutants (pytest's, cleaned like every tmp_path)."""
+    return tmp_path_factory.mktemp("mutations")
+
+
 @settings(max_examples=150, deadline=None)
 @given(text=mutated())
-def test_any_mutated_bundled_profile_loads_or_gives_a_located_error(text: str) -> None:
-    path = WORK / "mutant.yaml"
+def test_any_mutated_bundled_profile_loads_or_gives_a_located_error(work: Path, text: str) -> None:
+    path = work / "mutant.yaml"
     path.write_text(text, encoding="utf-8")
     try:
         profile = api.load_profile(path)
