@@ -19,6 +19,7 @@ from gpio_support import (
     expected_traces,
     pin_trace,
     pwm_factory,
+    tick_times,
     write_w1,
 )
 from gpiozero.pins.mock import MockFactory
@@ -115,6 +116,37 @@ def test_pins_follow_the_stream(w1: Path, intensity: float, start_us: int) -> No
         assert expected[pin], f"GPIO{pin} should change in this stream"
         assert_trace(pin_trace(factory, pin), expected[pin])
     assert all_outputs_zero(factory)
+
+
+def test_the_trace_reads_back_as_the_levels_the_pins_had(w1: Path, tmp_path: Path) -> None:
+    from massager.trace import read_trace
+
+    factory = pwm_factory()
+    driver_ref: list[GpioDriver] = []
+    path = tmp_path / "gpio-trace.csv"
+    with device_time_pins(driver_ref):
+        driver = GpioDriver(
+            RIG, DriverOptions(trace=path), pin_factory=factory, clock=VirtualClock(), w1_root=w1
+        )
+        driver_ref.append(driver)
+        assert Session(SHORT, driver).run().reason == "done"
+    trace = read_trace(path)
+    assert set(trace.actuators) == {"roller_l", "roller_r", "vib_l", "air_l", "heat_l"}
+
+    def pin_at(pin: int, t: float) -> float:
+        changes = [v for at, v in pin_trace(factory, pin) if at <= t + 1e-6]
+        return changes[-1] if changes else 0.0
+
+    checked = 0
+    for t in tick_times(SHORT.commands, SHORT.duration_ms):
+        assert trace.level_at("vib_l", t) == pytest.approx(pin_at(16, t), abs=0.0051)
+        roller = pin_at(12, t) - pin_at(13, t)
+        assert trace.level_at("roller_l", t) == pytest.approx(roller, abs=0.0051)
+        checked += 1
+    assert checked > 100
+    heater = trace.rows("heat_l")
+    assert heater and all(r.temp_c == pytest.approx(30.0) for r in heater)
+    assert all(level == 0.0 for level in trace.final_levels().values())
 
 
 def test_short_profile_on_pi_gpio_minimal() -> None:

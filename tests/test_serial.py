@@ -135,6 +135,24 @@ def test_a_session_across_the_device_clock_wrap() -> None:
     assert times == sorted(times) and times[-1] >= 2500
 
 
+def test_the_trace_reads_back_as_the_levels_the_device_reported(
+    virtual: VirtualDevice, tmp_path: Path
+) -> None:
+    from massager.trace import read_trace
+
+    path = tmp_path / "serial-trace.csv"
+    assert Session(steps_stream(2000, 1000), driver_for(virtual, trace=path)).run().reason == "done"
+    trace = read_trace(path)
+    assert trace.actuators == ("roller", "vib")
+    for t, roller, vib in [(400, -0.6, 0.3), (900, -0.6, 0.3), (1400, 0.6, 0.8), (1900, 0.6, 0.8)]:
+        assert trace.level_at("roller", t) == pytest.approx(roller, abs=0.006)
+        assert trace.level_at("vib", t) == pytest.approx(vib, abs=0.006)
+    # the change at 1 s lies where the device made it (within a status report's spacing)
+    rise = next(r.t_ms for r in trace.rows("vib") if r.level > 0.3 + 0.01)
+    assert 1000 <= rise <= 1200
+    assert trace.final_levels() == {"roller": 0.0, "vib": 0.0}
+
+
 def test_an_actuator_without_a_serial_binding_is_a_clear_error() -> None:
     data = RIG.model_dump()
     data["actuators"][1]["bindings"] = {"gpio": {"pin": 18}}

@@ -53,6 +53,11 @@ class DriverOptions:
     """Simulated devices: the device clock's value at start (to test the wrap)."""
 
 
+def trace_columns(rig: Rig) -> list[tuple[str, str]]:
+    """The trace columns of a real device: each actuator's level, and a heater's temperature."""
+    return [(a.id, "temp_c" if a.kind == "heater" else "") for a in rig.actuators]
+
+
 class Driver(ABC):
     """A device that executes a command stream on its own clock."""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import heapq
+import math
 import os
 import threading
 import time
@@ -32,7 +33,7 @@ from typing import Any, ClassVar
 from firmware_bridge import executor as ex
 from firmware_bridge.ticks import TICKS_MAX
 from massager.clock import Clock, MonotonicClock
-from massager.drivers.base import DeviceStatus, Driver, DriverOptions
+from massager.drivers.base import DeviceStatus, Driver, DriverOptions, trace_columns
 from massager.drivers.gpio_outputs import Output, build_output
 from massager.drivers.temp_sensors import (
     W1_DEVICES,
@@ -44,6 +45,7 @@ from massager.drivers.temp_sensors import (
 from massager.errors import DeviceError, SafetyError, SafetyStop, UsageError
 from massager.rig.model import Rig
 from massager.stream import Command
+from massager.trace import TraceWriter
 
 DEFAULT_TICK_HZ = 200.0
 TICK_HZ_ENV = "MASSAGER_GPIO_TICK_HZ"
@@ -194,6 +196,7 @@ class GpioDriver(Driver):
         self._estop_seen = False
         self._zeroed_for = 0  # fault bits whose latching already drove every pin low
         self._failure: str | None = None
+        self._trace: TraceWriter | None = None
         self.ticks = 0
         """Ticks run so far."""
         self.overruns = 0
@@ -263,6 +266,16 @@ class GpioDriver(Driver):
                 raise DeviceError(f"gpio: actuator {act.id!r} refused: {ex.ERR_NAMES[err]}")
         self._hal = hal
         self._executor = executor
+        if self.options.trace is not None:
+            try:
+                self._trace = TraceWriter(
+                    self.options.trace, trace_columns(self.rig), hold_ms=self._period_us / 1000
+                )
+            except OSError as exc:
+                self.close()
+                raise DeviceError(
+                    f"gpio: cannot write the trace {self.options.trace}: {exc}"
+                ) from exc
 
     def _open_outputs(self) -> None:
         for act in self.rig.actuators:
@@ -364,6 +377,7 @@ class GpioDriver(Driver):
             executor.feed()
             pending, self._pending = self._pending, []
             self._schedule(pending)
+            self._record(self._origin)
         self._poller.start()
         if not self._stepped and self._thread is None:
             self._halt.clear()
@@ -485,6 +499,8 @@ class GpioDriver(Driver):
                 with contextlib.suppress(Exception):
                     self._executor.off()
             self._zero_outputs()
+            with contextlib.suppress(Exception):
+                self._record(self._now_abs_us())
         finally:
             if locked:
                 self._lock.release()
@@ -513,6 +529,10 @@ class GpioDriver(Driver):
         self._poller.close()
         for output in self._outputs:
             output.close()
+        trace, self._trace = self._trace, None
+        if trace is not None:
+            with contextlib.suppress(Exception):
+                trace.close()
         _OPEN.discard(self)
 
     # -- the tick ----------------------------------------------------------------------------
@@ -582,6 +602,7 @@ class GpioDriver(Driver):
                 self._zero_outputs()
             executor.tick()
             self.ticks += 1
+            self._record(now)
         except Exception as exc:
             self._fail(f"gpio: the device tick failed: {type(exc).__name__}: {exc}")
             return
@@ -593,6 +614,20 @@ class GpioDriver(Driver):
             self._zeroed_for = executor.faults
             self._zero_outputs()
         self._beat(self._beating and not executor.faults and self._failure is None)
+
+    def _record(self, now_abs_us: int) -> None:
+        """Add the applied levels (and heater temperatures) at `now_abs_us` to the trace."""
+        trace, executor, hal = self._trace, self._executor, self._hal
+        if trace is None or executor is None or hal is None or not self._started:
+            return
+        t_ms = (now_abs_us - self._origin) / 1000.0
+        for ch, level in enumerate(executor.levels):
+            temp: float | None = None
+            if ch in hal.sensor_of:
+                temp = hal.read_temp(ch)
+                if not math.isfinite(temp):
+                    temp = None
+            trace.sample(ch, t_ms, level, temp)
 
     def _beat(self, healthy: bool) -> None:
         """Toggle the heartbeat pin while healthy; hold it low otherwise."""

@@ -19,24 +19,26 @@ from __future__ import annotations
 
 import atexit
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import replace
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from firmware_bridge import codec
 from firmware_bridge.executor import FAULT_WATCHDOG, fault_names
 from firmware_bridge.ticks import TICKS_MAX
 from massager.clock import Clock
-from massager.drivers.base import DeviceStatus, Driver, DriverOptions
+from massager.drivers.base import DeviceStatus, Driver, DriverOptions, trace_columns
 from massager.drivers.clock_sync import ClockSync
 from massager.drivers.serial_link import Refusal, SerialLink, Status
 from massager.drivers.serial_ports import find_pico, open_port
 from massager.errors import DeviceError, UsageError
 from massager.rig.model import Rig
 from massager.stream import Command
+from massager.trace import TraceWriter
 
 if TYPE_CHECKING:
     from massager.drivers.serial_link import Identity
@@ -55,6 +57,8 @@ STALL_S = 2.0
 """The link thread stops feeding the device's watchdog when the session has not called the
 driver for this long (a hung host program must not keep the outputs running)."""
 MAX_RECOVERIES = 5
+TRACE_PERIOD_S = 0.05
+"""With --trace, the driver asks for a status report this often: the trace's sampling."""
 _REASONS = {
     1: "its time had already passed on the device (the host fell behind)",
     2: "it breaks the actuator's limits on the device",
@@ -143,7 +147,10 @@ class SerialDriver(Driver):
         self._refused_base = 0
         self._last_api = time.monotonic()
         self.recoveries = 0
-        self._trace: TextIO | None = None
+        self._trace: TraceWriter | None = None
+        self._trace_lock = threading.Lock()  # the link thread adds each status report
+        self._traced_ms = 0.0
+        self._trace_asked = 0.0
 
     # -- the Driver interface ---------------------------------------------------------
 
@@ -170,8 +177,12 @@ class SerialDriver(Driver):
             self.close()
             raise
         if self.options.trace is not None:
-            self._trace = open(self.options.trace, "w")  # noqa: SIM115 (closed by close())
-            self._trace.write("session_ms," + ",".join(self._channels) + "\n")
+            try:
+                self._trace = TraceWriter(self.options.trace, trace_columns(self.rig))
+            except OSError as exc:
+                self.close()
+                raise DeviceError(f"cannot write the trace {self.options.trace}: {exc}") from exc
+            link.on_status = self._on_status
 
     def start(self) -> None:
         """Session time 0 is now (plus a short lead, so the first commands are not late).
@@ -190,6 +201,7 @@ class SerialDriver(Driver):
         self._anchor_us = now_dev + START_LEAD_MS * 1000.0
         self._shift_acc = 0
         self._started = True
+        self._record(self._anchor_us, [], [])  # nothing plays before session time 0
         pending, self._pending = self._pending, []
         self._send_commands(pending)
 
@@ -225,7 +237,7 @@ class SerialDriver(Driver):
                         temps[actuator] = temp
             faults = tuple(fault_names(st.faults))
         if self._trace is not None:
-            self._trace.write(f"{t:.1f}," + ",".join(f"{v:.4f}" for v in levels.values()) + "\n")
+            self._ask_for_trace(link)
         return DeviceStatus(
             session_ms=t, levels=levels, faults=faults, temps=temps, paused=self._paused
         )
@@ -315,6 +327,10 @@ class SerialDriver(Driver):
         self._closed = True
         self.off()
         link, self._link = self._link, None
+        if link is not None:
+            link.on_status = None
+        with suppress(Exception):
+            self._record(self._sync.device_us(time.monotonic()), [], [])
         try:
             if link is not None:
                 link.heartbeat_s = 0.0
@@ -324,11 +340,44 @@ class SerialDriver(Driver):
                 link.close()
         except Exception:
             pass
-        if self._trace is not None:
+        with self._trace_lock:
+            trace, self._trace = self._trace, None
+        if trace is not None:
             with suppress(Exception):
-                self._trace.close()
-            self._trace = None
+                trace.close()
         atexit.unregister(self.close)
+
+    def _ask_for_trace(self, link: SerialLink) -> None:
+        """Ask for a status report every TRACE_PERIOD_S while tracing a session."""
+        now = time.monotonic()
+        if self._started and now - self._trace_asked >= TRACE_PERIOD_S and link.in_flight() <= 2:
+            self._trace_asked = now
+            link.send(codec.MSG_STATUS, codec.encode_token(0xFFFF))
+
+    def _record(
+        self, device_us: float, levels: Sequence[float], temps: Sequence[float | None]
+    ) -> None:
+        """Add the levels the device reported at `device_us` (unwrapped) to the trace.
+
+        Its time counts from session time 0 with pauses included; a channel beyond
+        `levels` is at zero (after OFF). Reports older than the last one are skipped.
+        """
+        with self._trace_lock:
+            trace = self._trace
+            if trace is None or not self._started:
+                return
+            t_ms = (device_us - self._anchor_us) / 1000.0
+            if t_ms < self._traced_ms:
+                return  # made before session time 0, or a recovery moved the anchor back
+            self._traced_ms = t_ms
+            for i, act in enumerate(self.rig.actuators):
+                ch = self._channels[act.id]
+                temp = temps[ch] if act.kind == "heater" and ch < len(temps) else None
+                trace.sample(i, t_ms, levels[ch] if ch < len(levels) else 0.0, temp)
+
+    def _on_status(self, st: Status) -> None:
+        """The link thread's hook: each status report goes into the trace."""
+        self._record(self._sync.unwrap_near(st.now_us, st.received_at), st.levels, st.temps)
 
     # -- diagnostics ---------------------------------------------------------------------
 

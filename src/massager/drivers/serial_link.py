@@ -169,6 +169,8 @@ class SerialLink:
         self.alive: Callable[[], bool] = lambda: True
         self.clock_period_s = 0.0
         self.on_clock: Callable[[float, float, int], object] | None = None
+        self.on_status: Callable[[Status], object] | None = None
+        """Called (in the link thread) with every status report as it arrives."""
         self._clock_pending: dict[int, _Outgoing] = {}
         self._last_clock = 0.0
         self._beats = 0
@@ -418,8 +420,10 @@ class SerialLink:
     def _dispatch(self, mtype: int, payload: bytes, now: float) -> None:
         if mtype == codec.MSG_STATUS_REPLY:
             fields = codec.decode_status_reply(payload)
-            self.status = Status(*fields, received_at=now, acked=self._acked)
+            self.status = status = Status(*fields, received_at=now, acked=self._acked)
             self._replies[(mtype, fields[0])] = (payload, now)
+            if self.on_status is not None:
+                self.on_status(status)
         elif mtype == codec.MSG_CLOCK_REPLY:
             token, now_us = codec.decode_clock_reply(payload)
             item = self._clock_pending.pop(token, None)
