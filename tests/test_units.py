@@ -65,10 +65,30 @@ def test_frequencies_and_temperatures() -> None:
 
 @pytest.mark.parametrize(
     ("ms", "text"),
-    [(90_000, "1m30s"), (45_000, "45s"), (300_000, "5m"), (250, "250ms"), (1500, "1.5s")],
+    [
+        (90_000, "1m30s"),
+        (45_000, "45s"),
+        (300_000, "5m"),
+        (250, "250ms"),
+        (1500, "1.5s"),
+        (3_600_000, "60m"),
+        (3_900_000, "1h5m"),
+        (7_200_000, "2h"),
+        (7_201_500, "2h1.5s"),
+    ],
 )
 def test_format_duration(ms: int, text: str) -> None:
     assert format_duration(ms) == text
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(40_500, "40.5s"), (90_400, "1m30s"), (90_600, "1m31s"), (3_900_400, "1h5m")],
+)
+def test_format_duration_for_messages_rounds_to_the_second_past_a_minute(
+    ms: int, text: str
+) -> None:
+    assert format_duration(ms, exact=False) == text
 
 
 @given(st.integers(min_value=1, max_value=10 * 3_600_000))

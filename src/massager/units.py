@@ -53,8 +53,22 @@ def parse_temperature_c(text: object) -> float:
     return float(match.group(1))
 
 
-def format_duration(ms: int) -> str:
-    """Render milliseconds the way profiles write them: `1m30s`, `45s`, `250ms`."""
+def format_duration(ms: int, *, exact: bool = True) -> str:
+    """Render milliseconds the way profiles write them: `1m30s`, `45s`, `250ms`, `2h5m`.
+
+    Hours appear only past an hour (the 60-minute cap reads `60m`). The text parses
+    back to `ms`; with `exact=False` a duration of a minute or more is first rounded
+    to the second, for messages.
+    """
+    if not exact and ms >= 60_000:
+        ms = round(ms / 1000) * 1000
+    if ms > 3_600_000:
+        hours, rest = divmod(ms, 3_600_000)
+        return f"{hours}h{_minutes_seconds(rest) if rest else ''}"
+    return _minutes_seconds(ms)
+
+
+def _minutes_seconds(ms: int) -> str:
     if ms % 1000:
         return f"{ms}ms" if ms < 1000 else f"{ms / 1000:.3f}".rstrip("0") + "s"
     seconds = ms // 1000

@@ -83,7 +83,7 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
     total = profile.total_ms
     if total <= cap_ms:
         return
-    cap = format_duration(cap_ms)
+    cap = f"longer than the session cap {format_duration(cap_ms)}"
     items: list[Item] = list(profile.steps)
     elapsed = 0
     while True:
@@ -95,7 +95,7 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
                             item,
                             "repeat",
                             f"repeat {item.repeat} x {format_duration(item.once_ms)} = "
-                            f"{_long(item.total_ms)}, longer than the session cap {cap}",
+                            f"{format_duration(item.total_ms)}, {cap}",
                         )
                     )
                 if isinstance(item, Group | Include | Parallel):
@@ -107,7 +107,7 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
                     _problem(
                         item,
                         None,
-                        f"lasts {_long(item.total_ms)}, longer than the session cap {cap}",
+                        f"lasts {format_duration(item.total_ms)}, {cap}",
                     )
                 )
             elapsed += item.total_ms
@@ -116,19 +116,14 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
                     _problem(
                         item,
                         None,
-                        f"the profile lasts {_long(total)}, longer than the session cap {cap} "
-                        f"(it passes the cap here, at {_long(elapsed)})",
+                        f"the profile lasts {format_duration(total)}, {cap} "
+                        f"(it passes the cap here, at {format_duration(elapsed)})",
                     )
                 )
         else:
             raise InputError(
-                Problem("<profile>", 1, 1, f"the profile lasts {_long(total)}, over the cap {cap}")
+                Problem("<profile>", 1, 1, f"the profile lasts {format_duration(total)}, {cap}")
             )
-
-
-def _long(ms: int) -> str:
-    hours, rest = divmod(ms, 3_600_000)
-    return f"{hours}h{format_duration(rest) if rest else ''}" if hours else format_duration(ms)
 
 
 def _children(item: Item) -> list[Item]:

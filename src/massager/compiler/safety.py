@@ -19,13 +19,7 @@ from massager.compiler.reach import zone_limit
 from massager.errors import SafetyError
 from massager.rig.model import Actuator, Rig
 from massager.stream import Command, CommandStream, Timeline
-from massager.units import format_duration as _format
-
-
-def format_duration(ms: int) -> str:
-    """A duration for messages: exact under a minute, to the second above."""
-    return _format(ms if ms < 60_000 else round(ms / 1000) * 1000)
-
+from massager.units import format_duration
 
 LEVEL_EPS = 1e-3
 """Largest level difference read as "no change" (waves end a hair away from low)."""
@@ -113,15 +107,15 @@ class _Checker:
                 if rest_from - on_since > act.max_on_ms:
                     raise self.fail(
                         command,
-                        f"on for {format_duration(rest_from - on_since)} without rest",
-                        f"max_on {format_duration(act.max_on_ms)}",
+                        f"on for {format_duration(rest_from - on_since, exact=False)} without rest",
+                        f"max_on {format_duration(act.max_on_ms, exact=False)}",
                     )
                 on_since = None
         if act.kind == "heater" and heat_ms > self.rig.heat_max_ms:
             raise self.fail(
                 commands[-1],
-                f"heats for {format_duration(heat_ms)} in the session",
-                f"heat_max {format_duration(self.rig.heat_max_ms)}",
+                f"heats for {format_duration(heat_ms, exact=False)} in the session",
+                f"heat_max {format_duration(self.rig.heat_max_ms, exact=False)}",
             )
 
     def step_command(self, command: Command, start: float, nxt: int | None) -> int | None:
