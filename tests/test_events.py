@@ -19,7 +19,7 @@ from massager.runtime.events import (
     SessionStarted,
     StepStarted,
 )
-from massager.runtime.session import Session
+from massager.runtime.session import Session, SessionResult
 
 
 def test_subscribers_get_only_the_types_they_asked_for() -> None:
@@ -129,3 +129,12 @@ def test_a_session_reports_start_steps_progress_and_finish_in_order() -> None:
     assert all(b - a <= 100.0 + 1e-9 for a, b in itertools.pairwise(times))
     progress = rec.of(Progress)[5]
     assert set(progress.levels) == {"roller_l", "vib_l"} and progress.intensity == 1.0
+
+
+def test_the_outcome_reads_the_same_on_the_finished_event_and_the_result() -> None:
+    finished = Finished(1.0, reason="done", exit_code=0)
+    assert finished.outcome == "done"
+    message = "paused for 10 min: session ended"
+    result = SessionResult("pause_limit", 5.0, 6.0, 1.0, message)
+    assert result.outcome == f"pause_limit: {message}"
+    assert Finished(5.0, "pause_limit", 0, message).outcome == result.outcome

@@ -109,8 +109,10 @@ def run(
     out = sys.stdout
     result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
     if out.isatty():
-        text = result.reason if not result.message else f"{result.reason}: {result.message}"
-        out.write(f"{stream.profile}: {text} at {_clock(result.session_ms)}; every output is off\n")
+        out.write(
+            f"{stream.profile}: {result.outcome} at {_clock(result.session_ms)}; "
+            "every output is off\n"
+        )
 
 
 @app.command()

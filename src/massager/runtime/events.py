@@ -86,8 +86,21 @@ class Fault(Event):
     faults: tuple[str, ...] = ()
 
 
+class Outcome:
+    """How a session ended: a `reason` and, for some reasons, a `message`."""
+
+    __slots__ = ()
+    reason: FinishReason
+    message: str
+
+    @property
+    def outcome(self) -> str:
+        """`reason`, or `reason: message` when there is a message (for people to read)."""
+        return f"{self.reason}: {self.message}" if self.message else self.reason
+
+
 @dataclass(frozen=True, slots=True)
-class Finished(Event):
+class Finished(Event, Outcome):
     """The session ended and every output is off; `reason` says why."""
 
     reason: FinishReason

@@ -35,6 +35,7 @@ from massager.runtime.events import (
     Finished,
     FinishReason,
     IntensityChanged,
+    Outcome,
     Paused,
     Progress,
     Resumed,
@@ -60,7 +61,7 @@ Control = tuple[Literal["pause", "resume", "intensity", "stop"], float]
 
 
 @dataclass(frozen=True, slots=True)
-class SessionResult:
+class SessionResult(Outcome):
     """How a session that ended without an error ended."""
 
     reason: FinishReason

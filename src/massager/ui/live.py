@@ -108,8 +108,7 @@ class PlainReporter:
         elif isinstance(event, Fault):
             self._line(event.t_ms, f"fault ({event.kind}): {event.message}")
         elif isinstance(event, Finished):
-            text = event.reason if not event.message else f"{event.reason}: {event.message}"
-            self._line(event.t_ms, f"finished, {text}")
+            self._line(event.t_ms, f"finished, {event.outcome}")
 
 
 class KeyReader:
