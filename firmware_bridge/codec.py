@@ -21,7 +21,14 @@ float32 in commands and int16 (level x 32767) in status reports.
 
 import struct
 
-from firmware_bridge.executor import ERR_NAMES
+from firmware_bridge.executor import (
+    ERR_ARG,
+    ERR_CHANNEL,
+    ERR_FAULT,
+    ERR_FULL,
+    ERR_LATE,
+    ERR_LIMIT,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,11 +102,18 @@ MSG_NAMES = {
 ERR_NOT_CONFIGURED = 16
 ERR_MALFORMED = 17
 ERR_VERSION = 18
-_DEVICE_REASONS = {
-    ERR_NOT_CONFIGURED: "not configured",
-    ERR_MALFORMED: "malformed message",
-    ERR_VERSION: "protocol version",
+REFUSALS = {
+    ERR_LATE: "its time had already passed on the device (the host fell behind)",
+    ERR_LIMIT: "it breaks the actuator's limits on the device",
+    ERR_CHANNEL: "the device has no such channel, or none configured for it",
+    ERR_FULL: "the device's command queue is full",
+    ERR_FAULT: "a fault is latched on the device",
+    ERR_ARG: "an argument is invalid (unknown op or shape, or a value out of range)",
+    ERR_NOT_CONFIGURED: "the device is not configured (no session)",
+    ERR_MALFORMED: "the message was malformed",
+    ERR_VERSION: "the device speaks another protocol version",
 }
+"""Why a device refused something, worded once for every driver and the docs."""
 
 # -- capability bits in the identify reply -------------------------------
 CAP_TEMP = 1  # heater channels have a temperature sensor
@@ -118,10 +132,8 @@ CURRENT_NONE = 0xFFFF
 
 
 def reason_name(code: int) -> str:
-    """A refusal code spelled out, e.g. 'late' or 'not configured'."""
-    if 0 <= code < len(ERR_NAMES):
-        return ERR_NAMES[code]
-    return _DEVICE_REASONS.get(code, "code " + str(code))
+    """A refusal code spelled out (`REFUSALS`), or 'refusal code N' for an unknown one."""
+    return REFUSALS.get(code, "refusal code " + str(code))
 
 
 # -- CRC-32 (reflected, polynomial 0xEDB88320, as zlib), in 16-bit halves --

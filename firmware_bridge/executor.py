@@ -99,7 +99,6 @@ ERR_CHANNEL = 3
 ERR_FULL = 4
 ERR_FAULT = 5
 ERR_ARG = 6
-ERR_NAMES = ("ok", "late", "limit", "channel", "full", "fault", "argument")
 
 FAULT_WATCHDOG = 1
 FAULT_OVERTEMP = 2

@@ -236,7 +236,12 @@ def test_every_decoder_refuses_a_wrong_size_with_value_error(decode: object) -> 
             decode(bytes([1]) * size)  # type: ignore[operator]
 
 
-def test_refusal_reasons_are_spelled_out() -> None:
-    assert codec.reason_name(1) == "late"
-    assert codec.reason_name(codec.ERR_NOT_CONFIGURED) == "not configured"
-    assert codec.reason_name(99) == "code 99"
+def test_every_refusal_code_is_worded_once() -> None:
+    from firmware_bridge import executor as ex
+
+    codes = [getattr(ex, n) for n in dir(ex) if n.startswith("ERR_")]
+    codes += [codec.ERR_NOT_CONFIGURED, codec.ERR_MALFORMED, codec.ERR_VERSION]
+    assert sorted(codec.REFUSALS) == sorted(codes)
+    assert len(set(codec.REFUSALS.values())) == len(codes)
+    assert codec.reason_name(ex.ERR_LATE).startswith("its time had already passed")
+    assert codec.reason_name(99) == "refusal code 99"

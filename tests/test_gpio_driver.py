@@ -500,6 +500,16 @@ def test_massager_off_turns_a_rig_with_an_unmeasured_heater_off() -> None:
     assert all_outputs_zero(factory)
 
 
+def test_refused_commands_raise_the_same_errors_as_on_every_driver(w1: Path) -> None:
+    driver = GpioDriver(RIG, pin_factory=pwm_factory(), clock=VirtualClock(), w1_root=w1)
+    with driver:
+        driver.start()
+        with pytest.raises(SafetyError, match="set command for vib_l at 100 ms: it breaks"):
+            driver.send([Command(100, "vib_l", "set", level=1.5)])
+        with pytest.raises(UsageError, match="actuator 'ghost', which rig 'pins-test'"):
+            driver.send([Command(100, "ghost", "set", level=0.5)])
+
+
 def test_rig_without_gpio_bindings_is_refused() -> None:
     rig = Rig.model_validate(
         {

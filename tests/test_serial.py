@@ -23,7 +23,7 @@ from massager import api
 from massager.cli import run as cli
 from massager.drivers.base import DriverOptions
 from massager.drivers.serial import STALL_S, SerialDriver
-from massager.errors import DeviceError, UsageError
+from massager.errors import DeviceError, SafetyError, UsageError
 from massager.rig import Rig
 from massager.runtime.events import Progress
 from massager.runtime.session import Session
@@ -98,12 +98,28 @@ def test_the_device_refuses_a_command_beyond_a_limit_and_the_host_names_it(
     with driver_for(virtual) as driver:
         driver.start()
         driver.send([Command(300, "vib", "set", level=1.5)])  # past the compiler's checks
-        with pytest.raises(DeviceError, match=r"set command for vib at 0\.300 s: it breaks"):
+        # the stream breaks the rig's limits: a SafetyError (exit 1) on every driver
+        with pytest.raises(SafetyError, match=r"set command for vib at 0\.300 s: it breaks"):
             for _ in range(100):
                 driver.poll()
                 time.sleep(0.01)
     assert virtual.hal.all_zero()
     assert virtual.device.refused == 1
+
+
+def test_a_command_for_an_actuator_the_rig_lacks_is_a_usage_error(
+    virtual: VirtualDevice,
+) -> None:
+    with driver_for(virtual) as driver:
+        driver.start()
+        with pytest.raises(UsageError, match="actuator 'ghost', which rig 'serial-test'") as info:
+            driver.send([Command(300, "ghost", "set", level=0.5)])
+    assert info.value.exit_code == 2
+
+
+def test_a_watchdog_the_device_refuses_is_named(virtual: VirtualDevice) -> None:
+    with pytest.raises(DeviceError, match="refused a session with a 5 ms watchdog: an argument"):
+        driver_for(virtual, watchdog_ms=5).open()
 
 
 def test_the_device_refuses_a_command_whose_time_has_passed(virtual: VirtualDevice) -> None:

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from firmware_bridge import codec
+from firmware_bridge.executor import ERR_FAULT, ERR_LIMIT
 from massager.clock import Clock
+from massager.errors import DeviceError, MassagerError, SafetyError, SafetyStop, UsageError
 from massager.rig import Rig
 from massager.stream import Command
 
@@ -51,6 +54,31 @@ class DriverOptions:
     """Override of the rig's device watchdog."""
     clock_start_us: int = 0
     """Simulated devices: the device clock's value at start (to test the wrap)."""
+
+
+def refusal_error(code: int, what: str, faults: Sequence[str] = ()) -> MassagerError:
+    """The error for `what` (a command, named) that a device refused with `code`.
+
+    Every driver maps refusals the same way, so a stream fails alike on each:
+    over a limit is a SafetyError (exit 1: the stream breaks the rig's limits,
+    as `simulate` reports it); refused because a fault is latched is a SafetyStop
+    (exit 4) naming `faults`, as when the session sees the fault; anything else
+    (late, queue full, a malformed frame) is a DeviceError (exit 3).
+    """
+    text = f"the device refused {what}: {codec.reason_name(code)}"
+    if code == ERR_LIMIT:
+        return SafetyError(text)
+    if code == ERR_FAULT:
+        return SafetyStop(text + (f" ({', '.join(faults)})" if faults else ""))
+    return DeviceError(text)
+
+
+def unknown_actuator_error(actuator: str, rig: Rig) -> UsageError:
+    """The error for a stream that drives an actuator the rig lacks (the wrong --rig)."""
+    return UsageError(
+        f"the stream drives actuator {actuator!r}, which rig {rig.name!r} does not have; "
+        "run it with the rig it was compiled for (--rig)"
+    )
 
 
 def trace_columns(rig: Rig) -> list[tuple[str, str]]:

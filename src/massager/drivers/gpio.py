@@ -30,10 +30,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from firmware_bridge import codec
 from firmware_bridge import executor as ex
 from firmware_bridge.ticks import TICKS_MAX
 from massager.clock import Clock, MonotonicClock
-from massager.drivers.base import DeviceStatus, Driver, DriverOptions, trace_columns
+from massager.drivers.base import (
+    DeviceStatus,
+    Driver,
+    DriverOptions,
+    refusal_error,
+    trace_columns,
+    unknown_actuator_error,
+)
 from massager.drivers.gpio_outputs import Output, build_output
 from massager.drivers.temp_sensors import (
     W1_DEVICES,
@@ -263,7 +271,9 @@ class GpioDriver(Driver):
             )
             if err != ex.OK:
                 self.close()
-                raise DeviceError(f"gpio: actuator {act.id!r} refused: {ex.ERR_NAMES[err]}")
+                raise DeviceError(
+                    f"gpio: the device refused to configure {act.id!r}: {codec.reason_name(err)}"
+                )
         self._hal = hal
         self._executor = executor
         if self.options.trace is not None:
@@ -400,10 +410,7 @@ class GpioDriver(Driver):
         try:
             return self._channel[command.actuator]
         except KeyError:
-            raise UsageError(
-                f"the stream drives actuator {command.actuator!r}, which rig "
-                f"{self.rig.name!r} does not have"
-            ) from None
+            raise unknown_actuator_error(command.actuator, self.rig) from None
 
     def _schedule(self, commands: Sequence[Command]) -> None:
         executor = self._executor
@@ -418,16 +425,9 @@ class GpioDriver(Driver):
                     heapq.heappush(self._due, at)
             elif err == ex.ERR_FAULT:
                 return  # the latched fault is what poll() reports
-            elif err == ex.ERR_LIMIT:
-                raise SafetyStop(
-                    f"gpio: {command.op} of {command.actuator} at {command.at_ms} ms is "
-                    "beyond its limits; the device refused it"
-                )
             else:
-                raise DeviceError(
-                    f"gpio: {command.op} of {command.actuator} at {command.at_ms} ms refused "
-                    f"({ex.ERR_NAMES[err]})"
-                )
+                what = f"the {command.op} command for {command.actuator} at {command.at_ms} ms"
+                raise refusal_error(err, what, ex.fault_names(executor.faults))
 
     def poll(self) -> DeviceStatus:
         """Run the device up to now (stepped mode), feed its watchdog and report its status."""

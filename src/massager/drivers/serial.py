@@ -31,11 +31,18 @@ from firmware_bridge import codec
 from firmware_bridge.executor import FAULT_WATCHDOG, fault_names
 from firmware_bridge.ticks import TICKS_MAX
 from massager.clock import Clock
-from massager.drivers.base import DeviceStatus, Driver, DriverOptions, trace_columns
+from massager.drivers.base import (
+    DeviceStatus,
+    Driver,
+    DriverOptions,
+    refusal_error,
+    trace_columns,
+    unknown_actuator_error,
+)
 from massager.drivers.clock_sync import ClockSync
 from massager.drivers.serial_link import Refusal, SerialLink, Status
 from massager.drivers.serial_ports import find_pico, open_port
-from massager.errors import DeviceError, UsageError
+from massager.errors import DeviceError, MassagerError, UsageError
 from massager.rig.model import Rig
 from massager.stream import Command
 from massager.trace import TraceWriter
@@ -59,14 +66,6 @@ driver for this long (a hung host program must not keep the outputs running)."""
 MAX_RECOVERIES = 5
 TRACE_PERIOD_S = 0.05
 """With --trace, the driver asks for a status report this often: the trace's sampling."""
-_REASONS = {
-    1: "its time had already passed on the device (the host fell behind)",
-    2: "it breaks the actuator's limits on the device",
-    3: "the channel is not configured on the device",
-    4: "the device's command queue is full",
-    5: "a fault is latched on the device",
-    6: "an argument is invalid",
-}
 
 
 class _HoldClock:
@@ -458,7 +457,7 @@ class SerialDriver(Driver):
             raise DeviceError(f"the device on {self.target} did not confirm its configuration")
         for refusal in list(link.refusals):
             if refusal.mtype in (codec.MSG_CONFIG_BEGIN, codec.MSG_CONFIG_CHANNEL):
-                raise DeviceError(self._refusal_text(refusal))
+                raise self._refusal_error(refusal)
         link.refusals.clear()
         self._refused_base = st.refused
         self._shift_raw = st.shift_us
@@ -518,7 +517,7 @@ class SerialDriver(Driver):
             return
         for command in commands:
             if command.actuator not in self._channels:
-                raise DeviceError(f"command for unknown actuator {command.actuator!r}")
+                raise unknown_actuator_error(command.actuator, self.rig)
             self._history.setdefault(command.actuator, []).append(command)
         self._backlog.extend(commands)
         self._flush_backlog()
@@ -580,14 +579,15 @@ class SerialDriver(Driver):
 
     def _check_refusals(self, link: SerialLink) -> None:
         if link.refusals:
-            raise DeviceError(self._refusal_text(link.refusals.popleft()))
+            raise self._refusal_error(link.refusals.popleft())
         st = link.status
         if st is not None and (st.refused - self._refused_base) & 0xFFFF:
             refusal = Refusal(codec.MSG_SCHEDULE, st.last_id, 0xFF, st.last_code)
-            raise DeviceError(self._refusal_text(refusal))
+            raise self._refusal_error(refusal)
 
-    def _refusal_text(self, r: Refusal) -> str:
-        why = _REASONS.get(r.code, r.reason)
+    def _refusal_error(self, r: Refusal) -> MassagerError:
+        """The error for a refusal the device reported, naming what it refused and why."""
+        why = r.reason
         if r.mtype == codec.MSG_SCHEDULE:
             command = self._by_id.get(r.ident)
             if command is not None:
@@ -595,13 +595,18 @@ class SerialDriver(Driver):
                 what = f"the {command.op} command for {command.actuator} at {at:.3f} s"
             else:
                 what = f"command #{r.ident}"
-            return f"the device refused {what}: {why}; every output was turned off"
+            st = self._link.status if self._link is not None else None
+            return refusal_error(r.code, what, fault_names(st.faults) if st is not None else ())
         if r.mtype == codec.MSG_CONFIG_CHANNEL:
             names = [a for a, ch in self._channels.items() if ch == r.ident]
             who = f" ({names[0]})" if names else ""
-            return f"the device refused to configure channel {r.ident}{who}: {why}"
+            return DeviceError(f"the device refused to configure channel {r.ident}{who}: {why}")
+        if r.mtype == codec.MSG_CONFIG_BEGIN:
+            return DeviceError(
+                f"the device refused a session with a {self._watchdog_ms} ms watchdog: {why}"
+            )
         kind = codec.MSG_NAMES.get(r.mtype, str(r.mtype))
-        return f"the device refused a {kind} message: {why}"
+        return DeviceError(f"the device refused a {kind} message: {why}")
 
     # -- the link ---------------------------------------------------------------------------
 

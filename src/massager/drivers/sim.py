@@ -15,12 +15,19 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 
+from firmware_bridge import codec
 from firmware_bridge import executor as ex
 from firmware_bridge.ticks import TICKS_MAX, ticks_diff
 from massager.clock import Clock, MonotonicClock, VirtualClock
-from massager.drivers.base import DeviceStatus, Driver, DriverOptions
+from massager.drivers.base import (
+    DeviceStatus,
+    Driver,
+    DriverOptions,
+    refusal_error,
+    unknown_actuator_error,
+)
 from massager.drivers.physics import Heater, Model, TempSensor, model_for
-from massager.errors import DeviceError, SafetyError, SafetyStop
+from massager.errors import DeviceError
 from massager.rig import Rig
 from massager.stream import Command
 from massager.trace import TraceWriter
@@ -219,13 +226,7 @@ class SimDriver(Driver):
 
     def _refused(self, command: Command, code: int, executor: ex.Executor) -> None:
         what = f"{command.op} for {command.actuator} at {command.at_ms} ms"
-        if code == ex.ERR_LIMIT:
-            raise SafetyError(f"sim: the device refused {what}: it breaks the actuator's limits")
-        if code == ex.ERR_FAULT:
-            names = ", ".join(ex.fault_names(executor.faults))
-            raise SafetyStop(f"sim: the device refused {what}: fault latched ({names})")
-        reason = ex.ERR_NAMES[code] if 0 <= code < len(ex.ERR_NAMES) else str(code)
-        raise DeviceError(f"sim: the device refused {what} ({reason})")
+        raise refusal_error(code, what, ex.fault_names(executor.faults))
 
     # -- the Driver interface -------------------------------------------------------------
 
@@ -243,7 +244,7 @@ class SimDriver(Driver):
                 *act.device_limits(),
             )
             if code != ex.OK:
-                raise DeviceError(f"sim: cannot configure {act.id} (error {ex.ERR_NAMES[code]})")
+                raise DeviceError(f"sim: cannot configure {act.id}: {codec.reason_name(code)}")
         self.executor = executor
         self._next_tick = 0
         self._last_tick = -self.TICK_US
@@ -276,7 +277,7 @@ class SimDriver(Driver):
         executor.feed()
         for command in commands:
             if command.actuator not in self._index:
-                raise DeviceError(f"sim: the rig has no actuator {command.actuator!r}")
+                raise unknown_actuator_error(command.actuator, self.rig)
         self._backlog.extend(commands)
         if self._started:
             self._push(executor)
