@@ -228,7 +228,7 @@ class Device:
             ),
         )
         if version != PROTOCOL_VERSION:
-            self._refuse(MSG_IDENTIFY, version, _NO_CHANNEL, ERR_VERSION)
+            self._refuse(MSG_IDENTIFY, _NO_ID, _NO_CHANNEL, ERR_VERSION)
 
     def _handle(self, mtype: int, p: bytes) -> bool:
         """Carry out one in-sequence message; True if a reply (which acknowledges) was sent."""
@@ -290,7 +290,7 @@ class Device:
     def _config_begin(self, p: bytes) -> bool:
         session, watchdog_ms = codec.decode_config_begin(p)
         if not (MIN_WATCHDOG_MS <= watchdog_ms <= MAX_WATCHDOG_MS):
-            self._refuse(MSG_CONFIG_BEGIN, watchdog_ms, _NO_CHANNEL, ERR_ARG)
+            self._refuse(MSG_CONFIG_BEGIN, _NO_ID, _NO_CHANNEL, ERR_ARG)
             return True
         old = self.executor
         faults = old.faults

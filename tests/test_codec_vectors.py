@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,15 +241,26 @@ def reencode(mtype: int, d: Any) -> bytes:
     return several[mtype](*d)
 
 
-def test_the_device_answers_each_host_vector_with_the_next_device_vectors() -> None:
+def device_mismatches(frame_of: Callable[[Vector], bytes]) -> list[str]:
+    """The host vectors the device does not answer with exactly the device vectors after them.
+
+    `frame_of` gives a device vector's expected bytes (from its file, or from the codec).
+    """
     names = [c.name for c in CONVERSATION]
+    wrong = []
     for host_vector, written in play():
         i = names.index(host_vector.name) + 1
         expected = []
         while i < len(CONVERSATION) and CONVERSATION[i].sender == D:
-            expected.append(read_hex(CONVERSATION[i].path))
+            expected.append(frame_of(CONVERSATION[i]))
             i += 1
-        assert written == expected, f"device's answer to {host_vector.name}"
+        if written != expected:
+            wrong.append(host_vector.name)
+    return wrong
+
+
+def test_the_device_answers_each_host_vector_with_the_next_device_vectors() -> None:
+    assert device_mismatches(lambda v: read_hex(v.path)) == []
 
 
 def test_no_vector_file_is_left_over() -> None:
@@ -257,10 +268,30 @@ def test_no_vector_file_is_left_over() -> None:
 
 
 def write() -> None:
-    """Write the vectors from the codec, checking the device produces the same bytes."""
+    """Write the vectors from the codec, checking first the device produces the same bytes."""
+    wrong = device_mismatches(lambda v: v.frame)
+    if wrong:
+        raise SystemExit(
+            "the device does not answer as the conversation says after "
+            + ", ".join(wrong)
+            + "; no vector written"
+        )
     VECTORS.mkdir(parents=True, exist_ok=True)
     for vector in CONVERSATION:
         vector.path.write_text(render(vector))
+
+
+def test_write_refuses_vectors_the_device_does_not_produce(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    i = next(i for i, v in enumerate(CONVERSATION) if v.name == "18-refused")
+    wrong = replace(CONVERSATION[i], payload=codec.encode_refused(codec.MSG_SCHEDULE, 6, 0, 2))
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "CONVERSATION", [*CONVERSATION[:i], wrong, *CONVERSATION[i + 1 :]])
+    monkeypatch.setattr(module, "VECTORS", tmp_path / "vectors")
+    with pytest.raises(SystemExit, match=f"after {CONVERSATION[i - 1].name}; no vector written"):
+        write()
+    assert not (tmp_path / "vectors").exists()
 
 
 if __name__ == "__main__":

@@ -138,7 +138,25 @@ def test_identify_answers_and_restarts_the_sequence_only_for_a_new_nonce() -> No
 def test_a_host_of_another_protocol_version_is_told_so() -> None:
     link = Link()
     link.send(codec.MSG_IDENTIFY, codec.encode_identify(5, version=9), seq=0)
-    assert codec.decode_refused(link.replies(codec.MSG_REFUSED)[0])[3] == codec.ERR_VERSION
+    # the id field is the command id, the channel, or 0xFFFF: never the version itself
+    assert codec.decode_refused(link.replies(codec.MSG_REFUSED)[0]) == (
+        codec.MSG_IDENTIFY,
+        0xFFFF,
+        0xFF,
+        codec.ERR_VERSION,
+    )
+
+
+def test_a_watchdog_out_of_range_is_refused_with_no_id() -> None:
+    link = Link()
+    link.hello()
+    link.send(codec.MSG_CONFIG_BEGIN, codec.encode_config_begin(77, 5))
+    assert codec.decode_refused(link.replies(codec.MSG_REFUSED)[0]) == (
+        codec.MSG_CONFIG_BEGIN,
+        0xFFFF,
+        0xFF,
+        ex.ERR_ARG,
+    )
 
 
 def test_a_command_runs_at_its_time_on_the_device_clock() -> None:
@@ -347,7 +365,10 @@ def configured_device() -> tuple[Link, list[str]]:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
 @given(st.lists(st.binary(max_size=200), max_size=8))
-def test_random_bytes_never_reach_the_executor(spy: list[str], chunks: list[bytes]) -> None:
+def test_random_bytes_are_rejected_and_never_reach_the_executor(
+    spy: list[str], chunks: list[bytes]
+) -> None:
+    """A rejection test: random bytes never pass the CRC-32 (valid frames: the test below)."""
     link, log = configured_device()
     for chunk in chunks:
         link.device.feed(chunk)
