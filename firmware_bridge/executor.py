@@ -23,9 +23,10 @@ API:
   channel's range, a heat target above its ``max_temp_c``, heat on a channel
   that is not a heater), ``ERR_CHANNEL`` (no such configured channel),
   ``ERR_FULL`` (queue full: send it again later), ``ERR_FAULT`` (a fault is
-  latched), ``ERR_ARG`` (unknown op, shape, negative duration or frequency,
-  not a number). Refused commands are never executed. Commands at the same
-  time run in the order they were queued.
+  latched), ``ERR_ARG`` (unknown op, shape, negative duration, a frequency
+  outside 0..MAX_WAVE_HZ, a value that is not a finite number). Refused
+  commands are never executed. Commands at the same time run in the order
+  they were queued.
 - ``feed()``: the host is alive: resets the watchdog, and arms it (it is
   disarmed until the first ``feed()`` and again by ``off()``). Call it for
   every message that arrives from the host; nothing else feeds it.
@@ -128,6 +129,7 @@ TEMP_MIN_C = -40.0  # readings outside this range mean a broken sensor
 TEMP_MAX_C = 150.0
 EPS = 1e-4  # tolerance on levels sent rounded by the host
 INF = float("inf")
+MAX_WAVE_HZ = 1000.0  # far above any motion (a 200 Hz tick draws up to 100 Hz): a wrong value
 
 
 def fault_names(bits: int) -> "list[str]":
@@ -289,8 +291,8 @@ class Executor:
         return OK
 
     def _check(self, ch: int, op: int, a: float, b: float, c: float, d: float) -> int:
-        # NaN compares unequal to itself
-        if a != a or b != b or c != c or d != d:
+        # x - x is 0 for a finite x, NaN for an infinity or a NaN (which fails every compare)
+        if not (a - a == 0.0 and b - b == 0.0 and c - c == 0.0 and d - d == 0.0):
             return ERR_ARG
         lo = self._lo[ch] - EPS
         hi = self._hi[ch] + EPS
@@ -301,7 +303,7 @@ class Executor:
                 return ERR_ARG
             return OK if lo <= a <= hi else ERR_LIMIT
         if op == OP_WAVE:
-            if c < 0.0 or (int(d) != SHAPE_SINE and int(d) != SHAPE_TRIANGLE):
+            if not (0.0 <= c <= MAX_WAVE_HZ) or (int(d) != SHAPE_SINE and int(d) != SHAPE_TRIANGLE):
                 return ERR_ARG
             return OK if lo <= a <= hi and lo <= b <= hi else ERR_LIMIT
         if op == OP_HEAT:

@@ -91,6 +91,26 @@ def test_slew_limit_bounds_every_step_of_the_applied_output() -> None:
         previous = executor.levels[0]
 
 
+@pytest.mark.parametrize(
+    "op, args",
+    [
+        (wf.OP_WAVE, (0.0, 0.5, math.inf, 0)),  # an infinite frequency overflowed the next tick
+        (wf.OP_WAVE, (0.0, 0.5, 1e12, 0)),  # an absurd one
+        (wf.OP_WAVE, (0.0, 0.5, 1.0, math.inf)),  # an infinite shape code
+        (wf.OP_SET, (math.inf, 0, 0, 0)),
+        (wf.OP_RAMP, (0.5, math.inf, 0, 0)),  # an endless ramp
+        (wf.OP_RAMP, (0.5, 100.0, -math.inf, 0)),
+    ],
+)
+def test_non_finite_or_absurd_arguments_are_refused(op: int, args: tuple[float, ...]) -> None:
+    hal, executor = make()
+    assert executor.schedule(hal.at(10_000), 1, op, *args) == ex.ERR_ARG
+    assert executor.queued() == 0
+    run(hal, executor, 50_000)
+    assert executor.faults == 0
+    assert executor.levels == [0.0, 0.0]
+
+
 def test_levels_outside_the_channel_range_are_refused() -> None:
     hal, executor = make(max_level=0.6)
     t = hal.at(10_000)
