@@ -3,10 +3,10 @@
 Pin map (see README.md): channel n (0..15) drives its PWM output on GPn, so
 each channel has a PWM slice output of its own (GP0..GP15 are the 16 distinct
 slice outputs; GP16 and above would share them). Rollers also need a
-direction pin, so they go on the channels listed in DIRECTION_PINS, driven
-through a phase/enable motor driver (PWM on enable, direction on phase).
-Heaters need a temperature sensor, so they go on the channels listed in
-SENSOR_PINS: a 10 kOhm NTC thermistor (B 3950) from the ADC pin to ground
+direction pin, so they go on the channels listed in DIRECTION_PINS
+(`channels.py`), driven through a phase/enable motor driver (PWM on enable,
+direction on phase). Heaters need a temperature sensor, so they go on the
+channels listed in SENSOR_PINS: a 10 kOhm NTC thermistor (B 3950) from the ADC pin to ground
 with a 10 kOhm resistor from 3V3. The emergency stop is a normally-closed
 button from GP22 to ground: pressed, or its wire broken, reads as stopped.
 
@@ -20,13 +20,10 @@ import time
 
 from machine import ADC, PWM, Pin
 
-CHANNELS = 16
+from firmware_bridge.channels import CHANNELS, DIRECTION_PINS, SENSOR_PINS, channel_takes
+
 PWM_HZ = 20000  # above hearing for motor drivers; every channel shares it per slice anyway
-DIRECTION_PINS = {0: 16, 1: 17, 2: 18, 8: 19, 9: 20, 10: 21}
-SENSOR_PINS = {7: 26, 15: 27}
 ESTOP_PIN = 22
-KIND_ROLLER = 0
-KIND_HEATER = 3
 THERMISTOR_R0 = 10000.0  # ohms at 25 C
 THERMISTOR_B = 3950.0
 SERIES_R = 10000.0
@@ -59,9 +56,7 @@ class Rp2Hal:
 
     def configure(self, ch: int, kind: int) -> bool:
         """Whether channel `ch` can drive `kind`: rollers need a direction pin, heaters a sensor."""
-        if kind == KIND_ROLLER and ch not in self._dir:
-            return False
-        if kind == KIND_HEATER and ch not in self._adc:
+        if not channel_takes(ch, kind):
             return False
         self.kinds[ch] = kind
         self.set_output(ch, 0.0)

@@ -15,9 +15,10 @@ import sys
 import machine
 import micropython
 
+from firmware_bridge.channels import CHANNELS
 from firmware_bridge.codec import CAP_TEMP
 from firmware_bridge.device import Device
-from firmware_bridge.hal_rp2 import CHANNELS, Rp2Hal
+from firmware_bridge.hal_rp2 import Rp2Hal
 
 WDT_MS = 1000  # the loop runs every few ms; a second without a pass is a hang
 READ_BURST = 64  # bytes read per pass before the executor ticks again

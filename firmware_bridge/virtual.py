@@ -21,6 +21,7 @@ import threading
 import time
 import tty
 
+from firmware_bridge.channels import channel_takes
 from firmware_bridge.codec import CAP_TEMP, CAP_VIRTUAL
 from firmware_bridge.device import Device
 from firmware_bridge.executor import KIND_HEATER, QUEUE_SIZE
@@ -69,7 +70,9 @@ class VirtualHal:
         return (time.monotonic_ns() // 1000 - self._t0 + self._start) & TICKS_MAX
 
     def configure(self, ch: int, kind: int) -> bool:
-        """Any kind on any channel (a real board maps heaters to sensor inputs)."""
+        """Whether channel `ch` can drive `kind`: the same channel map as the real board."""
+        if not channel_takes(ch, kind):
+            return False
         self.kinds[ch] = kind
         return True
 

@@ -147,6 +147,47 @@ def test_rollers_need_a_direction_pin_and_heaters_a_sensor(board: FakeBoard) -> 
     assert hal.configure(3, air)
 
 
+def test_the_virtual_pico_refuses_exactly_what_the_board_refuses(board: FakeBoard) -> None:
+    from firmware_bridge.virtual import VirtualHal
+
+    real = hal_module().Rp2Hal()
+    virtual = VirtualHal(16)
+    for ch in range(16):
+        for kind in range(4):
+            assert virtual.configure(ch, kind) == real.configure(ch, kind), (ch, kind)
+    assert not virtual.configure(3, 0)  # a roller without a direction pin
+    assert not virtual.configure(6, 3)  # a heater without a thermistor
+
+
+def test_the_virtual_device_refuses_a_heater_on_a_channel_without_a_sensor() -> None:
+    from firmware_bridge.virtual import VirtualDevice
+    from massager.drivers.base import DriverOptions
+    from massager.drivers.serial import SerialDriver
+    from massager.rig import Rig
+
+    rig = Rig.model_validate(
+        {
+            "name": "misfit",
+            "actuators": [
+                {
+                    "id": "heat",
+                    "kind": "heater",
+                    "foot": "left",
+                    "reaches": ["sole"],
+                    "max_temp_c": "40C",
+                    "bindings": {"serial": {"channel": 6}},
+                }
+            ],
+        }
+    )
+    from massager.errors import DeviceError
+
+    with VirtualDevice(channels=16) as dev:
+        driver = SerialDriver(rig, DriverOptions(target=dev.port))
+        with pytest.raises(DeviceError, match=r"configure channel 6 \(heat\): the device has no"):
+            driver.open()
+
+
 def test_the_thermistor_reads_degrees_and_a_broken_one_reads_nan(board: FakeBoard) -> None:
     hal = hal_module().Rp2Hal()
     board.adc[26] = 32768  # NTC equal to the series resistor: 25 C
