@@ -258,6 +258,18 @@ def main(argv: "list[str] | None" = None) -> int:
     start = NEAR_WRAP_US if args.near_wrap else args.clock_start_us
     if not 0 <= start <= TICKS_MAX:
         parser.error("--clock-start-us must be within 0..2**30-1")
+    for option, path in (("--trace", args.trace), ("--link", args.link)):
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            parser.error("%s %s: the folder %s does not exist" % (option, path, folder))
+        if not os.access(folder, os.W_OK):
+            parser.error("%s %s: cannot write in %s" % (option, path, folder))
+    if args.trace is not None and os.path.isdir(args.trace):
+        parser.error("--trace %s is a folder; give a file name" % args.trace)
+    if args.link is not None and os.path.lexists(args.link) and not os.path.islink(args.link):
+        parser.error("--link %s exists and is not a symbolic link; choose another path" % args.link)
     dev = VirtualDevice(args.channels, start, args.trace)
     if args.link:
         if os.path.islink(args.link):
