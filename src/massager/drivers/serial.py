@@ -161,14 +161,7 @@ class SerialDriver(Driver):
     def open(self) -> None:
         """Find and open the port, say hello, configure every channel, synchronise clocks."""
         self._channels = self._rig_channels()
-        target = self.options.target or find_pico()
-        self.target = target
-        link = SerialLink(lambda: open_port(target))
-        try:
-            link.open()
-        except Exception as exc:
-            raise DeviceError(f"cannot open serial port {target}: {exc}") from exc
-        self._link = self.last_link = link
+        link = self._open_link()
         atexit.register(self.close)
         try:
             self._connect()
@@ -292,12 +285,8 @@ class SerialDriver(Driver):
         except Exception:
             pass
 
-    def turn_off(self) -> None:
-        """`massager off`: say hello, turn every output off, end the device's session.
-
-        Ignores the rig (its channels, limits and watchdog): a device that a rig
-        does not fit is turned off all the same. DeviceError if it does not confirm.
-        """
+    def _open_link(self) -> SerialLink:
+        """Open the target port (or the Pico found by its USB id) as this driver's link."""
         target = self.options.target or find_pico()
         self.target = target
         link = SerialLink(lambda: open_port(target))
@@ -306,16 +295,25 @@ class SerialDriver(Driver):
         except Exception as exc:
             raise DeviceError(f"cannot open serial port {target}: {exc}") from exc
         self._link = self.last_link = link
+        return link
+
+    def turn_off(self) -> None:
+        """`massager off`: say hello, turn every output off, end the device's session.
+
+        Ignores the rig (its channels, limits and watchdog): a device that a rig
+        does not fit is turned off all the same. DeviceError if it does not confirm.
+        """
+        link = self._open_link()
         try:
             self.identity = link.identify(secrets.randbits(32), timeout=3.0)
             if self.identity is None:
                 raise DeviceError(
-                    f"no answer from the massager firmware on {target}; its outputs may be on "
+                    f"no answer from the massager firmware on {self.target}; its outputs may be on "
                     "(its watchdog turns them off once a session's host goes quiet)"
                 )
             n = link.send(codec.MSG_OFF)
             if not link.wait_acked(n, 1.0):
-                raise DeviceError(f"the device on {target} did not confirm turning off")
+                raise DeviceError(f"the device on {self.target} did not confirm turning off")
         finally:
             self.close()
 
