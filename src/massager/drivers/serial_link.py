@@ -46,7 +46,6 @@ WINDOW = 16
 LOSS_GAIN = 0.05
 LOSSY = 0.2
 """Above this share of frames needing a retransmission, the link counts as noisy."""
-READ_TIMEOUT = 0.005
 REOPEN_EVERY = 0.1
 
 
