@@ -39,11 +39,15 @@ class Output:
     def _write(self, level: float) -> None:
         raise NotImplementedError
 
+    def _pin_devices(self) -> list[Any]:
+        """The devices `zero()` drives low."""
+        return self.devices
+
     def zero(self) -> None:
         """Drive every pin of this output low now, whatever was written before."""
         self.last = None
         first: Exception | None = None
-        for device in self.devices:
+        for device in self._pin_devices():
             try:
                 device.off()
             except Exception as exc:
@@ -95,18 +99,9 @@ class MotorOutput(Output):
             motor.forward_device.off()
             motor.backward_device.off()
 
-    def zero(self) -> None:
-        """Drive each of the motor's pins low (phase included, which stop() leaves)."""
-        self.last = None
-        first: Exception | None = None
-        for device in self.motor.all:
-            try:
-                device.off()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
-        self.last = 0.0
+    def _pin_devices(self) -> list[Any]:
+        """Each of the motor's pins (phase included, which the motor's stop() leaves)."""
+        return list(self.motor.all)
 
 
 class PwmOutput(Output):
