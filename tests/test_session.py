@@ -13,6 +13,7 @@ import pytest
 from fake_driver import FakeDriver, stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from session_support import script
 
 from massager.clock import MonotonicClock, VirtualClock
 from massager.errors import DeviceError, Interrupted, SafetyStop
@@ -22,24 +23,12 @@ from massager.runtime.events import (
     Finished,
     IntensityChanged,
     Paused,
-    Progress,
     Recorder,
     Resumed,
     SessionStarted,
     StepStarted,
 )
 from massager.runtime.session import Session, clamp_intensity
-
-
-def script(session: Session, actions: dict[float, Callable[[], object]]) -> None:
-    """Run each action once the device clock (pauses included) reaches its time."""
-    pending = sorted(actions.items())
-
-    def on_progress(event: Progress) -> None:
-        while pending and event.wall_ms >= pending[0][0]:
-            pending.pop(0)[1]()
-
-    session.bus.subscribe(on_progress, Progress)
 
 
 def make(

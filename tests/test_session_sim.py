@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from session_support import script
 from sim_support import PROGRAM, RIG, simulate, slew_reference, stream
 
 from massager.drivers.sim import SimDriver
@@ -18,17 +18,6 @@ from massager.trace import LEVEL_TOLERANCE, Trace, read_trace
 TICK_MS = SimDriver.TICK_US / 1000
 TOL = LEVEL_TOLERANCE + 1e-3
 MOVING = ("roller", "vib", "bladder")  # the heater follows its own loop
-
-
-def script(session: Session, actions: dict[float, Callable[[], object]]) -> None:
-    """Run each action once the session reaches its wall time (pauses included)."""
-    pending = sorted(actions.items())
-
-    def on_progress(event: Progress) -> None:
-        while pending and event.wall_ms >= pending[0][0]:
-            pending.pop(0)[1]()
-
-    session.bus.subscribe(on_progress, Progress)
 
 
 def levels_between(trace: Trace, actuator: str, t0: float, t1: float) -> list[float]:
