@@ -140,7 +140,7 @@ def simulate(
 
     _check_trace_path(trace)
     if plot is not None:
-        _check_plot_path(plot)
+        _check_plot_path(plot, "simulate --plot")
     cap = session_cap_ms(session_cap)
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
     with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
@@ -189,7 +189,10 @@ def simulate(
             out.write(f"plot: {plot}\n")
 
 
-def _check_plot_path(path: Path) -> None:
+def _check_plot_path(path: Path, what: str) -> None:
+    from massager.ui.plot import require_matplotlib
+
+    require_matplotlib(what)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise UsageError(
             f"cannot draw {str(path)!r}: the file name must end in {', '.join(PLOT_SUFFIXES)}"
@@ -224,7 +227,7 @@ def plot(
     """Draw the compiled timeline of a profile: one lane per actuator, steps labelled."""
     from massager.ui.plot import plot_timeline
 
-    _check_plot_path(output)
+    _check_plot_path(output, "massager plot")
     from massager.limits import HARD_CAP_MS
 
     # a picture harms no one: draw any profile up to the hard cap

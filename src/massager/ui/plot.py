@@ -20,7 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge import waveforms as wf
+from massager.errors import UsageError
 from massager.stream import Command, CommandStream, StepInfo, Timeline
+
+PLOT_EXTRA = "pip install 'massager[plot]'"
+"""What installs the pictures' dependencies (matplotlib, and numpy under it)."""
+
+
+def require_matplotlib(what: str = "drawing a picture") -> None:
+    """Raise UsageError (exit 2) saying what to install when matplotlib is missing."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        found = False
+    if not found:
+        raise UsageError(
+            f"{what} needs matplotlib, which is not installed; install it with: {PLOT_EXTRA}"
+        )
+
 
 KIND_COLORS = {
     "roller": "#1f77b4",
