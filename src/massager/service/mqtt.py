@@ -1,0 +1,294 @@
+"""The Home Assistant MQTT bridge: one more client of the service's Dispatcher.
+
+It announces the massager by device discovery, publishes its state on change, and
+turns button presses, the profile select and the intensity number into the same API
+calls any client makes (same checks, same controller rules; stop always allowed).
+The broker going away never touches a session: the bridge only reconnects with
+backoff, then announces itself, its discovery and its state again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from massager import __version__
+from massager.service.discovery import DeviceInfo, Topics, discovery_payload
+from massager.service.mqtt_commands import (
+    BUTTON_METHODS,
+    Command,
+    Deduplicator,
+    Refused,
+    parse_command,
+)
+from massager.service.mqtt_config import MqttConfig
+from massager.service.mqtt_state import StateThrottle, session_end_event, state_payload
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+__all__ = ["MqttBridge", "forget_device"]
+
+log = logging.getLogger("massager.mqtt")
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+KEEPALIVE_S = 15
+
+
+class Dispatching(Protocol):
+    """What the bridge needs of the service's Dispatcher (see docs/api.md)."""
+
+    async def call(self, client: Any, method: str, params: dict[str, Any] | None) -> Any:
+        """Run one API method for `client`."""
+
+    def connect(self, client: Any) -> None:
+        """Register a client."""
+
+    def disconnect(self, client: Any) -> None:
+        """Unregister a client."""
+
+
+class BridgeClient:
+    """The bridge as the Dispatcher sees it: id `mqtt`, pushed status kept as the latest."""
+
+    def __init__(self) -> None:
+        self.id = "mqtt"
+        self.name = "mqtt (Home Assistant)"
+        self.authorized = True
+        self.status: dict[str, Any] = {}
+        self.changed = asyncio.Event()
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Keep a pushed status object and wake the state publisher."""
+        if method == "status":
+            self.status = params
+            self.changed.set()
+
+
+def _tls(config: MqttConfig) -> aiomqtt.TLSParameters | None:
+    """TLS settings for the broker connection, or None without TLS."""
+    import aiomqtt
+
+    if not config.tls:
+        return None
+    return aiomqtt.TLSParameters(ca_certs=config.tls_ca or None, cert_reqs=ssl.CERT_REQUIRED)
+
+
+def _client(config: MqttConfig, topics: Topics, *, will: bool = True) -> aiomqtt.Client:
+    """An aiomqtt client for the configured broker (MQTT 5), with the `offline` will."""
+    import aiomqtt
+
+    return aiomqtt.Client(
+        config.host,
+        config.port,
+        identifier=f"massager-{config.node_id}",
+        username=config.username or None,
+        password=(config.password or None) if config.username else None,
+        tls_params=_tls(config),
+        protocol=aiomqtt.ProtocolVersion.V5,
+        keepalive=KEEPALIVE_S,
+        will=aiomqtt.Will(topics.availability, "offline", qos=1, retain=True) if will else None,
+        timeout=5,
+    )
+
+
+async def forget_device(config: MqttConfig) -> None:
+    """Remove the device from Home Assistant: empty retained config, state and availability."""
+    topics = Topics(config.discovery_prefix, config.node_id)
+    async with _client(config, topics, will=False) as mq:
+        for topic in (topics.config, topics.state, topics.availability):
+            await mq.publish(topic, b"", qos=1, retain=True)
+    log.info("mqtt: removed device %s from %s", config.node_id, topics.config)
+
+
+class MqttBridge:
+    """Runs until cancelled: connect, announce, publish state, act on commands, reconnect."""
+
+    def __init__(self, config: MqttConfig, dispatcher: Dispatching, page_url: str) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.page_url = config.configuration_url or page_url
+        self.topics = Topics(config.discovery_prefix, config.node_id)
+        self.client = BridgeClient()
+        self.throttle = StateThrottle(config.state_interval_s)
+        self.dedup = Deduplicator()
+        self.profiles: tuple[str, ...] = ()
+        self.profile = ""
+        self.intensity = 1.0
+        self.connected = asyncio.Event()
+        self._seen_state = "idle"
+
+    async def run(self) -> None:
+        """The bridge's life: register with the Dispatcher, then keep a broker connection."""
+        import aiomqtt
+
+        self.dispatcher.connect(self.client)
+        try:
+            await self._learn()
+            backoff = BACKOFF_FIRST_S
+            while True:
+                try:
+                    async with _client(self.config, self.topics) as mq:
+                        backoff = BACKOFF_FIRST_S
+                        await self._connected(mq)
+                except aiomqtt.MqttError as exc:
+                    self.connected.clear()
+                    log.warning(
+                        "mqtt: broker %s:%d: %s; retrying in %.1f s",
+                        self.config.host,
+                        self.config.port,
+                        exc,
+                        backoff,
+                    )
+                await asyncio.sleep(backoff * random.uniform(0.9, 1.1))
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        finally:
+            self.connected.clear()
+            self.dispatcher.disconnect(self.client)
+
+    async def _learn(self) -> None:
+        """Subscribe to status and read what discovery announces (profiles, heaters)."""
+        status = await self._call("status.subscribe", {})
+        self.client.status = status
+        self.profiles = tuple(p["name"] for p in await self._call("profile.list", {}))
+        first = "classic" if "classic" in self.profiles else next(iter(self.profiles), "")
+        self.profile = str(status.get("profile") or first)
+        self.intensity = float(status.get("intensity", 1.0))
+        self._seen_state = str(status.get("state", "idle"))
+
+    async def _device(self) -> DeviceInfo:
+        """What discovery says about this massager, asked of the API."""
+        info = await self._call("server.info", {})
+        heaters: tuple[str, ...] = ()
+        if self.profile:
+            described = await self._call("profile.describe", {"profile": self.profile})
+            heaters = tuple(a["id"] for a in described["actuators"] if a["kind"] == "heater")
+        return DeviceInfo(
+            node_id=self.config.node_id,
+            sw_version=__version__,
+            model=f"massager ({info['device']}, rig {info['rig']})",
+            configuration_url=self.page_url,
+            profiles=self.profiles,
+            heaters=heaters,
+        )
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        """One Dispatcher call as the bridge client."""
+        return await self.dispatcher.call(self.client, method, params)
+
+    async def _connected(self, mq: aiomqtt.Client) -> None:
+        """One broker connection: announce, subscribe, then serve until it drops."""
+        import paho.mqtt.subscribeoptions as sub
+
+        await self._announce(mq)
+        options = sub.SubscribeOptions(qos=1, retainAsPublished=True)
+        await mq.subscribe([(t, options) for t in (*self.topics.commands, self.topics.ha_status)])
+        self.connected.set()
+        log.info(
+            "mqtt: connected to %s:%d as %s",
+            self.config.host,
+            self.config.port,
+            self.config.node_id,
+        )
+        publisher = asyncio.create_task(self._publish_state(mq))
+        try:
+            async for message in mq.messages:
+                await self._message(mq, message)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await mq.publish(self.topics.availability, "offline", qos=1, retain=True)
+            raise
+        finally:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+
+    async def _announce(self, mq: aiomqtt.Client) -> None:
+        """Availability `online`, the discovery config, and the state, all retained."""
+        config = discovery_payload(self.topics, await self._device())
+        await mq.publish(self.topics.availability, "online", qos=1, retain=True)
+        await mq.publish(self.topics.config, json.dumps(config), qos=1, retain=True)
+        self.throttle.forget()
+        self.client.changed.set()
+
+    async def _publish_state(self, mq: aiomqtt.Client) -> None:
+        """Publish the state JSON on change (slow fields throttled) and session-end events."""
+        import aiomqtt
+
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.throttle.interval_s):
+                    await self.client.changed.wait()
+            self.client.changed.clear()
+            status = self.client.status
+            try:
+                event = session_end_event(self._seen_state, status)
+                self._seen_state = str(status.get("state", "idle"))
+                if event is not None:
+                    await mq.publish(self.topics.event, json.dumps(event), qos=1)
+                payload = state_payload(status, profile=self.profile, intensity=self.intensity)
+                now = time.monotonic()
+                if self.throttle.due(payload, now):
+                    await mq.publish(self.topics.state, json.dumps(payload), qos=1, retain=True)
+                    self.throttle.published(payload, now)
+            except aiomqtt.MqttError as exc:
+                log.debug("mqtt: state not published: %s", exc)
+
+    async def _message(self, mq: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """Act on one incoming message (a command, or Home Assistant's status)."""
+        topic = str(message.topic)
+        payload = (
+            message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        )
+        if topic == self.topics.ha_status:
+            if payload.strip() == b"online":
+                log.info("mqtt: Home Assistant is online; announcing again")
+                await self._announce(mq)
+            return
+        if message.retain:
+            if payload:
+                log.warning("mqtt: ignored a retained command on %s (cleared it)", topic)
+                await mq.publish(topic, b"", qos=1, retain=True)
+            return
+        try:
+            command = parse_command(self.topics, topic, payload, self.profiles)
+        except Refused as exc:
+            log.warning("mqtt: refused command on %s: %s", topic, exc)
+            return
+        if command.button != "stop" and self.dedup.repeated(topic, payload, time.monotonic()):
+            log.info("mqtt: dropped a repeated command on %s", topic)
+            return
+        await self._act(command)
+
+    async def _act(self, command: Command) -> None:
+        """Make the API call for a checked command; a refusal is a log line."""
+        try:
+            if command.kind == "profile":
+                self.profile = command.profile
+            elif command.kind == "intensity":
+                if self.client.status.get("state") in ("running", "paused"):
+                    await self._call("session.set_intensity", {"value": command.intensity})
+                self.intensity = command.intensity
+            elif command.button == "start":
+                if not self.config.allow_remote_start:
+                    log.warning(
+                        "mqtt: refused start: remote start is off ([mqtt] allow_remote_start)"
+                    )
+                    return
+                await self._call(
+                    "session.start", {"profile": self.profile, "intensity": self.intensity}
+                )
+            else:
+                await self._call(BUTTON_METHODS[command.button], {})
+            log.info("mqtt: %s", command.button or f"{command.kind} set")
+        except Exception as exc:  # an RpcError (refusal) or a failure: a log line, never a crash
+            log.warning("mqtt: %s refused: %s", command.button or command.kind, exc)
+        self.client.changed.set()

@@ -1,0 +1,271 @@
+"""The MQTT bridge against a real Mosquitto, with a recording stand-in for the Dispatcher.
+
+These pin what the bridge does with the broker (announce, will, retained and repeated
+commands, bad payloads, reconnects) by the API calls it makes; tests/test_mqtt_service.py
+plays the same commands into the real service and reads the simulator's trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mqtt_support import BridgeThread, Broker, HomeAssistant, wait_until
+
+from massager.service.discovery import Topics
+from massager.service.mqtt import MqttBridge
+from massager.service.mqtt_config import MqttConfig
+
+TOPICS = Topics("homeassistant", "massager")
+LEARN = {"status.subscribe", "profile.list", "server.info", "profile.describe"}
+
+
+class Refusal(Exception):
+    """What the stand-in raises for a call the service would refuse."""
+
+
+class RecordingDispatcher:
+    """Answers the bridge's questions with fixed facts and records every other call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.clients: list[Any] = []
+        self.refuse: set[str] = set()
+        self.status: dict[str, Any] = {"state": "idle", "intensity": 0.8, "temps": {}}
+
+    async def call(self, client: Any, method: str, params: Any) -> Any:
+        """Record the call; answer it, or raise `Refusal` for a method in `refuse`."""
+        self.calls.append((method, params))
+        if method in self.refuse:
+            raise Refusal(f"{method}: no session is running")
+        answers: dict[str, Any] = {
+            "profile.list": [{"name": "classic"}, {"name": "quick"}],
+            "server.info": {"device": "sim", "rig": "reference"},
+            "profile.describe": {
+                "actuators": [
+                    {"id": "left_sole_heater", "kind": "heater"},
+                    {"id": "left_roller", "kind": "roller"},
+                ]
+            },
+        }
+        return answers.get(method, self.status)
+
+    def set_status(self, status: dict[str, Any]) -> None:
+        """What the service would push: the new status, seen by every client."""
+        self.status = status
+        for client in self.clients:
+            client.status = status
+
+    def connect(self, client: Any) -> None:
+        """Register the bridge."""
+        self.clients.append(client)
+
+    def disconnect(self, client: Any) -> None:
+        """Unregister the bridge."""
+        self.clients.remove(client)
+
+    def actions(self) -> list[tuple[str, Any]]:
+        """The calls that would change something (everything but the bridge's questions)."""
+        return [c for c in self.calls if c[0] not in LEARN]
+
+
+@pytest.fixture(scope="module")
+def ha(mosquitto: Broker) -> Iterator[HomeAssistant]:
+    """A client playing Home Assistant on the module's broker."""
+    client = HomeAssistant(mosquitto.port)
+    yield client
+    client.close()
+
+
+def _bridge(broker: Broker, **options: Any) -> tuple[RecordingDispatcher, BridgeThread]:
+    """A bridge on `broker`, waited for until it is connected."""
+    dispatcher = RecordingDispatcher()
+    config = MqttConfig(enabled=True, port=broker.port, **options)
+    bridge = MqttBridge(config, dispatcher, "http://massager.local:8765/")
+    runner = BridgeThread(bridge)
+    wait_until(bridge.connected.is_set, 10, "the bridge to connect")
+    return dispatcher, runner
+
+
+@pytest.fixture
+def bridge(mosquitto: Broker) -> Iterator[tuple[RecordingDispatcher, BridgeThread]]:
+    """A bridge that allows remote start, closed after the test."""
+    pair = _bridge(mosquitto, allow_remote_start=True)
+    yield pair
+    pair[1].close()
+
+
+def test_announces_device_online_and_state(bridge: Any, ha: HomeAssistant) -> None:
+    start = time.monotonic() - 30
+    config = ha.wait(TOPICS.config, after=start)
+    assert config.retain or ha.last(TOPICS.config) is not None
+    golden = json.loads((_data() / "discovery.json").read_text())
+    assert config.json() == golden
+    assert ha.wait(TOPICS.availability, lambda m: m.text == "online", after=start)
+    state = ha.wait(TOPICS.state, after=start).json()
+    assert state["state"] == "idle" and state["intensity"] == 80 and state["profile"] == "classic"
+
+
+def test_offline_on_close_and_retained_for_late_subscribers(mosquitto: Broker) -> None:
+    _dispatcher, runner = _bridge(mosquitto)
+    runner.close()
+    late = HomeAssistant(mosquitto.port, client_id="late-subscriber")
+    try:
+        seen = late.wait(TOPICS.availability, timeout=5)
+        assert seen.text == "offline" and seen.retain
+        assert late.wait(TOPICS.config).retain
+    finally:
+        late.close()
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "logged"),
+    [
+        (TOPICS.intensity_set, b"strong", "is not a number"),
+        (TOPICS.intensity_set, b"150", "within 0..100"),
+        (TOPICS.intensity_set, b"nan", "within 0..100"),
+        (TOPICS.intensity_set, b"-1", "within 0..100"),
+        (TOPICS.profile_set, b"no-such-profile", "unknown profile"),
+        (TOPICS.command, b"explode", "unknown command"),
+        (TOPICS.command, b"\xff\xfe\x00\x81", "not UTF-8"),
+        (TOPICS.command, b"st\x00op", "control characters"),
+        (TOPICS.command, b"x" * (1 << 20), "too large"),
+    ],
+)
+def test_bad_payloads_are_refused_with_a_log_line(
+    bridge: Any,
+    ha: HomeAssistant,
+    caplog: pytest.LogCaptureFixture,
+    topic: str,
+    payload: bytes,
+    logged: str,
+) -> None:
+    dispatcher, _runner = bridge
+    caplog.set_level(logging.INFO, logger="massager.mqtt")
+    ha.publish(topic, payload)
+    ha.publish(TOPICS.command, b"stop")  # a marker: once it is acted on, the bad one was read
+    wait_until(lambda: ("session.stop", {}) in dispatcher.actions(), 5, "the stop marker")
+    assert dispatcher.actions() == [("session.stop", {})]
+    refusals = [r for r in caplog.records if "refused command" in r.getMessage()]
+    assert len(refusals) == 1 and logged in refusals[0].getMessage()
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_commands_become_api_calls(bridge: Any, ha: HomeAssistant) -> None:
+    dispatcher, _runner = bridge
+    ha.publish(TOPICS.profile_set, "quick")
+    ha.publish(TOPICS.intensity_set, "55")
+    ha.publish(TOPICS.command, "start")
+    wait_until(lambda: dispatcher.actions(), 5, "the start")
+    dispatcher.set_status({"state": "running", "intensity": 0.55, "profile": "quick"})
+    ha.publish(TOPICS.intensity_set, "40.5")
+    for button in ("pause", "resume", "acknowledge", "stop"):
+        ha.publish(TOPICS.command, button)
+    wait_until(lambda: len(dispatcher.actions()) == 6, 5, "six calls")
+    assert dispatcher.actions() == [
+        ("session.start", {"profile": "quick", "intensity": 0.55}),
+        ("session.set_intensity", {"value": 0.405}),
+        ("session.pause", {}),
+        ("session.resume", {}),
+        ("fault.acknowledge", {}),
+        ("session.stop", {}),
+    ]
+
+
+def test_start_is_refused_unless_allowed(mosquitto: Broker, ha: HomeAssistant, caplog: Any) -> None:
+    dispatcher, runner = _bridge(mosquitto)
+    try:
+        caplog.set_level(logging.INFO, logger="massager.mqtt")
+        ha.publish(TOPICS.command, "start")
+        ha.publish(TOPICS.command, "stop")
+        wait_until(lambda: dispatcher.actions(), 5, "the stop")
+        assert dispatcher.actions() == [("session.stop", {})]
+        assert any("remote start is off" in r.getMessage() for r in caplog.records)
+    finally:
+        runner.close()
+
+
+def test_retained_command_is_ignored_and_cleared(mosquitto: Broker, ha: HomeAssistant) -> None:
+    ha.publish(TOPICS.command, "start", retain=True)
+    dispatcher, runner = _bridge(mosquitto, allow_remote_start=True)
+    try:
+        ha.publish(TOPICS.command, "pause", retain=True)  # live, but retained: ignored as well
+        ha.publish(TOPICS.command, "stop")
+        wait_until(lambda: dispatcher.actions(), 5, "the stop")
+        assert dispatcher.actions() == [("session.stop", {})]
+        late = HomeAssistant(mosquitto.port, client_id="late-subscriber-2")
+        try:
+            late.wait(TOPICS.availability)
+            assert not [m for m in late.on(TOPICS.command) if m.payload]  # cleared
+        finally:
+            late.close()
+    finally:
+        runner.close()
+
+
+def test_repeated_commands_are_dropped_but_stop_never(bridge: Any, ha: HomeAssistant) -> None:
+    dispatcher, _runner = bridge
+    for _ in range(3):
+        ha.publish(TOPICS.command, "pause")
+    ha.publish(TOPICS.command, "stop")
+    ha.publish(TOPICS.command, "stop")
+    wait_until(lambda: len(dispatcher.actions()) >= 3, 5, "the calls")
+    time.sleep(0.3)  # nothing further may arrive
+    assert dispatcher.actions() == [
+        ("session.pause", {}),
+        ("session.stop", {}),
+        ("session.stop", {}),
+    ]
+
+
+def test_refused_call_is_a_log_line(bridge: Any, ha: HomeAssistant, caplog: Any) -> None:
+    dispatcher, _runner = bridge
+    caplog.set_level(logging.INFO, logger="massager.mqtt")
+    dispatcher.refuse.add("session.pause")
+    ha.publish(TOPICS.command, "pause")
+    ha.publish(TOPICS.command, "stop")
+    wait_until(lambda: ("session.stop", {}) in dispatcher.actions(), 5, "the stop")
+    assert any("pause refused: session.pause: no session" in r.getMessage() for r in caplog.records)
+    assert runner_alive(bridge)
+
+
+def runner_alive(bridge: Any) -> bool:
+    """The bridge thread still runs (a refusal did not end it)."""
+    return bool(bridge[1]._thread.is_alive())
+
+
+def test_announces_again_when_home_assistant_comes_online(bridge: Any, ha: HomeAssistant) -> None:
+    ha.wait(TOPICS.config)
+    mark = time.monotonic()
+    ha.publish(TOPICS.ha_status, "online")
+    assert ha.wait(TOPICS.config, after=mark).json()["device"]["name"] == "Foot massager"
+    assert ha.wait(TOPICS.state, after=mark)
+
+
+def test_reconnects_after_a_broker_restart(bridge: Any, mosquitto: Broker) -> None:
+    dispatcher, _runner = bridge
+    mosquitto.restart(down_s=1.0)
+    ha = HomeAssistant(mosquitto.port, client_id="after-restart")
+    try:
+        config = ha.wait(TOPICS.config, timeout=5)  # the restarted broker kept nothing
+        assert config.retain
+        assert ha.wait(TOPICS.availability, lambda m: m.text == "online", timeout=5)
+        assert ha.wait(TOPICS.state, timeout=5).json()["state"] == "idle"
+        # the service side never noticed: still registered, nothing called, nothing asked again
+        assert len(dispatcher.clients) == 1 and dispatcher.actions() == []
+        assert [c for c in dispatcher.calls if c[0] == "status.subscribe"] == [
+            ("status.subscribe", {})
+        ]
+    finally:
+        ha.close()
+
+
+def _data() -> Any:
+    """tests/data/mqtt."""
+    from pathlib import Path
+
+    return Path(__file__).parent / "data" / "mqtt"
