@@ -181,11 +181,18 @@ def test_session_cap_default_and_raised() -> None:
 
 def test_unreachable_steps_fail_unless_optional() -> None:
     step = {"name": "calves", "technique": "vibrate", "zones": ["calf"], "duration": "1m"}
-    with pytest.raises(InputError, match=r"step 'calves' .* reaches zone 'calf'"):
+    with pytest.raises(InputError, match=r"step 1 'calves' .* reaches zone 'calf'"):
         one_step(step)
-    stream = one_step({**step, "optional": True})
-    assert stream.steps[0].name == "calves"
+    rest = {"technique": "rest", "duration": "10s"}
+    profile = api.profile_from_data({"steps": [{**step, "optional": True, "feet": "left"}, rest]})
+    stream = api.compile_stream(profile, small_rig())
+    assert stream.steps[0].name == "calves" and stream.steps[0].skipped
+    assert (stream.steps[0].start_ms, stream.steps[0].end_ms) == (0, 0)  # takes no time
+    assert stream.duration_ms == 10_000
     assert all(c.op == "off" for c in stream.commands)
+    (warning,) = stream.warnings
+    assert warning.kind == "skipped" and warning.step == 1
+    assert "step 1 'calves' (vibrate): skipped on rig 'small'" in str(warning)
 
 
 def test_optional_steps_use_what_the_rig_can_reach() -> None:
@@ -195,5 +202,5 @@ def test_optional_steps_use_what_the_rig_can_reach() -> None:
     assert of(stream, "left_heel", "ramp")
     assert of(stream, "left_calf", "ramp")  # air presses the calf
     minimal = api.load_rig("pi-gpio-minimal")
-    stream = one_step({"technique": "ankle_circles", "duration": "20s", "optional": True}, minimal)
-    assert all(c.op == "off" for c in stream.commands)
+    with pytest.raises(InputError, match="nothing of profile 'one' runs on rig 'pi-gpio-minimal'"):
+        one_step({"technique": "ankle_circles", "duration": "20s", "optional": True}, minimal)

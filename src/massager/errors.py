@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,67 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class CompileWarning:
+    """Something the compiler changed or dropped of what a profile asked for.
+
+    Located at the profile field responsible (``path:line:col``), naming the step
+    (numbered from 1, as the live view and the plot number them), the actuator
+    (when one is concerned), what was asked and what was applied. ``kind`` is one
+    of ``skipped`` (an optional step, or part of it, the rig cannot reach),
+    ``nothing`` (a step that compiles to no motion), ``slowed``, ``lowered``,
+    ``dropped`` (motion left out on an actuator), ``shortened`` and ``rounded``.
+    """
+
+    path: str
+    line: int
+    col: int
+    message: str
+    kind: str = "changed"
+    step: int | None = None
+    actuator: str | None = None
+    asked: str | None = None
+    applied: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: warning: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The warning as a JSON object (the stream header's `warnings` entries)."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "col": self.col,
+            "kind": self.kind,
+            "step": self.step,
+            "actuator": self.actuator,
+            "asked": self.asked,
+            "applied": self.applied,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> CompileWarning:
+        """Rebuild a warning from its JSON object."""
+
+        def text(key: str) -> str | None:
+            value = obj.get(key)
+            return None if value is None else str(value)
+
+        step = obj.get("step")
+        return cls(
+            path=str(obj.get("path", "<profile>")),
+            line=int(obj.get("line", 1)),
+            col=int(obj.get("col", 1)),
+            message=str(obj.get("message", "")),
+            kind=str(obj.get("kind", "changed")),
+            step=None if step is None else int(step),
+            actuator=text("actuator"),
+            asked=text("asked"),
+            applied=text("applied"),
+        )
 
 
 class MassagerError(Exception):
@@ -38,6 +100,18 @@ class SafetyError(MassagerError):
     """The compiled stream would break a safety limit; names step, actuator and limit."""
 
     exit_code = 1
+
+
+class StrictError(MassagerError):
+    """`--strict`: the compiler changed what the profile asked for (its warnings, as errors)."""
+
+    exit_code = 1
+
+    def __init__(self, warnings: tuple[CompileWarning, ...] | list[CompileWarning]) -> None:
+        self.warnings = tuple(warnings)
+        lines = [str(w).replace(": warning: ", ": error: ", 1) for w in self.warnings]
+        lines.append(f"--strict: {len(self.warnings)} warning(s) treated as errors")
+        super().__init__("\n".join(lines))
 
 
 class UsageError(MassagerError):

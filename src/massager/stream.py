@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from firmware_bridge import waveforms as wf
+from massager.errors import CompileWarning
 
 FORMAT = "massager-stream"
 VERSION = 1
@@ -108,10 +109,16 @@ class StepInfo:
     start_ms: int
     end_ms: int
     track: int = 0
+    skipped: bool = False
+
+    @property
+    def number(self) -> int:
+        """The step's number as users see it (from 1): live view, plot, messages."""
+        return self.index + 1
 
     def to_json(self) -> dict[str, Any]:
-        """The step as a JSON object."""
-        return {
+        """The step as a JSON object (`skipped` only when true)."""
+        out: dict[str, Any] = {
             "index": self.index,
             "name": self.name,
             "technique": self.technique,
@@ -120,6 +127,9 @@ class StepInfo:
             "end_ms": self.end_ms,
             "track": self.track,
         }
+        if self.skipped:
+            out["skipped"] = True
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> StepInfo:
@@ -132,6 +142,7 @@ class StepInfo:
             start_ms=int(obj["start_ms"]),
             end_ms=int(obj["end_ms"]),
             track=int(obj.get("track", 0)),
+            skipped=bool(obj.get("skipped", False)),
         )
 
 
@@ -146,6 +157,8 @@ class CommandStream:
     steps: list[StepInfo] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     intensity: float = 1.0
+    warnings: tuple[CompileWarning, ...] = ()
+    """What the compiler changed or dropped of what the profile asked for."""
 
     def header(self) -> dict[str, Any]:
         """The first JSON Lines record: format, version and the stream's facts."""
@@ -158,6 +171,7 @@ class CommandStream:
             "duration_ms": self.duration_ms,
             "actuators": list(self.actuators),
             "steps": [s.to_json() for s in self.steps],
+            "warnings": [w.to_json() for w in self.warnings],
         }
 
     def iter_jsonl(self) -> Iterator[str]:
@@ -189,6 +203,7 @@ class CommandStream:
             steps=[StepInfo.from_json(s) for s in head["steps"]],
             commands=[Command.from_json(json.loads(line)) for line in it],
             intensity=float(head.get("intensity", 1.0)),
+            warnings=tuple(CompileWarning.from_json(w) for w in head.get("warnings", [])),
         )
 
     def by_actuator(self) -> dict[str, list[Command]]:

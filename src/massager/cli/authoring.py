@@ -18,7 +18,9 @@ from massager.cli.options import (
     RigOpt,
     SessionCapOpt,
     SetOpt,
+    StrictOpt,
     compile_for,
+    report_warnings,
     session_cap_ms,
 )
 from massager.errors import MassagerError, UsageError
@@ -53,8 +55,13 @@ def validate(
         typer.Argument(metavar="PATH", help="profile or rig files, or bundled profile names"),
     ],
     rig: RigOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
-    """Check profiles (compiled for a rig) and rig files; report every problem as FILE:LINE:COL."""
+    """Check profiles (compiled for a rig) and rig files; report every problem as FILE:LINE:COL.
+
+    What the compiler would change of a profile on the rig is a warning (stderr);
+    with --strict it is an error.
+    """
     from massager import api
     from massager.units import format_duration
 
@@ -79,6 +86,7 @@ def validate(
             if rig_obj is None:
                 continue  # the rig's error is out already; the profile itself loaded
             stream = api.compile_stream(profile, rig_obj)
+            report_warnings(stream, strict=strict)
             typer.echo(
                 f"ok: {profile.name} ({format_duration(stream.duration_ms)}, "
                 f"{len(stream.steps)} steps, {len(stream.commands)} commands on {rig_obj.name})"
@@ -116,13 +124,14 @@ def compile_command(
     intensity: Annotated[float, typer.Option("--intensity", help="User intensity, 0 to 1.")] = 1.0,
     sets: SetOpt = None,
     session_cap: SessionCapOpt = None,
+    strict: StrictOpt = False,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the stream here, not to stdout.")
     ] = None,
 ) -> None:
-    """Compile a profile for a rig into the JSON Lines command stream."""
+    """Compile a profile for a rig into the JSON Lines command stream (warnings on stderr)."""
     cap = session_cap_ms(session_cap)
-    stream, _ = compile_for(profile, rig, sets, intensity=intensity, cap_ms=cap)
+    stream, _ = compile_for(profile, rig, sets, intensity=intensity, cap_ms=cap, strict=strict)
     if output is None:
         for line in stream.iter_jsonl():
             sys.stdout.write(line + "\n")

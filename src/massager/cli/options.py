@@ -26,6 +26,12 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a profile parameter, NAME=VALUE (repeatable)."),
 ]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="Treat compiler warnings (what it changed of the profile) as errors."
+    ),
+]
 SessionCapOpt = Annotated[
     str | None,
     typer.Option("--session-cap", help="Session cap, up to 60m (default 20m)."),
@@ -57,6 +63,18 @@ def session_cap_ms(text: str | None) -> int:
     return cap
 
 
+def report_warnings(stream: CommandStream, *, strict: bool = False) -> None:
+    """Print the stream's warnings on stderr; with `strict`, refuse them (StrictError, exit 1)."""
+    import sys
+
+    from massager.errors import StrictError
+
+    if strict and stream.warnings:
+        raise StrictError(stream.warnings)
+    for warning in stream.warnings:
+        sys.stderr.write(f"{warning}\n")
+
+
 def compile_for(
     profile: str,
     rig: str | None,
@@ -64,8 +82,12 @@ def compile_for(
     *,
     intensity: float = 1.0,
     cap_ms: int | None = None,
+    strict: bool = False,
 ) -> tuple[CommandStream, Rig]:
-    """Load the profile and the rig named on the command line and compile them."""
+    """Load the profile and the rig named on the command line and compile them.
+
+    The compiler's warnings go to stderr (with `strict`: they are errors).
+    """
     from massager import api
     from massager.limits import DEFAULT_CAP_MS
 
@@ -78,4 +100,5 @@ def compile_for(
         params=params,
         session_cap_ms=DEFAULT_CAP_MS if cap_ms is None else cap_ms,
     )
+    report_warnings(stream, strict=strict)
     return stream, rig_obj

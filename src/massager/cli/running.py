@@ -16,6 +16,7 @@ from massager.cli.options import (
     RigOpt,
     SessionCapOpt,
     SetOpt,
+    StrictOpt,
     check_intensity,
     compile_for,
     session_cap_ms,
@@ -223,14 +224,18 @@ def plot(
     ],
     rig: RigOpt = None,
     sets: SetOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
-    """Draw the compiled timeline of a profile: one lane per actuator, steps labelled."""
+    """Draw the compiled timeline of a profile: one lane per actuator, steps labelled.
+
+    The compiler's warnings go to stderr (with --strict they are errors).
+    """
     from massager.ui.plot import plot_timeline
 
     _check_plot_path(output, "massager plot")
     from massager.limits import HARD_CAP_MS
 
     # a picture harms no one: draw any profile up to the hard cap
-    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=HARD_CAP_MS)
+    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=HARD_CAP_MS, strict=strict)
     plot_timeline(stream, output, kinds=_kinds(rig_obj))
     sys.stdout.write(f"{output}\n")

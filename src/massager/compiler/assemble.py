@@ -5,6 +5,10 @@ duration (a repeat is multiplied, never expanded, so a huge count is refused
 at once); every step is checked against the rig's reach; then steps are
 placed (repeats expanded, parallel tracks side by side), each technique
 builds its motion, and the finished stream goes through the safety check.
+
+An optional step that no actuator of the rig reaches is skipped: it takes no
+time (it stays in the step table, marked `skipped`, with no length). Whatever
+the compiler changes of what the profile asked becomes a warning on the stream.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from massager.compiler import reach, safety
 from massager.compiler.motion import PULSE_REST_MS
+from massager.compiler.notes import Warnings
 from massager.compiler.techniques import TECHNIQUES, Job, Window
 from massager.errors import InputError, Problem, UsageError
 from massager.limits import DEFAULT_CAP_MS
@@ -25,7 +30,6 @@ from massager.profile.model import (
     Parallel,
     Profile,
     Repeat,
-    iter_steps,
 )
 from massager.rig.model import Rig
 from massager.stream import Command, CommandStream, StepInfo
@@ -55,10 +59,20 @@ def compile_profile(profile: Profile, rig: Rig, settings: Settings | None = None
     if settings.session_cap_ms <= 0:
         raise UsageError("the session cap must be above zero")
     check_cap(profile, settings.session_cap_ms)
-    check_reach(profile, rig)
     builder = _Builder(rig, settings)
     builder.place_all(profile.steps, 0, 0, "")
-    end = profile.total_ms
+    if builder.problems:
+        raise InputError(builder.problems)
+    end = sum(builder.length(item) for item in profile.steps)
+    if end == 0:
+        raise InputError(
+            _problem(
+                profile,
+                None,
+                f"nothing of profile {profile.name!r} runs on rig {rig.name!r}: every step "
+                "is optional and no actuator of the rig reaches it",
+            )
+        )
     commands = sorted(builder.commands, key=_at)
     commands.extend(Command(end, a.id, "off", step=len(builder.steps) - 1) for a in rig.actuators)
     stream = CommandStream(
@@ -69,6 +83,7 @@ def compile_profile(profile: Profile, rig: Rig, settings: Settings | None = None
         steps=builder.steps,
         commands=commands,
         intensity=settings.intensity,
+        warnings=builder.warnings.result(),
     )
     safety.check(stream, rig, builder.describe)
     return stream
@@ -143,29 +158,40 @@ def _problem(item: Any, field: str | None, message: str) -> Problem:
     return origin.problem(message, field)
 
 
-def check_reach(profile: Profile, rig: Rig) -> None:
-    """Refuse steps the rig cannot perform (unless optional), all at once."""
+def reach_problems(step: Any, number: int, rig: Rig) -> list[Problem]:
+    """Why a (not optional) step `number` cannot run on `rig`: one problem per zone it misses.
+
+    Each problem points at the zone in the step's `zones` list (or at the step,
+    when it works on its default zones).
+    """
+    missing: dict[str, list[str]] = {}
+    for foot, zone in reach.unreachable(rig, step.technique, tuple(step.zones), step.feet):
+        missing.setdefault(zone, []).append(foot)
     problems: list[Problem] = []
-    for step in iter_steps(profile.steps):
-        if step.optional:
-            continue
-        missing: dict[str, list[str]] = {}
-        for foot, zone in reach.unreachable(rig, step.technique, tuple(step.zones), step.feet):
-            missing.setdefault(zone, []).append(foot)
-        for zone, feet in missing.items():
-            kinds = " or ".join(reach.TECHNIQUE_KINDS[step.technique])
-            where = "either foot" if len(feet) > 1 else f"the {feet[0]} foot"
-            field = "zones" if "zones" in step.model_fields_set else None
-            problem = _problem(
-                step,
-                field,
-                f"step {step.label!r} ({step.technique}): no {kinds} on {where} of rig "
-                f"{rig.name!r} reaches zone {zone!r} (add optional: true to skip it there)",
-            )
-            if problem not in problems:
-                problems.append(problem)
-    if problems:
-        raise InputError(problems)
+    kinds = " or ".join(reach.TECHNIQUE_KINDS[step.technique])
+    for zone, feet in missing.items():
+        where = "either foot" if len(feet) > 1 else f"the {feet[0]} foot"
+        message = (
+            f"step {number} {step.label!r} ({step.technique}): no {kinds} on {where} of rig "
+            f"{rig.name!r} reaches zone {zone!r} (add optional: true to skip it there)"
+        )
+        problems.append(_zone_problem(step, zone, message))
+    return problems
+
+
+def _zone_problem(step: Any, zone: str, message: str) -> Problem:
+    origin: Origin | None = step.origin
+    if origin is None:
+        return Problem("<profile>", 1, 1, message)
+    if "zones" not in step.model_fields_set:
+        return origin.problem(message)
+    written = origin.doc.align((*origin.loc, "zones"))
+    raw = origin.doc.data
+    for part in written:
+        raw = raw[part]
+    if isinstance(raw, list) and zone in raw:
+        return origin.doc.problem((*written, raw.index(zone)), message)
+    return origin.problem(message, "zones")
 
 
 class _Builder:
@@ -179,13 +205,41 @@ class _Builder:
         self.used: list[tuple[str, int]] = []
         self.sources: list[Any] = []
         self.widths: dict[int, int] = {}
+        self.lengths: dict[int, int] = {}
+        self.warnings = Warnings(rig.name)
+        self.problems: list[Problem] = []
+        self.checked: set[int] = set()
 
     def describe(self, index: int) -> str:
-        """`file:line:col: step N 'label'` for messages about step `index`."""
+        """`file:line:col: step N 'label'` for messages about step `index` (N from 1)."""
         if not 0 <= index < len(self.steps):
             return "end of session"
         info = self.steps[index]
-        return f"{self.sources[index].where()}step {index} {info.name!r} ({info.technique})"
+        return f"{self.sources[index].where()}step {info.number} {info.name!r} ({info.technique})"
+
+    def skipped(self, step: Any) -> bool:
+        """Whether `step` is optional and no actuator of the rig reaches any of its zones."""
+        if not step.optional or step.technique == "rest":
+            return False
+        return not any(
+            reach.reaching(self.rig, step.technique, step.zones, foot)
+            for foot in reach.feet_of(step.feet)
+        )
+
+    def length(self, item: Item) -> int:
+        """How long an item runs on this rig: as written, less the steps the rig skips."""
+        key = id(item)
+        if key not in self.lengths:
+            if isinstance(item, Parallel):
+                value = max(self.length(i) for i in item.parallel)
+            elif isinstance(item, Repeat):
+                value = item.repeat * sum(self.length(i) for i in item.steps)
+            elif isinstance(item, Group | Include):
+                value = sum(self.length(i) for i in _children(item))
+            else:
+                value = 0 if self.skipped(item) else item.total_ms
+            self.lengths[key] = value
+        return self.lengths[key]
 
     def width(self, item: Item) -> int:
         """How many tracks an item runs side by side at most."""
@@ -203,13 +257,13 @@ class _Builder:
     def place_all(self, items: list[Item], t: int, track: int, suffix: str) -> None:
         for item in items:
             self.place(item, t, track, suffix)
-            t += item.total_ms
+            t += self.length(item)
 
     def place(self, item: Item, t: int, track: int, suffix: str) -> None:
         if isinstance(item, Parallel):
             self.place_parallel(item, t, track, suffix)
         elif isinstance(item, Repeat):
-            once = item.once_ms
+            once = sum(self.length(i) for i in item.steps)
             for k in range(item.repeat):
                 mark = f"{suffix} ({k + 1}/{item.repeat})" if item.repeat > 1 else suffix
                 self.place_all(item.steps, t + k * once, track, mark)
@@ -244,20 +298,35 @@ class _Builder:
 
     def compile_step(self, step: Any, t: int, track: int, suffix: str) -> None:
         index = len(self.steps)
-        end = t + step.total_ms
-        self.steps.append(
-            StepInfo(index, step.label + suffix, step.technique, tuple(step.zones), t, end, track)
-        )
+        skipped = self.skipped(step)
+        end = t + self.length(step)
+        name = step.label + suffix
+        info = StepInfo(index, name, step.technique, tuple(step.zones), t, end, track, skipped)
+        self.steps.append(info)
         self.sources.append(step)
         if step.technique == "rest":
+            return
+        if step.optional:
+            missing = reach.unreachable(self.rig, step.technique, tuple(step.zones), step.feet)
+            self.warnings.skipped(step, info.number, name, missing)
+        elif id(step) not in self.checked:
+            self.checked.add(id(step))
+            self.problems.extend(reach_problems(step, info.number, self.rig))
+        if skipped:
             return
         motion_end = end - min(STEP_REST_MS, max(step.total_ms // 5, PULSE_REST_MS))
         job = Job(step, index, self.rig, self.settings.intensity)
         for window in self.windows(step, t, motion_end):
             self.used.extend((a.id, index) for a in window.acts)
             TECHNIQUES[step.technique](job, window)
+        moved = False
         for line in job.lines.values():
             self.commands.extend(line.commands)
+            moved = moved or any(c.op != "off" for c in line.commands)
+        if not moved:
+            self.warnings.nothing(step, info.number, name)
+        for note in job.all_notes():
+            self.warnings.add(step, info.number, name, note)
 
     def windows(self, step: Any, start: int, end: int) -> list[Window]:
         feet = reach.feet_of(step.feet)

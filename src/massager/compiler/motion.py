@@ -5,7 +5,9 @@ clamped and quantised, every change is a ramp no steeper than ``max_slew``,
 waves are slowed until their steepest slope fits, a level held non-zero is
 at least ``min_level``, and sustained motion is cut into bursts no longer than
 ``max_on`` separated by rests. The safety check (``compiler.safety``) verifies
-the result independently.
+the result independently. Whatever a helper changes of what it was asked
+(a wave slowed, a peak lowered, motion left out) it records as a Note on the
+actuator's Line; the compiler turns the notes into located warnings.
 """
 
 from __future__ import annotations
@@ -62,8 +64,45 @@ def wave_slack(act: Actuator) -> float:
 
 
 @dataclass
+class Note:
+    """One change a motion helper made to what it was asked, for one actuator.
+
+    `field` is the profile field the change is about (``intensity``, ``frequency``,
+    ``presses``, ...); `text` says what happened, `why` names the limit. Repeated
+    identical changes (every press of a step) are counted, not repeated.
+    """
+
+    kind: str
+    field: str
+    actuator: str | None
+    asked: str
+    applied: str
+    text: str
+    count: int = 1
+
+
+def add_note(notes: list[Note], note: Note) -> None:
+    """Add `note` to `notes`, counting it when the same change is already there."""
+    for known in notes:
+        if (known.kind, known.field, known.actuator) == (note.kind, note.field, note.actuator):
+            known.count += 1
+            return
+    notes.append(note)
+
+
+def level_text(level: float) -> str:
+    """A level as messages write it (4 decimals at most)."""
+    return f"{level:.4g}"
+
+
+@dataclass
 class Line:
-    """The commands of one actuator within one step, built in time order."""
+    """The commands of one actuator within one step, built in time order.
+
+    `short_field` names the profile field that makes this step's pulses short
+    (``presses``, ``strokes``, ...), for notes about presses too short to reach
+    their level.
+    """
 
     act: Actuator
     step: int
@@ -72,9 +111,15 @@ class Line:
     free_at: int = 0
     rested_at: int = -(10**12)
     on_since: int = 0
+    short_field: str = "duration"
+    notes: list[Note] = field(default_factory=list)
 
     def _add(self, command: Command) -> None:
         self.commands.append(command)
+
+    def note(self, kind: str, field_name: str, asked: str, applied: str, text: str) -> None:
+        """Record that this actuator's motion differs from what was asked."""
+        add_note(self.notes, Note(kind, field_name, self.act.id, asked, applied, text))
 
     def ramp(self, at: int, target: float) -> int:
         """Ramp from the current level to `target`; returns when it arrives."""
@@ -148,21 +193,69 @@ def pulse(line: Line, start: int, end: int, peak: float, rise: float = 0.0) -> N
     act = line.act
     if start - line.rested_at >= PULSE_REST_MS:
         line.on_since = start
-    end = min(end, line.on_since + act.max_on_ms - ON_MARGIN_MS)
+    cut = line.on_since + act.max_on_ms - ON_MARGIN_MS
+    if cut < end:
+        line.note(
+            "shortened",
+            "duration",
+            f"{end - start}ms",
+            f"{max(cut - start, 0)}ms",
+            f"press shortened from {end - start} ms to {max(cut - start, 0)} ms so the "
+            f"output rests within max_on {act.max_on_ms / 1000:g}s",
+        )
+        end = cut
     window = end - start
-    if window <= 2:
-        return
-    peak = quantise(peak)
-    if 2 * ramp_ms(act, peak) > window:
-        reachable = (window // 2 - 2) * act.max_slew / 1000.0
-        peak = math.copysign(quantise(min(abs(peak), max(reachable, 0.0))), peak)
+    asked = peak = quantise(peak)
+    if window <= 2 or 2 * ramp_ms(act, peak) > window:
+        reachable = max((window // 2 - 2) * act.max_slew / 1000.0, 0.0)
+        peak = math.copysign(quantise(min(abs(peak), reachable)), peak)
     if not usable(act, peak):
+        if usable(act, asked):
+            line.note(
+                "dropped",
+                line.short_field,
+                level_text(asked),
+                "0",
+                f"press of {level_text(asked)} left out: in {window} ms at max_slew "
+                f"{act.max_slew:g}/s it could reach only {level_text(abs(peak))}, below "
+                f"min_level {act.min_level:g}",
+            )
+        elif asked != 0:
+            _below_min(line, asked)
         return
+    if peak != asked:
+        line.note(
+            "lowered",
+            line.short_field,
+            level_text(asked),
+            level_text(peak),
+            f"level lowered from {level_text(asked)} to {level_text(peak)}: a {window} ms "
+            f"press cannot reach it at max_slew {act.max_slew:g}/s "
+            f"({_hint(line.short_field)})",
+        )
     ramp_len = min(max(ramp_ms(act, peak), int(rise * window)), window // 2)
     line.ramp_over(start, peak, ramp_len)
     line.ramp_over(end - ramp_len, 0.0, ramp_len)
     line.rest(end)
     line.rested_at = end
+
+
+def _hint(short_field: str) -> str:
+    if short_field in ("frequency", "pace"):
+        return f"give a lower {short_field} or a longer duration"
+    return f"give fewer {short_field} or a longer duration"
+
+
+def _below_min(line: Line, level: float) -> None:
+    act = line.act
+    line.note(
+        "dropped",
+        "intensity",
+        level_text(level),
+        "0",
+        f"left out: level {level_text(level)} is below min_level {act.min_level:g}, "
+        "where the motor stalls",
+    )
 
 
 def sustain(
@@ -184,10 +277,22 @@ def sustain(
     high = quantise(high)
     wave_low = quantise(low) if low is not None and hz else None
     if wave_low is not None and hz:
+        asked_hz = hz
         hz = fit_hz(act, wave_low, high, hz, shape)
         if hz <= 0 or max(abs(wave_low), abs(high)) < act.min_level:
             wave_low = None
+        elif hz < quantise(asked_hz):
+            line.note(
+                "slowed",
+                "frequency",
+                f"{asked_hz:g}Hz",
+                f"{hz:g}Hz",
+                f"wave slowed from {asked_hz:g}Hz to {hz:g}Hz so its steepest slope "
+                f"fits max_slew {act.max_slew:g}/s",
+            )
     if wave_low is None and not usable(act, high):
+        if high != 0:
+            _below_min(line, high)
         return
     budget = act.max_on_ms - ON_MARGIN_MS
     t = start
@@ -198,13 +303,38 @@ def sustain(
         r_out = ramp_ms(act, abs(entry) + wave_slack(act)) if wave_low is not None else r_in
         body = stop - t - r_in - r_out
         if body <= 0:
+            if wave_low is not None:
+                line.note(
+                    "shortened",
+                    "duration",
+                    f"{stop - t}ms",
+                    "one press",
+                    f"no room for a wave in {stop - t} ms: one press instead",
+                )
             pulse(line, t, stop, high)
             break
         if wave_low is not None and hz:
             cycles = math.floor(body * hz / 1000.0)
             if cycles == 0:
+                line.note(
+                    "shortened",
+                    "frequency",
+                    f"{hz:g}Hz",
+                    "one press",
+                    f"a {hz:g}Hz wave has no whole cycle in {body} ms: one press instead",
+                )
                 pulse(line, t, stop, high)
             else:
+                unused = body - round(cycles * 1000.0 / hz)
+                if unused > body // 10:
+                    line.note(
+                        "rounded",
+                        "duration",
+                        f"{body}ms",
+                        f"{body - unused}ms",
+                        f"wave rounded down to {cycles} whole cycle(s): {body - unused} ms "
+                        f"of its {body} ms, then rest",
+                    )
                 line.ramp(t, wave_low)
                 after = line.wave(t + r_in, wave_low, high, hz, shape, cycles)
                 line.end_wave(after)

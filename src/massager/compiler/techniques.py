@@ -8,6 +8,7 @@ inside every limit. Every motion ends back at level 0 inside its window.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +17,29 @@ from typing import Any
 
 from massager import zones
 from massager.compiler import reach
-from massager.compiler.motion import Line, pulse, quantise, sustain
+from massager.compiler.motion import (
+    Line,
+    Note,
+    add_note,
+    fit_hz,
+    level_text,
+    pulse,
+    quantise,
+    ramp_ms,
+    sustain,
+)
 from massager.rig.model import Actuator, Rig
+
+SHORT_FIELD: dict[str, str] = {
+    "toe_work": "strokes",
+    "point_press": "presses",
+    "heel_press": "presses",
+    "roller_pass": "passes",
+    "achilles": "frequency",
+    "ankle_circles": "frequency",
+    "pebble_walk": "pace",
+}
+"""The field that sets how short each press of a technique is (notes point at it)."""
 
 
 @dataclass
@@ -44,39 +66,115 @@ class Job:
     rig: Rig
     user_intensity: float
     lines: dict[str, Line] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
 
     def line(self, act: Actuator) -> Line:
         """The command line of `act` in this step."""
         if act.id not in self.lines:
-            self.lines[act.id] = Line(act, self.index)
+            short = SHORT_FIELD.get(self.step.technique, "duration")
+            self.lines[act.id] = Line(act, self.index, short_field=short)
         return self.lines[act.id]
 
+    def note(
+        self, kind: str, field_name: str, act: Actuator | None, asked: str, applied: str, text: str
+    ) -> None:
+        """Record a change made to the whole step (or to one actuator of it)."""
+        add_note(self.notes, Note(kind, field_name, act.id if act else None, asked, applied, text))
+
+    def all_notes(self) -> list[Note]:
+        """Every change recorded for this step: the step's own, then each actuator's."""
+        return [*self.notes, *(n for line in self.lines.values() for n in line.notes)]
+
     def level(self, act: Actuator, fraction: float | None = None) -> float:
-        """Level for `act`: step intensity x zone sensitivity x user intensity, within max_level."""
+        """Level for `act`: step intensity x zone sensitivity x user intensity, within max_level.
+
+        A level the clamp to max_level lowers is noted (against `intensity`).
+        """
         share = self.step.intensity if fraction is None else fraction
-        value = share * reach.zone_limit(self.rig, act) * self.user_intensity
-        return quantise(min(value, act.max_level))
+        value = quantise(share * reach.zone_limit(self.rig, act) * self.user_intensity)
+        if value > act.max_level:
+            self.note(
+                "lowered",
+                "intensity",
+                act,
+                level_text(value),
+                level_text(act.max_level),
+                f"level lowered from {level_text(value)} to {level_text(act.max_level)} "
+                f"(limit: max_level {act.max_level:g})",
+            )
+            return quantise(act.max_level)
+        return value
+
+    def top_level(self, act: Actuator) -> float:
+        """Level for `act` as a share of the highest it allows: intensity x its cap x user."""
+        cap = min(reach.zone_limit(self.rig, act), act.max_level)
+        return quantise(self.step.intensity * cap * self.user_intensity)
 
 
 Technique = Callable[[Job, Window], None]
 
 
-def _alternating_sustain(job: Job, win: Window, hz: float, neighbours_opposed: bool) -> None:
-    """Rollers swing between -L and +L at `hz`; optionally neighbours swing opposite ways."""
-    for k, act in enumerate(sorted(win.acts, key=reach.position)):
-        level = job.level(act)
-        sign = -1.0 if neighbours_opposed and k % 2 else 1.0
-        sustain(job.line(act), win.start, win.end, sign * level, low=-sign * level, hz=hz)
+def common_hz(job: Job, waves: list[tuple[Actuator, float, float]], hz: float) -> float:
+    """One wave frequency for every wave of a step: `hz`, or slower if some wave needs it.
+
+    `waves` are (actuator, low, high). When some actuator's max_slew cannot follow
+    `hz` at its levels, every wave of the step is slowed to the frequency that
+    actuator can follow (so the rollers stay together), and the change is noted
+    in the author's terms: direction changes per second, twice the wave's `hz`.
+    """
+    fits = [
+        (fit_hz(a, lo, hi, hz, "sine"), a)
+        for a, lo, hi in waves
+        if hi != lo and max(abs(lo), abs(hi)) >= a.min_level
+    ]
+    if not fits:
+        return hz
+    slowest, act = min(fits, key=lambda pair: pair[0])
+    if 0 < slowest < quantise(hz):
+        asked, applied = 2 * hz, 2 * slowest
+        at = max(abs(lo) for a, lo, _ in waves if a is act)
+        job.note(
+            "slowed",
+            "frequency",
+            act,
+            f"{asked:g}Hz",
+            f"{applied:g}Hz",
+            f"every roller of the step slowed from {asked:g} to {applied:g} direction "
+            f"changes per second: at level {level_text(at)} "
+            f"this one's max_slew {act.max_slew:g}/s cannot turn faster",
+        )
+        return slowest
+    return hz
+
+
+def _alternating_sustain(job: Job, win: Window, neighbours_opposed: bool) -> None:
+    """Rollers swing between -L and +L, all at one frequency, changing direction
+    `frequency` times a second (a wave of `frequency / 2` Hz: each cycle turns twice).
+
+    With `neighbours_opposed`, the rollers of each foot, in order from the toes to
+    the heel, take turns: the first swings forward first, the next backward first,
+    and so on, so neighbours always turn against each other (on either foot).
+    """
+    signs: dict[str, float] = {}
+    for foot in ("left", "right"):
+        own = sorted((a for a in win.acts if a.foot == foot), key=reach.position)
+        for k, act in enumerate(own):
+            signs[act.id] = -1.0 if neighbours_opposed and k % 2 else 1.0
+    waves = [(a, -job.level(a), job.level(a)) for a in win.acts]
+    hz = common_hz(job, waves, job.step.frequency / 2)
+    for act, low, high in waves:
+        sign = signs[act.id]
+        sustain(job.line(act), win.start, win.end, sign * high, low=sign * low, hz=hz)
 
 
 def rub(job: Job, win: Window) -> None:
-    """Warm-up rubbing: rollers alternate direction, ramped in."""
-    _alternating_sustain(job, win, job.step.frequency, neighbours_opposed=False)
+    """Warm-up rubbing: every roller swings back and forth at `frequency`, in step."""
+    _alternating_sustain(job, win, neighbours_opposed=False)
 
 
 def knead(job: Job, win: Window) -> None:
-    """Kneading: slow alternating direction, neighbouring rollers opposed."""
-    _alternating_sustain(job, win, job.step.frequency, neighbours_opposed=True)
+    """Kneading: slow swings, neighbouring rollers of each foot in antiphase."""
+    _alternating_sustain(job, win, neighbours_opposed=True)
 
 
 def _points(job: Job, win: Window) -> list[tuple[str, list[Actuator]]]:
@@ -121,7 +219,7 @@ def heel_press(job: Job, win: Window) -> None:
     for n in range(count):
         a, b = win.start + n * beat, win.start + (n + 1) * beat - beat // 5
         for act in win.acts:
-            pulse(job.line(act), a, b, job.level(act), rise=0.25)
+            pulse(job.line(act), a, b, job.top_level(act), rise=0.25)
 
 
 def roller_pass(job: Job, win: Window) -> None:
@@ -145,9 +243,43 @@ def roller_pass(job: Job, win: Window) -> None:
                 pulse(job.line(act), a, b, sign * job.level(act), rise=0.3)
 
 
+def slow_period(job: Job, acts: list[Actuator], hz: float, floor_ms: int, share: float) -> int:
+    """The period (ms) of a repeated squeeze: 1/`hz`, lengthened so every squeeze reaches its level.
+
+    Each squeeze gets `share` of the period to rise and fall at its actuator's
+    max_slew. A lengthened period (or one at the technique's `floor_ms`) is noted:
+    the motion slows down rather than getting weaker.
+    """
+    asked = round(1000 / hz)
+    period = max(asked, floor_ms)
+    limiting: Actuator | None = None
+    for act in acts:
+        needed = math.ceil((2 * (ramp_ms(act, job.level(act)) + 2) + 2) / share) + 1
+        if needed > period:
+            period, limiting = needed, act
+    if period > asked:
+        applied = 1000 / period
+        if limiting is None:
+            why = f"{job.step.technique} goes at most {1000 / floor_ms:g}Hz"
+        else:
+            why = (
+                f"at max_slew {limiting.max_slew:g}/s a faster squeeze could not reach "
+                f"level {level_text(job.level(limiting))}"
+            )
+        job.note(
+            "slowed",
+            "frequency",
+            limiting,
+            f"{hz:g}Hz",
+            f"{applied:.4g}Hz",
+            f"slowed from {hz:g}Hz to {applied:.4g}Hz: {why}",
+        )
+    return period
+
+
 def achilles(job: Job, win: Window) -> None:
-    """Slow squeezes up and down the tendon."""
-    period = max(int(1000 / job.step.frequency), 200)
+    """Slow squeezes up and down the tendon; slower, never weaker, when the slew needs it."""
+    period = slow_period(job, win.acts, job.step.frequency, 200, 0.9)
     t = win.start
     while t + period <= win.end:
         for act in win.acts:
@@ -159,7 +291,7 @@ def ankle_circles(job: Job, win: Window) -> None:
     """Inner and outer ankle bladders a quarter turn apart; the second half turns back."""
     inner = [a for a in win.acts if "ankle_inner" in a.leaf_zones]
     outer = [a for a in win.acts if "ankle_outer" in a.leaf_zones and a not in inner]
-    period = max(int(1000 / job.step.frequency), 400)
+    period = slow_period(job, win.acts, job.step.frequency, 400, 0.5)
     half = win.start + win.length // 2
     t = win.start
     while t + period <= win.end:
@@ -174,7 +306,16 @@ def ankle_circles(job: Job, win: Window) -> None:
 def pebble_walk(job: Job, win: Window) -> None:
     """Irregular pulses, foot to foot, from a seeded generator (same seed, same walk)."""
     rng = random.Random(job.step.seed)
-    period = max(int(1000 / job.step.pace), 100)
+    period = max(round(1000 / job.step.pace), 100)
+    if period > round(1000 / job.step.pace):
+        job.note(
+            "slowed",
+            "pace",
+            None,
+            f"{job.step.pace:g}Hz",
+            "10Hz",
+            f"pace slowed from {job.step.pace:g}Hz to 10Hz, the fastest footsteps go",
+        )
     feet = reach.feet_of(job.step.feet) if win.foot is None else (win.foot,)
     by_foot = {foot: [a for a in win.acts if a.foot == foot] for foot in feet}
     t, n = win.start, 0
@@ -191,6 +332,8 @@ def pebble_walk(job: Job, win: Window) -> None:
                 b = a + int(rng.uniform(0.4, 0.7) * period)
                 sign = rng.choice((-1.0, 1.0)) if act.kind == "roller" else 1.0
                 peak = job.level(act, job.step.intensity * rng.uniform(0.6, 1.0))
+                # long enough to reach the peak at max_slew, inside the footstep
+                b = min(max(b, a + 2 * (ramp_ms(act, peak) + 2) + 2), t + period)
                 pulse(job.line(act), a, b, sign * peak, rise=0.2)
         t += period
         n += 1

@@ -138,7 +138,9 @@ class Session:
         self._signal_name = ""
         self._sent = 0
         self._next_step = 0
-        self._steps = sorted(stream.steps, key=lambda s: (s.start_ms, s.track, s.index))
+        # a step the rig skips takes no time and is not announced as if it ran
+        played = [s for s in stream.steps if not s.skipped]
+        self._steps = sorted(played, key=lambda s: (s.start_ms, s.track, s.index))
         self._session_ms = 0.0
         self._start_wall = 0.0
         self._last_status: DeviceStatus | None = None

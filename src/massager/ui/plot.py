@@ -256,9 +256,9 @@ def plot_timeline(
         for s in stream.steps
     }
     unlabelled = [
-        f"{s.index + 1}. {s.name} ({s.technique})"
+        f"{s.index + 1}. {s.name} ({s.technique}{': skipped on this rig' if s.skipped else ''})"
         for s in stream.steps
-        if s.name not in labels[s.index].replace("\n", " ")
+        if s.skipped or s.name not in labels[s.index].replace("\n", " ")
     ]
     notes: list[str] = []
     if unlabelled:
