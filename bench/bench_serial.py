@@ -21,7 +21,7 @@ from pathlib import Path
 
 from run import Row
 
-from firmware_bridge import codec
+from firmware_bridge import codec, codes
 from firmware_bridge.ticks import ticks_diff
 from massager import api
 from massager.drivers.base import DriverOptions
@@ -142,7 +142,7 @@ def schedule_bytes(stream: CommandStream, channels: dict[str, int]) -> tuple[int
     """(host-to-device bytes, device-to-host ack bytes) the commands take, sent as the session
     sends them: every 100 ms, what falls due within the next second, packed into frames."""
     up = down = 0
-    ack = len(codec.encode_frame(0, codec.MSG_ACK))
+    ack = len(codec.encode_frame(0, codes.MSG_ACK))
     commands = stream.commands
     i = 0
     t = 0
@@ -158,14 +158,14 @@ def schedule_bytes(stream: CommandStream, channels: dict[str, int]) -> tuple[int
             n = codec.command_size(op)
             if frame and size + n > codec.MAX_PAYLOAD:
                 up += len(
-                    codec.encode_frame(0, codec.MSG_SCHEDULE, codec.encode_schedule(0, frame))
+                    codec.encode_frame(0, codes.MSG_SCHEDULE, codec.encode_schedule(0, frame))
                 )
                 down += ack
                 frame, size = [], 3
             frame.append((c.at_ms * 1000, channels[c.actuator], op, a, b, cc, d))
             size += n
         if frame:
-            up += len(codec.encode_frame(0, codec.MSG_SCHEDULE, codec.encode_schedule(0, frame)))
+            up += len(codec.encode_frame(0, codes.MSG_SCHEDULE, codec.encode_schedule(0, frame)))
             down += ack
         t += 100
     return up, down
@@ -344,9 +344,9 @@ def stop_latency(quick: bool) -> list[Row]:
         driver.start()
         link = driver.last_link
         assert link is not None
-        marks: dict[int, list[tuple[float, float]]] = {codec.MSG_OFF: [], codec.MSG_STOP: []}
+        marks: dict[int, list[tuple[float, float]]] = {codes.MSG_OFF: [], codes.MSG_STOP: []}
         for k in range(2 * repeats):
-            kind = codec.MSG_OFF if k % 2 == 0 else codec.MSG_STOP
+            kind = codes.MSG_OFF if k % 2 == 0 else codes.MSG_STOP
             now = driver.poll().session_ms
             driver.send([Command(int(now) + 100, f"vib{ch}", "set", level=0.8) for ch in range(4)])
             time.sleep(0.3)
@@ -355,19 +355,19 @@ def stop_latency(quick: bool) -> list[Row]:
             acked = mark if not link.wait_acked(n, 1.0) else time.monotonic()
             marks[kind].append((mark, acked))
             time.sleep(0.1)
-            got = link.request(codec.MSG_CLOCK, codec.MSG_CLOCK_REPLY)
+            got = link.request(codes.MSG_CLOCK, codes.MSG_CLOCK_REPLY)
             if got is not None:
                 trips.append((got[2] - got[1]) * 1000)
         driver.close()
         time.sleep(0.3)
         trace = read_trace(trace_path)
     offs = []
-    for mark, acked in marks[codec.MSG_OFF]:
+    for mark, acked in marks[codes.MSG_OFF]:
         zero = all_zero_after(trace, mark)
         if zero is not None and acked > mark:
             offs.append((max(zero, acked) - mark) * 1000)
     ramps = []
-    for mark, _ in marks[codec.MSG_STOP]:
+    for mark, _ in marks[codes.MSG_STOP]:
         zero = all_zero_after(trace, mark)
         if zero is not None:
             ramps.append((zero - mark) * 1000)
@@ -421,7 +421,7 @@ def watchdog(quick: bool) -> list[Row]:
 def decoder_speed(quick: bool) -> list[Row]:
     """How fast the shared decoder reads frames (CPython), against what a 115200 link carries."""
     frames = b"".join(
-        codec.encode_frame(k, codec.MSG_SCHEDULE, codec.encode_schedule(k, [
+        codec.encode_frame(k, codes.MSG_SCHEDULE, codec.encode_schedule(k, [
             (k * 1000, k % 16, 3, 0.1, 0.9, 1.5, 0.0), (k * 1000, 1, 1, 0.5, 0, 0, 0)]))
         for k in range(256)
     )  # fmt: skip

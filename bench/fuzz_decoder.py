@@ -16,7 +16,7 @@ import argparse
 import random
 import time
 
-from firmware_bridge import codec
+from firmware_bridge import codec, codes, names
 from firmware_bridge import device as device_module
 from firmware_bridge import executor as ex
 from firmware_bridge.device import Device
@@ -56,12 +56,12 @@ class Spy(ex.Executor):
 def configured() -> tuple[Device, Hal]:
     hal = Hal()
     dev = Device(hal, 4, lambda frame: None)
-    dev.feed(codec.encode_frame(0, codec.MSG_IDENTIFY, codec.encode_identify(42)))
-    dev.feed(codec.encode_frame(1, codec.MSG_CONFIG_BEGIN, codec.encode_config_begin(7, 5000)))
+    dev.feed(codec.encode_frame(0, codes.MSG_IDENTIFY, codec.encode_identify(42)))
+    dev.feed(codec.encode_frame(1, codes.MSG_CONFIG_BEGIN, codec.encode_config_begin(7, 5000)))
     for ch in range(4):
         payload = codec.encode_config_channel(ch, ch % 4, 0.9, 0.0, 2.0, 600_000, 42.0)
-        dev.feed(codec.encode_frame(2 + ch, codec.MSG_CONFIG_CHANNEL, payload))
-    dev.feed(codec.encode_frame(6, codec.MSG_CONFIG_END, codec.encode_config_end(4)))
+        dev.feed(codec.encode_frame(2 + ch, codes.MSG_CONFIG_CHANNEL, payload))
+    dev.feed(codec.encode_frame(6, codes.MSG_CONFIG_END, codec.encode_config_end(4)))
     assert dev.configured and dev.expected == 7
     return dev, hal
 
@@ -92,7 +92,7 @@ def fuzz_damaged(count: int, rng: random.Random) -> int:
     Spy.calls = 0
     for k in range(count):
         command = (hal.now_us() + 50_000, k % 4, 1, 0.5, 0.0, 0.0, 0.0)
-        good = codec.encode_frame(dev.expected, codec.MSG_SCHEDULE,
+        good = codec.encode_frame(dev.expected, codes.MSG_SCHEDULE,
                                   codec.encode_schedule(k, [command]))  # fmt: skip
         frame = bytearray(good)
         while frame == good:  # damage that cancels out is no damage
@@ -110,14 +110,14 @@ def fuzz_damaged(count: int, rng: random.Random) -> int:
 def fuzz_frames(count: int, rng: random.Random) -> tuple[int, int]:
     """Random valid-CRC frames; (frames fed, frames that acted because they were in sequence)."""
     dev, hal = configured()
-    types = sorted(codec.MSG_NAMES)
+    types = sorted(names.MSG_NAMES)
     acted = 0
     for _ in range(count):
         seq = dev.expected if rng.random() < 0.05 else rng.randrange(256)
         mtype = rng.choice(types) if rng.random() < 0.7 else rng.randrange(256)
         payload = rng.randbytes(rng.choice((0, 1, 2, 4, 5, 6, 13, 22, rng.randint(0, 240))))
         before = Spy.calls
-        in_sequence = seq == dev.expected and mtype != codec.MSG_IDENTIFY
+        in_sequence = seq == dev.expected and mtype != codes.MSG_IDENTIFY
         dev.feed(codec.encode_frame(seq, mtype, payload))
         hal.us += 1000
         dev.tick()

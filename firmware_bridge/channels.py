@@ -7,7 +7,7 @@ SENSOR_PINS. The RP2040 HAL wires these pins; the virtual device refuses the
 same configurations the board refuses. No hardware access here.
 """
 
-from firmware_bridge.executor import KIND_HEATER, KIND_ROLLER
+from firmware_bridge.codes import KIND_HEATER, KIND_ROLLER
 
 CHANNELS = 16
 DIRECTION_PINS = {0: 16, 1: 17, 2: 18, 8: 19, 9: 20, 10: 21}

@@ -21,14 +21,7 @@ float32 in commands and int16 (level x 32767) in status reports.
 
 import struct
 
-from firmware_bridge.executor import (
-    ERR_ARG,
-    ERR_CHANNEL,
-    ERR_FAULT,
-    ERR_FULL,
-    ERR_LATE,
-    ERR_LIMIT,
-)
+from firmware_bridge.codes import OP_HEAT, OP_OFF, OP_RAMP, OP_SET, OP_WAVE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,91 +42,12 @@ MAX_PAYLOAD = 240
 OVERHEAD = 7  # LEN SEQ TYPE + 4 CRC bytes
 MAX_BODY = MAX_PAYLOAD + OVERHEAD
 
-# -- message types: host to device ---------------------------------------
-MSG_IDENTIFY = 0x01
-MSG_CONFIG_BEGIN = 0x02
-MSG_CONFIG_CHANNEL = 0x03
-MSG_CONFIG_END = 0x04
-MSG_CLOCK = 0x05
-MSG_STATUS = 0x06
-MSG_SCHEDULE = 0x07
-MSG_PAUSE = 0x08
-MSG_RESUME = 0x09
-MSG_INTENSITY = 0x0A
-MSG_STOP = 0x0B
-MSG_OFF = 0x0C
-MSG_CLEAR_FAULTS = 0x0D
-MSG_STATS = 0x0E
-MSG_BYE = 0x0F
-
-# -- message types: device to host ---------------------------------------
-MSG_ACK = 0x80
-MSG_IDENTIFY_REPLY = 0x81
-MSG_CLOCK_REPLY = 0x82
-MSG_STATUS_REPLY = 0x83
-MSG_REFUSED = 0x84
-MSG_STATS_REPLY = 0x85
-
-MSG_NAMES = {
-    MSG_IDENTIFY: "identify",
-    MSG_CONFIG_BEGIN: "config_begin",
-    MSG_CONFIG_CHANNEL: "config_channel",
-    MSG_CONFIG_END: "config_end",
-    MSG_CLOCK: "clock",
-    MSG_STATUS: "status",
-    MSG_SCHEDULE: "schedule",
-    MSG_PAUSE: "pause",
-    MSG_RESUME: "resume",
-    MSG_INTENSITY: "intensity",
-    MSG_STOP: "stop",
-    MSG_OFF: "off",
-    MSG_CLEAR_FAULTS: "clear_faults",
-    MSG_STATS: "stats",
-    MSG_BYE: "bye",
-    MSG_ACK: "ack",
-    MSG_IDENTIFY_REPLY: "identify_reply",
-    MSG_CLOCK_REPLY: "clock_reply",
-    MSG_STATUS_REPLY: "status_reply",
-    MSG_REFUSED: "refused",
-    MSG_STATS_REPLY: "stats_reply",
-}
-
-# -- refusal reasons: the executor's codes (0..15), then the device's -----
-ERR_NOT_CONFIGURED = 16
-ERR_MALFORMED = 17
-ERR_VERSION = 18
-REFUSALS = {
-    ERR_LATE: "its time had already passed on the device (the host fell behind)",
-    ERR_LIMIT: "it breaks the actuator's limits on the device",
-    ERR_CHANNEL: "the device has no such channel, or none configured for it",
-    ERR_FULL: "the device's command queue is full",
-    ERR_FAULT: "a fault is latched on the device",
-    ERR_ARG: "an argument is invalid (unknown op or shape, or a value out of range)",
-    ERR_NOT_CONFIGURED: "the device is not configured (no session)",
-    ERR_MALFORMED: "the message was malformed",
-    ERR_VERSION: "the device speaks another protocol version",
-}
-"""Why a device refused something, worded once for every driver and the docs."""
-
-# -- capability bits in the identify reply -------------------------------
-CAP_TEMP = 1  # heater channels have a temperature sensor
-CAP_ESTOP = 2  # an emergency-stop input
-CAP_CURRENT = 4  # output currents are measured
-CAP_VIRTUAL = 8  # a simulated device, not hardware
-
-# -- status flags --------------------------------------------------------
-FLAG_CONFIGURED = 1
-FLAG_PAUSED = 2
-FLAG_BUSY = 4
+# the code tables (message types, ops, kinds, faults, refusals, caps, flags): codes.py;
+# their names and wording (host only): names.py
 
 LEVEL_SCALE = 32767
 TEMP_NONE = -32768
 CURRENT_NONE = 0xFFFF
-
-
-def reason_name(code: int) -> str:
-    """A refusal code spelled out (`REFUSALS`), or 'refusal code N' for an unknown one."""
-    return REFUSALS.get(code, "refusal code " + str(code))
 
 
 # -- CRC-32 (reflected, polynomial 0xEDB88320, as zlib), in 16-bit halves --
@@ -418,15 +332,15 @@ def encode_schedule(
     out = bytearray(struct.pack("<HB", first_id & 0xFFFF, len(commands)))
     for t_us, ch, op, a, b, c, d in commands:
         out += struct.pack("<IBB", t_us & 0xFFFFFFFF, ch, op)
-        if op == 1:
+        if op == OP_SET:
             out += struct.pack("<f", a)
-        elif op == 2:
+        elif op == OP_RAMP:
             out += struct.pack("<fI", a, int(b))
-        elif op == 3:
+        elif op == OP_WAVE:
             out += struct.pack("<fffB", a, b, c, int(d))
-        elif op == 4:
+        elif op == OP_HEAT:
             out += struct.pack("<ff", a, b)
-        elif op != 5:
+        elif op != OP_OFF:
             raise ValueError("unknown op " + str(op))
     if len(out) > MAX_PAYLOAD:
         raise ValueError("too many commands for one frame")
@@ -453,15 +367,15 @@ def decode_schedule(
         if pos + size > len(p):
             raise ValueError("truncated schedule")
         a = b = c = d = 0.0
-        if op == 1:
+        if op == OP_SET:
             a = struct.unpack_from("<f", p, pos)[0]
-        elif op == 2:
+        elif op == OP_RAMP:
             a, bi = struct.unpack_from("<fI", p, pos)
             b = float(bi)
-        elif op == 3:
+        elif op == OP_WAVE:
             a, b, c, di = struct.unpack_from("<fffB", p, pos)
             d = float(di)
-        elif op == 4:
+        elif op == OP_HEAT:
             a, b = struct.unpack_from("<ff", p, pos)
         pos += size
         out.append((t_us, ch, op, a, b, c, d))

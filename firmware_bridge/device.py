@@ -15,15 +15,21 @@ optionally, ``estop() -> bool`` (True while the emergency stop is pressed),
 """
 
 from firmware_bridge import codec
-from firmware_bridge.codec import (
+from firmware_bridge.codec import PROTOCOL_VERSION
+from firmware_bridge.codes import (
     CAP_CURRENT,
     CAP_ESTOP,
+    ERR_ARG,
+    ERR_CHANNEL,
     ERR_MALFORMED,
     ERR_NOT_CONFIGURED,
     ERR_VERSION,
+    FAULT_ESTOP,
+    FAULT_HAL,
     FLAG_BUSY,
     FLAG_CONFIGURED,
     FLAG_PAUSED,
+    KIND_HEATER,
     MSG_ACK,
     MSG_BYE,
     MSG_CLEAR_FAULTS,
@@ -45,17 +51,8 @@ from firmware_bridge.codec import (
     MSG_STATUS,
     MSG_STATUS_REPLY,
     MSG_STOP,
-    PROTOCOL_VERSION,
 )
-from firmware_bridge.executor import (
-    ERR_ARG,
-    ERR_CHANNEL,
-    FAULT_ESTOP,
-    FAULT_HAL,
-    KIND_HEATER,
-    QUEUE_SIZE,
-    Executor,
-)
+from firmware_bridge.executor import QUEUE_SIZE, Executor
 
 FIRMWARE = "massager-firmware 0.1"
 DEFAULT_WATCHDOG_MS = 250

@@ -13,7 +13,7 @@ API:
   the number of output channels; ``queue_size`` bounds the commands waiting,
   over all channels together.
 - ``configure(ch, kind, max_level, min_level, max_slew, max_on_ms, max_temp_c)``:
-  kind codes roller 0, vibration 1, air 2, heater 3 (``massager.rig.model.KIND_CODES``);
+  kind codes roller 0, vibration 1, air 2, heater 3 (``codes.KIND_*``);
   ``max_slew`` in level per second; ``max_temp_c`` None except for heaters.
   Returns ``OK``, ``ERR_CHANNEL`` or ``ERR_ARG``.
 - ``schedule(t_us, ch, op, a, b, c, d) -> int``: queue a command at device
@@ -57,7 +57,7 @@ API:
 - ``latch(fault)``: latch a fault bit (all outputs 0 at once, queue dropped,
   commands refused) until ``clear_faults()``. Bits: ``FAULT_WATCHDOG``,
   ``FAULT_OVERTEMP``, ``FAULT_ESTOP``, ``FAULT_HAL`` (the HAL raised),
-  ``FAULT_SENSOR``. ``fault_names(bits)`` spells them out.
+  ``FAULT_SENSOR`` (``codes.py``; ``names.fault_names(bits)`` spells them out).
 - Read-only state: ``levels`` (applied level per channel), ``temps`` (last
   reading per heater channel), ``faults`` (bitmask), ``cut_mask`` (channels
   cut by on-time; a channel's bit clears at its next command or by
@@ -66,8 +66,21 @@ API:
   ``next_due_us()`` (when the next tick has work, for simulators that skip idle ticks).
 """
 
-from firmware_bridge.ticks import ticks_add, ticks_diff
-from firmware_bridge.waveforms import (
+from firmware_bridge.codes import (
+    ERR_ARG,
+    ERR_CHANNEL,
+    ERR_FAULT,
+    ERR_FULL,
+    ERR_LATE,
+    ERR_LIMIT,
+    FAULT_HAL,
+    FAULT_OVERTEMP,
+    FAULT_SENSOR,
+    FAULT_WATCHDOG,
+    KIND_HEATER,
+    KIND_ROLLER,
+    KIND_VIBRATION,
+    OK,
     OP_HEAT,
     OP_OFF,
     OP_RAMP,
@@ -75,9 +88,9 @@ from firmware_bridge.waveforms import (
     OP_WAVE,
     SHAPE_SINE,
     SHAPE_TRIANGLE,
-    op_value,
-    wave_value,
 )
+from firmware_bridge.ticks import ticks_add, ticks_diff
+from firmware_bridge.waveforms import op_value, wave_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,32 +106,6 @@ if TYPE_CHECKING:
         def read_temp(self, ch: int) -> float: ...
 
 
-OK = 0
-ERR_LATE = 1
-ERR_LIMIT = 2
-ERR_CHANNEL = 3
-ERR_FULL = 4
-ERR_FAULT = 5
-ERR_ARG = 6
-
-FAULT_WATCHDOG = 1
-FAULT_OVERTEMP = 2
-FAULT_ESTOP = 4
-FAULT_HAL = 8
-FAULT_SENSOR = 16
-_FAULT_BITS = (
-    (FAULT_WATCHDOG, "watchdog"),
-    (FAULT_OVERTEMP, "overtemp"),
-    (FAULT_ESTOP, "estop"),
-    (FAULT_HAL, "hal"),
-    (FAULT_SENSOR, "sensor"),
-)
-
-KIND_ROLLER = 0
-KIND_VIBRATION = 1
-KIND_AIR = 2
-KIND_HEATER = 3
-
 QUEUE_SIZE = 64
 PAUSE_RAMP_US = 800000  # pause reaches zero within this even where the slew limit is lower
 TEMP_PERIOD_US = 100000
@@ -130,11 +117,6 @@ TEMP_MAX_C = 150.0
 EPS = 1e-4  # tolerance on levels sent rounded by the host
 INF = float("inf")
 MAX_WAVE_HZ = 1000.0  # far above any motion (a 200 Hz tick draws up to 100 Hz): a wrong value
-
-
-def fault_names(bits: int) -> "list[str]":
-    """The names of the fault bits set in `bits` (e.g. ['watchdog'])."""
-    return [name for bit, name in _FAULT_BITS if bits & bit]
 
 
 class Executor:

@@ -16,7 +16,7 @@ import machine
 import micropython
 
 from firmware_bridge.channels import CHANNELS
-from firmware_bridge.codec import CAP_TEMP
+from firmware_bridge.codes import CAP_TEMP
 from firmware_bridge.device import Device
 from firmware_bridge.hal_rp2 import Rp2Hal
 

@@ -22,9 +22,9 @@ import time
 import tty
 
 from firmware_bridge.channels import channel_takes
-from firmware_bridge.codec import CAP_TEMP, CAP_VIRTUAL
+from firmware_bridge.codes import CAP_TEMP, CAP_VIRTUAL, KIND_HEATER
 from firmware_bridge.device import Device
-from firmware_bridge.executor import KIND_HEATER, QUEUE_SIZE
+from firmware_bridge.executor import QUEUE_SIZE
 from firmware_bridge.ticks import TICKS_MAX, TICKS_PERIOD
 
 CHANNELS = 16  # as many as the Pico firmware (hal_rp2.CHANNELS)

@@ -6,9 +6,7 @@ safety checks and the timeline plots, so they can never disagree.
 
 import math
 
-SHAPE_SINE = 0
-SHAPE_TRIANGLE = 1
-SHAPE_NAMES = ("sine", "triangle")
+from firmware_bridge.codes import OP_HEAT, OP_RAMP, OP_SET, OP_WAVE, SHAPE_TRIANGLE
 
 
 def ramp_value(start: float, target: float, duration_us: int, elapsed_us: int) -> float:
@@ -41,20 +39,12 @@ def wave_max_slope(shape: int, low: float, high: float, hz: float) -> float:
     return math.pi * span * hz
 
 
-OP_SET = 1
-OP_RAMP = 2
-OP_WAVE = 3
-OP_HEAT = 4
-OP_OFF = 5
-OP_NAMES = ("", "set", "ramp", "wave", "heat", "off")
-"""Op codes of timed commands. Arguments (a, b, c, d) by op:
-
-- set:  a = level
-- ramp: a = target level, b = duration in microseconds (from the level it starts at)
-- wave: a = low, b = high, c = frequency in Hz, d = shape code
-- heat: a = duty ceiling, b = target temperature in degrees C
-- off:  none (level 0, heater loop and air released)
-"""
+# Op codes of timed commands (codes.py). Arguments (a, b, c, d) by op:
+# - set:  a = level
+# - ramp: a = target level, b = duration in microseconds (from the level it starts at)
+# - wave: a = low, b = high, c = frequency in Hz, d = shape code
+# - heat: a = duty ceiling, b = target temperature in degrees C
+# - off:  none (level 0, heater loop and air released)
 
 
 def op_value(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from firmware_bridge import codes
 from firmware_bridge import executor as ex
 from firmware_bridge.ticks import TICKS_MAX
 
@@ -57,7 +58,7 @@ def make(
         code = executor.configure(
             ch, kind, max_level, 0.0, max_slew, max_on_ms, max_temp_c if kind == HEATER else None
         )
-        assert code == ex.OK
+        assert code == codes.OK
     executor.feed()
     return hal, executor
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from compiler_support import of, one_step, peaks, small_rig
 
+from firmware_bridge import codes
 from firmware_bridge import waveforms as wf
 from massager import api
 from massager.errors import SafetyError
@@ -20,7 +21,7 @@ def test_rub_swings_rollers_both_ways_after_ramping_in() -> None:
     assert wave.at_ms == heel[0].at_ms + heel[0].duration_ms
     # frequency 1.5Hz = 1.5 direction changes a second: a 0.75 Hz wave (two turns a cycle)
     assert wave.hz == 0.75
-    assert wf.wave_max_slope(wf.SHAPE_SINE, wave.low, wave.high, wave.hz) <= 2.0
+    assert wf.wave_max_slope(codes.SHAPE_SINE, wave.low, wave.high, wave.hz) <= 2.0
     assert stream.warnings == ()
     assert heel[2].op == "ramp" and heel[2].level == 0
     assert [c.op for c in of(stream, "left_arch")] == ["off"]  # only the final off

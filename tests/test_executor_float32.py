@@ -25,15 +25,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge import waveforms as wf
-from firmware_bridge.executor import (
-    KIND_AIR,
-    KIND_HEATER,
-    KIND_ROLLER,
-    KIND_VIBRATION,
-    OK,
-    Executor,
-)
+from firmware_bridge import codes
+from firmware_bridge.codes import KIND_AIR, KIND_HEATER, KIND_ROLLER, KIND_VIBRATION, OK
+from firmware_bridge.executor import Executor
 from firmware_bridge.ticks import TICKS_PERIOD, ticks_add
 
 
@@ -105,11 +99,11 @@ channel = st.tuples(
 command = st.tuples(
     st.integers(0, 2500),  # at, ms
     st.integers(0, 3),  # channel
-    st.sampled_from([wf.OP_SET, wf.OP_RAMP, wf.OP_WAVE, wf.OP_OFF]),
+    st.sampled_from([codes.OP_SET, codes.OP_RAMP, codes.OP_WAVE, codes.OP_OFF]),
     st.floats(-1.0, 1.0),  # a level, as a share of the channel's range
     st.floats(-1.0, 1.0),
     st.floats(0.0, 40.0),  # hz, or a ramp's duration in 10 ms
-    st.sampled_from([wf.SHAPE_SINE, wf.SHAPE_TRIANGLE]),
+    st.sampled_from([codes.SHAPE_SINE, codes.SHAPE_TRIANGLE]),
 )
 
 
@@ -139,9 +133,9 @@ def check_program(
     for at_ms, ch, op, x, y, z, shape in sorted(commands, key=lambda c: c[0]):
         kind, hi, _ = limits[ch]
         a, b, c = level_in(kind, hi, x), F32(0.0), F32(0.0)
-        if op == wf.OP_RAMP:
+        if op == codes.OP_RAMP:
             b = F32(round(z * 10_000))
-        elif op == wf.OP_WAVE:
+        elif op == codes.OP_WAVE:
             b, c = level_in(kind, hi, y), F32(z)
         d = F32(float(shape))
         assert ex.schedule(ticks_add(start, at_ms * 1000), ch, op, a, b, c, d) == OK
@@ -191,8 +185,8 @@ def test_single_precision_keeps_every_output_within_its_limits(
 def test_a_wave_ramp_and_set_program_in_single_precision() -> None:
     writes = check_program(
         [(KIND_ROLLER, 0.8, 2.0, 3000), (KIND_VIBRATION, 0.7, 5.0, 500)] * 2,
-        [(0, 0, wf.OP_WAVE, -1.0, 1.0, 3.0, 0), (100, 1, wf.OP_RAMP, 1.0, 0.0, 50.0, 0),
-         (900, 2, wf.OP_SET, -0.5, 0.0, 0.0, 0), (1500, 3, wf.OP_WAVE, 0.1, 0.9, 7.5, 1)],
+        [(0, 0, codes.OP_WAVE, -1.0, 1.0, 3.0, 0), (100, 1, codes.OP_RAMP, 1.0, 0.0, 50.0, 0),
+         (900, 2, codes.OP_SET, -0.5, 0.0, 0.0, 0), (1500, 3, codes.OP_WAVE, 0.1, 0.9, 7.5, 1)],
         0.7,
         2_000_000,
     )  # fmt: skip

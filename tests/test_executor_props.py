@@ -8,8 +8,8 @@ from fake_hal import AIR, HEATER, ROLLER, TICK_US, VIBRATION, FakeHal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware_bridge import codes
 from firmware_bridge import executor as ex
-from firmware_bridge import waveforms as wf
 
 EPS = 1e-9
 
@@ -35,11 +35,11 @@ level = st.floats(-1.2, 1.2)
 commands = st.tuples(
     st.integers(0, 5000),  # at, ms
     st.integers(0, 3),  # channel (modulo the count)
-    st.sampled_from([wf.OP_SET, wf.OP_RAMP, wf.OP_WAVE, wf.OP_HEAT, wf.OP_OFF]),
+    st.sampled_from([codes.OP_SET, codes.OP_RAMP, codes.OP_WAVE, codes.OP_HEAT, codes.OP_OFF]),
     level,
     st.floats(-1.2, 3_000_000.0),  # b: high, duration or target C
     st.floats(0.0, 8.0),  # c: hz
-    st.sampled_from([wf.SHAPE_SINE, wf.SHAPE_TRIANGLE]),
+    st.sampled_from([codes.SHAPE_SINE, codes.SHAPE_TRIANGLE]),
 )
 controls = st.tuples(
     st.integers(0, 6000),
@@ -80,7 +80,7 @@ def test_no_level_leaves_the_envelope_and_stop_ends_at_zero(
     executor.feed()
     for at, ch, op, a, b, c, d in sorted(program):
         code = executor.schedule(hal.at(at * 1000), ch % len(spec), op, a, b, c, d)
-        assert code in (ex.OK, ex.ERR_LIMIT, ex.ERR_ARG, ex.ERR_FULL, ex.ERR_FAULT)
+        assert code in (codes.OK, codes.ERR_LIMIT, codes.ERR_ARG, codes.ERR_FULL, codes.ERR_FAULT)
     events = sorted(schedule)
     silent_until = -1
     paused_at = None

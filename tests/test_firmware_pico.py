@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge import codec
+from firmware_bridge import codec, codes
 from firmware_bridge.ticks import TICKS_MAX
 
 
@@ -261,14 +261,14 @@ def test_the_serve_loop_answers_a_hello_with_ctrl_c_off(
     board: FakeBoard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     board.pins[22] = 0  # the emergency stop is wired and released
-    hello = codec.encode_frame(3, codec.MSG_IDENTIFY, codec.encode_identify(99))
+    hello = codec.encode_frame(3, codes.MSG_IDENTIFY, codec.encode_identify(99))
     out = serve(board, monkeypatch, b"\x03garbage" + hello, passes=50)
     frames: list[tuple[int, int, bytes]] = []
     codec.Decoder(lambda s, t, p: frames.append((s, t, p))).feed(bytes(out.data))
-    assert [t for _, t, _ in frames] == [codec.MSG_IDENTIFY_REPLY]
+    assert [t for _, t, _ in frames] == [codes.MSG_IDENTIFY_REPLY]
     reply = codec.decode_identify_reply(frames[0][2])
-    assert reply[1] == 99 and reply[3] == 16 and reply[4] & codec.CAP_TEMP
-    assert reply[4] & codec.CAP_ESTOP
+    assert reply[1] == 99 and reply[3] == 16 and reply[4] & codes.CAP_TEMP
+    assert reply[4] & codes.CAP_ESTOP
     assert board.kbd == [-1, 3]  # off while serving, back on the way out
     assert board.wdt_started and board.wdt_feeds == 50
     assert all(d == 0 for d in board.duty.values())

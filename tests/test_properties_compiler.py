@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from firmware_bridge import codes
 from firmware_bridge import waveforms as wf
 from massager import api, bundled, zones
 from massager.compiler.reach import zone_limit
@@ -142,7 +143,7 @@ def check_envelope(stream: CommandStream, rig: Rig) -> None:
             if c.op == "wave":
                 assert low <= min(c.low, c.high) and max(c.low, c.high) <= cap
                 assert abs(start - c.low) <= 1e-3
-                shape = wf.SHAPE_TRIANGLE if c.shape == "triangle" else wf.SHAPE_SINE
+                shape = codes.SHAPE_TRIANGLE if c.shape == "triangle" else codes.SHAPE_SINE
                 assert wf.wave_max_slope(shape, c.low, c.high, c.hz) <= act.max_slew * (1 + 1e-6)
             if c.op == "off" and act.kind != "heater":
                 assert abs(start) <= 1e-3

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from serial_support import CH, RIG, driver_for, first_time, steps_stream, unwrapped, wait_for
 
+from firmware_bridge.codes import FAULT_WATCHDOG
 from firmware_bridge.device import Device
-from firmware_bridge.executor import FAULT_WATCHDOG
 from firmware_bridge.ticks import TICKS_PERIOD
 from firmware_bridge.virtual import VirtualDevice, VirtualHal
 from massager import api

@@ -19,7 +19,7 @@ import pytest
 from fault_proxy import FaultProxy
 from serial_support import CH, driver_for, first_time, steps_stream, unwrapped, wait_for
 
-from firmware_bridge.executor import FAULT_WATCHDOG
+from firmware_bridge.codes import FAULT_WATCHDOG
 from firmware_bridge.virtual import VirtualDevice
 from massager.cli import run as cli
 from massager.errors import DeviceError

@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_bridge import ticks
+from firmware_bridge import codes, ticks
 from firmware_bridge import waveforms as wf
 
 
 @given(
-    shape=st.sampled_from([wf.SHAPE_SINE, wf.SHAPE_TRIANGLE]),
+    shape=st.sampled_from([codes.SHAPE_SINE, codes.SHAPE_TRIANGLE]),
     low=st.floats(-1, 1),
     high=st.floats(-1, 1),
     hz=st.floats(0.01, 20),
@@ -24,7 +24,7 @@ def test_wave_stays_between_low_and_high(
 
 
 @given(
-    shape=st.sampled_from([wf.SHAPE_SINE, wf.SHAPE_TRIANGLE]),
+    shape=st.sampled_from([codes.SHAPE_SINE, codes.SHAPE_TRIANGLE]),
     hz=st.floats(0.05, 10),
     elapsed=st.integers(0, 10**8),
 )
@@ -36,7 +36,7 @@ def test_wave_slope_never_exceeds_its_stated_maximum(shape: int, hz: float, elap
 
 
 def test_wave_starts_at_low_and_peaks_at_half_period() -> None:
-    for shape in (wf.SHAPE_SINE, wf.SHAPE_TRIANGLE):
+    for shape in (codes.SHAPE_SINE, codes.SHAPE_TRIANGLE):
         assert wf.wave_value(shape, 0.2, 0.6, 2.0, 0) == 0.2
         assert abs(wf.wave_value(shape, 0.2, 0.6, 2.0, 250_000) - 0.6) < 1e-9
 

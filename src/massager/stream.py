@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from firmware_bridge import codes, names
 from firmware_bridge import waveforms as wf
 from massager.errors import CompileWarning
 
@@ -30,8 +31,6 @@ FORMAT = "massager-stream"
 VERSION = 1
 Op = Literal["set", "ramp", "wave", "heat", "off"]
 Shape = Literal["sine", "triangle"]
-_OP_CODES: dict[str, int] = {name: code for code, name in enumerate(wf.OP_NAMES) if name}
-_SHAPE_CODES: dict[str, int] = {name: code for code, name in enumerate(wf.SHAPE_NAMES)}
 _DIGITS = 4  # levels and frequencies are written rounded, so output is byte-stable
 
 
@@ -54,14 +53,14 @@ class Command:
     def args(self) -> tuple[int, float, float, float, float]:
         """The op code and its (a, b, c, d) arguments as the executor takes them (times in us)."""
         if self.op == "ramp":
-            return wf.OP_RAMP, self.level, float(self.duration_ms * 1000), 0.0, 0.0
+            return codes.OP_RAMP, self.level, float(self.duration_ms * 1000), 0.0, 0.0
         if self.op == "wave":
-            return wf.OP_WAVE, self.low, self.high, self.hz, float(_SHAPE_CODES[self.shape])
+            return codes.OP_WAVE, self.low, self.high, self.hz, float(names.SHAPE_CODES[self.shape])
         if self.op == "heat":
-            return wf.OP_HEAT, self.level, self.target_c, 0.0, 0.0
+            return codes.OP_HEAT, self.level, self.target_c, 0.0, 0.0
         if self.op == "set":
-            return wf.OP_SET, self.level, 0.0, 0.0, 0.0
-        return wf.OP_OFF, 0.0, 0.0, 0.0, 0.0
+            return codes.OP_SET, self.level, 0.0, 0.0, 0.0
+        return codes.OP_OFF, 0.0, 0.0, 0.0, 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The command as a JSON object holding only the fields its op uses."""

@@ -10,8 +10,9 @@ Every output write prints ``out T_US CH LEVEL``; each schedule call
 ``sched CODE``; the end state ``end ...``.
 """
 
-from firmware_bridge import waveforms as wf
-from firmware_bridge.executor import KIND_AIR, KIND_HEATER, KIND_ROLLER, KIND_VIBRATION, Executor
+from firmware_bridge import codes
+from firmware_bridge.codes import KIND_AIR, KIND_HEATER, KIND_ROLLER, KIND_VIBRATION
+from firmware_bridge.executor import Executor
 from firmware_bridge.ticks import TICKS_PERIOD, ticks_add
 
 START = TICKS_PERIOD - 1500000
@@ -50,17 +51,17 @@ def main():
     print("conf", ex.configure(3, KIND_AIR, 0.9, 0.0, 3.0, 10000, None))
     ex.feed()
     program = [
-        (0, 2, wf.OP_HEAT, 0.6, 40.0, 0.0, 0.0),
-        (100, 0, wf.OP_SET, 0.5, 0.0, 0.0, 0.0),
-        (200, 1, wf.OP_WAVE, 0.0, 1.0, 3.0, float(wf.SHAPE_TRIANGLE)),
-        (300, 3, wf.OP_SET, 0.9, 0.0, 0.0, 0.0),
-        (600, 0, wf.OP_RAMP, -0.6, 1000000.0, 0.0, 0.0),
-        (1200, 3, wf.OP_RAMP, 0.0, 500000.0, 0.0, 0.0),
-        (2000, 0, wf.OP_WAVE, 0.2, 0.8, 2.0, float(wf.SHAPE_SINE)),
-        (2500, 1, wf.OP_SET, 0.3, 0.0, 0.0, 0.0),
-        (4500, 2, wf.OP_OFF, 0.0, 0.0, 0.0, 0.0),
-        (5000, 0, wf.OP_OFF, 0.0, 0.0, 0.0, 0.0),
-        (400, 3, wf.OP_SET, 0.95, 0.0, 0.0, 0.0),  # over the air's 0.9: refused
+        (0, 2, codes.OP_HEAT, 0.6, 40.0, 0.0, 0.0),
+        (100, 0, codes.OP_SET, 0.5, 0.0, 0.0, 0.0),
+        (200, 1, codes.OP_WAVE, 0.0, 1.0, 3.0, float(codes.SHAPE_TRIANGLE)),
+        (300, 3, codes.OP_SET, 0.9, 0.0, 0.0, 0.0),
+        (600, 0, codes.OP_RAMP, -0.6, 1000000.0, 0.0, 0.0),
+        (1200, 3, codes.OP_RAMP, 0.0, 500000.0, 0.0, 0.0),
+        (2000, 0, codes.OP_WAVE, 0.2, 0.8, 2.0, float(codes.SHAPE_SINE)),
+        (2500, 1, codes.OP_SET, 0.3, 0.0, 0.0, 0.0),
+        (4500, 2, codes.OP_OFF, 0.0, 0.0, 0.0, 0.0),
+        (5000, 0, codes.OP_OFF, 0.0, 0.0, 0.0, 0.0),
+        (400, 3, codes.OP_SET, 0.95, 0.0, 0.0, 0.0),  # over the air's 0.9: refused
     ]
     for t_ms, ch, op, a, b, c, d in program:
         print("sched", ex.schedule(at(t_ms), ch, op, a, b, c, d))
@@ -90,9 +91,9 @@ def main():
             elif what == "stop":
                 ex.stop()
             elif what == "late":
-                print("sched", ex.schedule(at(5000), 3, wf.OP_SET, 0.2, 0.0, 0.0, 0.0))
+                print("sched", ex.schedule(at(5000), 3, codes.OP_SET, 0.2, 0.0, 0.0, 0.0))
             else:
-                print("sched", ex.schedule(at(5450), 3, wf.OP_SET, 0.5, 0.0, 0.0, 0.0))
+                print("sched", ex.schedule(at(5450), 3, codes.OP_SET, 0.5, 0.0, 0.0, 0.0))
         if elapsed < 5600000 and k % 10 == 0:
             ex.feed()  # the host falls silent at 5.6 s: the watchdog trips at 5.85 s
         hal.temp += (25.0 + 30.0 * hal.duty - hal.temp) * 0.02

@@ -22,7 +22,7 @@ def _describe(target: str) -> str:
         return "no answer (not the massager firmware)"
     faults = ""
     if identity.faults:
-        from firmware_bridge.executor import fault_names
+        from firmware_bridge.names import fault_names
 
         faults = f", latched: {', '.join(fault_names(identity.faults))}"
     return f"{identity.firmware}, protocol {identity.version}, {identity.channels} channels{faults}"

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from firmware_bridge import waveforms as wf
+from firmware_bridge.names import SHAPE_CODES
 from massager.rig.model import Actuator
 from massager.stream import Command, Shape
 
@@ -34,8 +35,6 @@ MIN_REST_MS = 50
 PULSE_REST_MS = 2 * MIN_REST_MS
 """Pulses closer together than this count as one stretch of on-time."""
 
-_SHAPES: dict[str, int] = {"sine": wf.SHAPE_SINE, "triangle": wf.SHAPE_TRIANGLE}
-
 
 def quantise(level: float) -> float:
     """Round a level toward zero to the stream's precision (never rounds up past a limit)."""
@@ -52,7 +51,7 @@ def ramp_ms(act: Actuator, delta: float) -> int:
 
 def fit_hz(act: Actuator, low: float, high: float, hz: float, shape: Shape) -> float:
     """The highest frequency <= `hz` whose steepest slope stays within max_slew (0 if none)."""
-    steepest = wf.wave_max_slope(_SHAPES[shape], low, high, 1.0)
+    steepest = wf.wave_max_slope(SHAPE_CODES[shape], low, high, 1.0)
     if steepest == 0:
         return quantise(hz)
     return quantise(min(hz, act.max_slew / steepest * 0.999))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from firmware_bridge import waveforms as wf
+from firmware_bridge.names import SHAPE_CODES
 from massager.compiler.motion import MIN_REST_MS
 from massager.compiler.reach import zone_limit
 from massager.errors import SafetyError
@@ -26,7 +27,6 @@ LEVEL_EPS = 1e-3
 
 SLEW_EPS = 1e-6
 
-_SHAPES = {"sine": wf.SHAPE_SINE, "triangle": wf.SHAPE_TRIANGLE}
 
 Describe = Callable[[int], str]
 """Names a step by its index, with its location when known: `file:1:2: step 3 'rub'`."""
@@ -176,7 +176,7 @@ class _Checker:
                 f"wave starts at {command.low:g} but the level is {start:g}",
                 f"max_slew {act.max_slew:g}/s (ramp to the wave's low first)",
             )
-        rate = wf.wave_max_slope(_SHAPES[command.shape], command.low, command.high, command.hz)
+        rate = wf.wave_max_slope(SHAPE_CODES[command.shape], command.low, command.high, command.hz)
         self.slope(command, rate)
         return None
 

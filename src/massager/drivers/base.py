@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from firmware_bridge import codec
-from firmware_bridge.executor import ERR_FAULT, ERR_LIMIT
+from firmware_bridge import names
+from firmware_bridge.codes import ERR_FAULT, ERR_LIMIT
 from massager.clock import Clock
 from massager.errors import DeviceError, MassagerError, SafetyError, SafetyStop, UsageError
 from massager.rig import Rig
@@ -65,7 +65,7 @@ def refusal_error(code: int, what: str, faults: Sequence[str] = ()) -> MassagerE
     (exit 4) naming `faults`, as when the session sees the fault; anything else
     (late, queue full, a malformed frame) is a DeviceError (exit 3).
     """
-    text = f"the device refused {what}: {codec.reason_name(code)}"
+    text = f"the device refused {what}: {names.reason_name(code)}"
     if code == ERR_LIMIT:
         return SafetyError(text)
     if code == ERR_FAULT:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from firmware_bridge import codec
+from firmware_bridge import codes, names
 from firmware_bridge import executor as ex
 from firmware_bridge.ticks import TICKS_MAX
 from massager.clock import Clock, MonotonicClock
@@ -269,10 +269,10 @@ class GpioDriver(Driver):
                 ch,
                 *act.device_limits(),
             )
-            if err != ex.OK:
+            if err != codes.OK:
                 self.close()
                 raise DeviceError(
-                    f"gpio: the device refused to configure {act.id!r}: {codec.reason_name(err)}"
+                    f"gpio: the device refused to configure {act.id!r}: {names.reason_name(err)}"
                 )
         self._hal = hal
         self._executor = executor
@@ -420,14 +420,14 @@ class GpioDriver(Driver):
             at = self._origin + command.at_ms * 1000 + executor.shift_us
             op, a, b, c, d = command.args()
             err = executor.schedule(at & TICKS_MAX, ch, op, a, b, c, d)
-            if err == ex.OK:
+            if err == codes.OK:
                 if self.wake_on_commands:
                     heapq.heappush(self._due, at)
-            elif err == ex.ERR_FAULT:
+            elif err == codes.ERR_FAULT:
                 return  # the latched fault is what poll() reports
             else:
                 what = f"the {command.op} command for {command.actuator} at {command.at_ms} ms"
-                raise refusal_error(err, what, ex.fault_names(executor.faults))
+                raise refusal_error(err, what, names.fault_names(executor.faults))
 
     def poll(self) -> DeviceStatus:
         """Run the device up to now (stepped mode), feed its watchdog and report its status."""
@@ -436,7 +436,7 @@ class GpioDriver(Driver):
             self._heard_from_host()
             if self._failure is not None:
                 raise DeviceError(self._failure)
-            if executor.faults & ex.FAULT_HAL:
+            if executor.faults & codes.FAULT_HAL:
                 raise DeviceError(self._hal_failure())
             now = self._pause_abs if executor.paused and self._pause_abs is not None else None
             if now is None:
@@ -445,7 +445,7 @@ class GpioDriver(Driver):
             return DeviceStatus(
                 session_ms=max(0, session_us) / 1000.0,
                 levels=dict(zip(self._ids, executor.levels, strict=True)),
-                faults=tuple(ex.fault_names(executor.faults)),
+                faults=tuple(names.fault_names(executor.faults)),
                 temps={self._ids[ch]: executor.temps[ch] for ch in self._heaters},
                 paused=executor.paused,
             )
@@ -594,11 +594,11 @@ class GpioDriver(Driver):
             button = self._button
             if (
                 button is not None
-                and not executor.faults & ex.FAULT_ESTOP
+                and not executor.faults & codes.FAULT_ESTOP
                 and (self._estop_seen or button.is_pressed)
             ):
                 self._estop_seen = True
-                executor.latch(ex.FAULT_ESTOP)
+                executor.latch(codes.FAULT_ESTOP)
                 self._zero_outputs()
             executor.tick()
             self.ticks += 1
@@ -606,7 +606,7 @@ class GpioDriver(Driver):
         except Exception as exc:
             self._fail(f"gpio: the device tick failed: {type(exc).__name__}: {exc}")
             return
-        if executor.faults & ex.FAULT_HAL:
+        if executor.faults & codes.FAULT_HAL:
             self._fail(self._hal_failure())
         elif executor.faults & ~self._zeroed_for:
             # a fault the executor latched (watchdog, over-temperature, sensor): it wrote
@@ -656,7 +656,7 @@ class GpioDriver(Driver):
             self._failure = message
         if self._executor is not None:
             with contextlib.suppress(Exception):
-                self._executor.latch(ex.FAULT_HAL)
+                self._executor.latch(codes.FAULT_HAL)
         self._zero_outputs()
 
     def _zero_outputs(self) -> None:
@@ -676,7 +676,7 @@ class GpioDriver(Driver):
         locked = self._lock.acquire(timeout=_LOCK_WAIT_S)
         try:
             if locked and self._executor is not None:
-                self._executor.latch(ex.FAULT_ESTOP)
+                self._executor.latch(codes.FAULT_ESTOP)
             self._zero_outputs()  # without the lock too: the next tick latches the fault
         finally:
             if locked:

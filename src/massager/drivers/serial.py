@@ -27,8 +27,9 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from firmware_bridge import codec
-from firmware_bridge.executor import FAULT_WATCHDOG, fault_names
+from firmware_bridge import codec, codes
+from firmware_bridge.codes import FAULT_WATCHDOG
+from firmware_bridge.names import MSG_NAMES, fault_names
 from firmware_bridge.ticks import TICKS_MAX
 from massager.clock import Clock
 from massager.drivers.base import (
@@ -184,7 +185,7 @@ class SerialDriver(Driver):
         """
         self._api()
         link = self._need_link()
-        n = link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(0xFF))
+        n = link.send(codes.MSG_CLEAR_FAULTS, codec.encode_clear_faults(0xFF))
         st = self._status_after(link, n)
         if st is None:
             raise DeviceError(f"the device on {self.target} stopped answering")
@@ -242,7 +243,7 @@ class SerialDriver(Driver):
         self._frozen_ms = self._session_ms()
         self._paused = True
         link = self._need_link()
-        n = link.send(codec.MSG_PAUSE)
+        n = link.send(codes.MSG_PAUSE)
         self._status_after(link, n, 0.5)
 
     def resume(self) -> None:
@@ -251,7 +252,7 @@ class SerialDriver(Driver):
         if not self._paused:
             return
         link = self._need_link()
-        n = link.send(codec.MSG_RESUME)
+        n = link.send(codes.MSG_RESUME)
         st = self._status_after(link, n)
         if st is None:
             raise DeviceError("the device did not confirm the resume; every output was turned off")
@@ -262,7 +263,7 @@ class SerialDriver(Driver):
         """Scale every output by `intensity` (0..1), through the device's slew limits."""
         self._api()
         self._intensity = min(1.0, max(0.0, intensity))
-        self._need_link().send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+        self._need_link().send(codes.MSG_INTENSITY, codec.encode_intensity(self._intensity))
 
     def stop(self) -> None:
         """Drop the queued commands; every output ramps to zero at its slew limit."""
@@ -270,7 +271,7 @@ class SerialDriver(Driver):
         self._stopped = True
         self._backlog.clear()
         self._pending.clear()
-        self._need_link().send(codec.MSG_STOP)
+        self._need_link().send(codes.MSG_STOP)
 
     def off(self) -> None:
         """Every output to zero now. Never raises."""
@@ -280,7 +281,7 @@ class SerialDriver(Driver):
             self._pending.clear()
             link = self._link
             if link is not None:
-                n = link.send(codec.MSG_OFF)
+                n = link.send(codes.MSG_OFF)
                 link.wait_acked(n, 0.1)
         except Exception:
             pass
@@ -311,7 +312,7 @@ class SerialDriver(Driver):
                     f"no answer from the massager firmware on {self.target}; its outputs may be on "
                     "(its watchdog turns them off once a session's host goes quiet)"
                 )
-            n = link.send(codec.MSG_OFF)
+            n = link.send(codes.MSG_OFF)
             if not link.wait_acked(n, 1.0):
                 raise DeviceError(f"the device on {self.target} did not confirm turning off")
         finally:
@@ -332,7 +333,7 @@ class SerialDriver(Driver):
             if link is not None:
                 link.heartbeat_s = 0.0
                 if link.identity is not None:
-                    n = link.send(codec.MSG_BYE)
+                    n = link.send(codes.MSG_BYE)
                     link.wait_acked(n, 0.2)
                 link.close()
         except Exception:
@@ -349,7 +350,7 @@ class SerialDriver(Driver):
         now = time.monotonic()
         if self._started and now - self._trace_asked >= TRACE_PERIOD_S and link.in_flight() <= 2:
             self._trace_asked = now
-            link.send(codec.MSG_STATUS, codec.encode_token(0xFFFF))
+            link.send(codes.MSG_STATUS, codec.encode_token(0xFFFF))
 
     def _record(
         self, device_us: float, levels: Sequence[float], temps: Sequence[float | None]
@@ -441,29 +442,29 @@ class SerialDriver(Driver):
         link = self._need_link()
         self._session_nonce = secrets.randbits(32) or 1
         link.send(
-            codec.MSG_CONFIG_BEGIN,
+            codes.MSG_CONFIG_BEGIN,
             codec.encode_config_begin(self._session_nonce, self._watchdog_ms),
         )
         for act in self.rig.actuators:
             link.send(
-                codec.MSG_CONFIG_CHANNEL,
+                codes.MSG_CONFIG_CHANNEL,
                 codec.encode_config_channel(self._channels[act.id], *act.device_limits()),
             )
-        link.send(codec.MSG_CONFIG_END, codec.encode_config_end(len(self._channels)))
+        link.send(codes.MSG_CONFIG_END, codec.encode_config_end(len(self._channels)))
         st = self._request_status(link)  # answered after everything above was handled
         if st is None:
             raise DeviceError(f"the device on {self.target} did not confirm its configuration")
         for refusal in list(link.refusals):
-            if refusal.mtype in (codec.MSG_CONFIG_BEGIN, codec.MSG_CONFIG_CHANNEL):
+            if refusal.mtype in (codes.MSG_CONFIG_BEGIN, codes.MSG_CONFIG_CHANNEL):
                 raise self._refusal_error(refusal)
         link.refusals.clear()
         self._refused_base = st.refused
         self._shift_raw = st.shift_us
         if self._intensity != 1.0:
-            link.send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+            link.send(codes.MSG_INTENSITY, codec.encode_intensity(self._intensity))
 
     def _request_status(self, link: SerialLink) -> Status | None:
-        got = link.request(codec.MSG_STATUS, codec.MSG_STATUS_REPLY, every=0.03)
+        got = link.request(codes.MSG_STATUS, codes.MSG_STATUS_REPLY, every=0.03)
         return link.status if got is not None else None
 
     def _status_after(self, link: SerialLink, n: int, timeout: float = 2.0) -> Status | None:
@@ -474,12 +475,12 @@ class SerialDriver(Driver):
             if st is not None or time.monotonic() >= deadline:
                 return st
             if link.in_flight() <= 2:  # never clog the window with questions
-                link.send(codec.MSG_STATUS, codec.encode_token(0xFFFF))
+                link.send(codes.MSG_STATUS, codec.encode_token(0xFFFF))
 
     def _resync(self, samples: int) -> None:
         link = self._need_link()
         for _ in range(samples):
-            got = link.request(codec.MSG_CLOCK, codec.MSG_CLOCK_REPLY, timeout=0.2)
+            got = link.request(codes.MSG_CLOCK, codes.MSG_CLOCK_REPLY, timeout=0.2)
             if got is not None:
                 payload, sent, received = got
                 self._sync.add(sent, received, codec.decode_clock_reply(payload)[1])
@@ -550,7 +551,7 @@ class SerialDriver(Driver):
             )
             n = codec.command_size(op)
             if batch and (size + n > max_payload or len(batch) >= 255):
-                link.send(codec.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
+                link.send(codes.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
                 batch, size, first_id = [], 3, self._next_id
             batch.append(wire)
             size += n
@@ -558,7 +559,7 @@ class SerialDriver(Driver):
             self._next_id = (self._next_id + 1) & 0xFFFF
             queued.append(command.at_ms)
         if batch:
-            link.send(codec.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
+            link.send(codes.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
         if self._backlog and self._backlog[0].at_ms < now_ms + MIN_LEAD_MS:
             late = self._backlog[0]
             raise DeviceError(
@@ -580,13 +581,13 @@ class SerialDriver(Driver):
             raise self._refusal_error(link.refusals.popleft())
         st = link.status
         if st is not None and (st.refused - self._refused_base) & 0xFFFF:
-            refusal = Refusal(codec.MSG_SCHEDULE, st.last_id, 0xFF, st.last_code)
+            refusal = Refusal(codes.MSG_SCHEDULE, st.last_id, 0xFF, st.last_code)
             raise self._refusal_error(refusal)
 
     def _refusal_error(self, r: Refusal) -> MassagerError:
         """The error for a refusal the device reported, naming what it refused and why."""
         why = r.reason
-        if r.mtype == codec.MSG_SCHEDULE:
+        if r.mtype == codes.MSG_SCHEDULE:
             command = self._by_id.get(r.ident)
             if command is not None:
                 at = command.at_ms / 1000
@@ -595,15 +596,15 @@ class SerialDriver(Driver):
                 what = f"command #{r.ident}"
             st = self._link.status if self._link is not None else None
             return refusal_error(r.code, what, fault_names(st.faults) if st is not None else ())
-        if r.mtype == codec.MSG_CONFIG_CHANNEL:
-            names = [a for a, ch in self._channels.items() if ch == r.ident]
-            who = f" ({names[0]})" if names else ""
+        if r.mtype == codes.MSG_CONFIG_CHANNEL:
+            owners = [a for a, ch in self._channels.items() if ch == r.ident]
+            who = f" ({owners[0]})" if owners else ""
             return DeviceError(f"the device refused to configure channel {r.ident}{who}: {why}")
-        if r.mtype == codec.MSG_CONFIG_BEGIN:
+        if r.mtype == codes.MSG_CONFIG_BEGIN:
             return DeviceError(
                 f"the device refused a session with a {self._watchdog_ms} ms watchdog: {why}"
             )
-        kind = codec.MSG_NAMES.get(r.mtype, str(r.mtype))
+        kind = MSG_NAMES.get(r.mtype, str(r.mtype))
         return DeviceError(f"the device refused a {kind} message: {why}")
 
     # -- the link ---------------------------------------------------------------------------
@@ -668,8 +669,8 @@ class SerialDriver(Driver):
                 self._configure()
                 self._resync(SYNC_SAMPLES)
             else:
-                n = link.send(codec.MSG_OFF)
-                link.send(codec.MSG_CLEAR_FAULTS, codec.encode_clear_faults(FAULT_WATCHDOG))
+                n = link.send(codes.MSG_OFF)
+                link.send(codes.MSG_CLEAR_FAULTS, codec.encode_clear_faults(FAULT_WATCHDOG))
                 st = self._status_after(link, n)
                 if st is None:
                     raise DeviceError(f"the device on {self.target} stopped answering")
@@ -698,9 +699,9 @@ class SerialDriver(Driver):
                 again.append((t_resume, -1, _resumed(active[-1], t_resume)))
             again.extend((c.at_ms, i, c) for i, c in enumerate(commands) if c.at_ms > t_resume)
         again.sort(key=lambda x: (x[0], x[1]))
-        link.send(codec.MSG_INTENSITY, codec.encode_intensity(self._intensity))
+        link.send(codes.MSG_INTENSITY, codec.encode_intensity(self._intensity))
         if self._paused:
-            link.send(codec.MSG_PAUSE)
+            link.send(codes.MSG_PAUSE)
             self._frozen_ms = t_resume
         self._backlog.extend(c for _, _, c in again)
         self._flush_backlog()

@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from firmware_bridge import codec
+from firmware_bridge import codec, codes, names
 
 
 class Port(Protocol):
@@ -73,7 +73,7 @@ class Status:
     @property
     def paused(self) -> bool:
         """Whether the device's program is paused."""
-        return bool(self.flags & codec.FLAG_PAUSED)
+        return bool(self.flags & codes.FLAG_PAUSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class Refusal:
     @property
     def reason(self) -> str:
         """The refusal reason spelled out."""
-        return codec.reason_name(self.code)
+        return names.reason_name(self.code)
 
 
 @dataclass(slots=True)
@@ -280,7 +280,7 @@ class SerialLink:
                 if self._beats % 2 and self.on_clock is not None:
                     self._clock_query()
                 else:
-                    self._send_locked(codec.MSG_STATUS, codec.encode_token(self._new_token()))
+                    self._send_locked(codes.MSG_STATUS, codec.encode_token(self._new_token()))
             if (
                 self.clock_period_s > 0
                 and alive
@@ -293,7 +293,7 @@ class SerialLink:
 
     def _clock_query(self) -> None:
         token = self._new_token()
-        item = self._send_locked(codec.MSG_CLOCK, codec.encode_token(token))
+        item = self._send_locked(codes.MSG_CLOCK, codec.encode_token(token))
         self._clock_pending[token] = item
         if len(self._clock_pending) > 32:
             self._clock_pending.pop(next(iter(self._clock_pending)))
@@ -355,13 +355,13 @@ class SerialLink:
 
     def _on_frame(self, seq: int, mtype: int, payload: bytes) -> None:
         now = time.monotonic()
-        if mtype == codec.MSG_IDENTIFY_REPLY:
+        if mtype == codes.MSG_IDENTIFY_REPLY:
             self._on_identify(payload, now)
             return
         if self.identity is None:
             return  # not ours yet: a reply from before this connection
         self.last_rx = now
-        self._on_ack(seq, mtype == codec.MSG_ACK, now)
+        self._on_ack(seq, mtype == codes.MSG_ACK, now)
         with suppress(ValueError):  # a well-framed but malformed reply is ignored
             self._dispatch(mtype, payload, now)
         self._cond.notify_all()
@@ -417,21 +417,21 @@ class SerialLink:
         return min(RTO_MAX, max(RTO_MIN, self._srtt + 4 * self._rttvar))
 
     def _dispatch(self, mtype: int, payload: bytes, now: float) -> None:
-        if mtype == codec.MSG_STATUS_REPLY:
+        if mtype == codes.MSG_STATUS_REPLY:
             fields = codec.decode_status_reply(payload)
             self.status = status = Status(*fields, received_at=now, acked=self._acked)
             self._replies[(mtype, fields[0])] = (payload, now)
             if self.on_status is not None:
                 self.on_status(status)
-        elif mtype == codec.MSG_CLOCK_REPLY:
+        elif mtype == codes.MSG_CLOCK_REPLY:
             token, now_us = codec.decode_clock_reply(payload)
             item = self._clock_pending.pop(token, None)
             if item is not None and self.on_clock is not None:
                 self.on_clock(item.first_sent, now, now_us)
             self._replies[(mtype, token)] = (payload, now)
-        elif mtype == codec.MSG_REFUSED:
+        elif mtype == codes.MSG_REFUSED:
             self.refusals.append(Refusal(*codec.decode_refused(payload)))
-        elif mtype == codec.MSG_STATS_REPLY:
+        elif mtype == codes.MSG_STATS_REPLY:
             token, _ = codec.decode_stats_reply(payload)
             self._replies[(mtype, token)] = (payload, now)
         if len(self._replies) > 64:
@@ -470,7 +470,7 @@ class SerialLink:
             self.rto = RTO_INIT
             self._srtt = None
             frame = codec.encode_frame(
-                base & 0xFF, codec.MSG_IDENTIFY, codec.encode_identify(nonce)
+                base & 0xFF, codes.MSG_IDENTIFY, codec.encode_identify(nonce)
             )
         deadline = time.monotonic() + timeout
         while True:

@@ -15,8 +15,9 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 
-from firmware_bridge import codec
+from firmware_bridge import codes, names
 from firmware_bridge import executor as ex
+from firmware_bridge.names import FAULT_BITS
 from firmware_bridge.ticks import TICKS_MAX, ticks_diff
 from massager.clock import Clock, MonotonicClock, VirtualClock
 from massager.drivers.base import (
@@ -31,14 +32,6 @@ from massager.errors import DeviceError
 from massager.rig import Rig
 from massager.stream import Command
 from massager.trace import TraceWriter
-
-_FAULT_BITS = {
-    "watchdog": ex.FAULT_WATCHDOG,
-    "overtemp": ex.FAULT_OVERTEMP,
-    "estop": ex.FAULT_ESTOP,
-    "hal": ex.FAULT_HAL,
-    "sensor": ex.FAULT_SENSOR,
-}
 
 
 class SimHal:
@@ -217,16 +210,16 @@ class SimDriver(Driver):
             op, a, b, c, d = command.args()
             ch = self._index[command.actuator]  # send() let only known actuators in
             code = executor.schedule(self._device_us(command.at_ms, executor), ch, op, a, b, c, d)
-            if code == ex.ERR_FULL:
+            if code == codes.ERR_FULL:
                 return
             backlog.popleft()
-            if code != ex.OK:
+            if code != codes.OK:
                 self._refused(command, code, executor)
             self._wake()
 
     def _refused(self, command: Command, code: int, executor: ex.Executor) -> None:
         what = f"{command.op} for {command.actuator} at {command.at_ms} ms"
-        raise refusal_error(code, what, ex.fault_names(executor.faults))
+        raise refusal_error(code, what, names.fault_names(executor.faults))
 
     # -- the Driver interface -------------------------------------------------------------
 
@@ -243,8 +236,8 @@ class SimDriver(Driver):
                 ch,
                 *act.device_limits(),
             )
-            if code != ex.OK:
-                raise DeviceError(f"sim: cannot configure {act.id}: {codec.reason_name(code)}")
+            if code != codes.OK:
+                raise DeviceError(f"sim: cannot configure {act.id}: {names.reason_name(code)}")
         self.executor = executor
         self._next_tick = 0
         self._last_tick = -self.TICK_US
@@ -310,7 +303,7 @@ class SimDriver(Driver):
         return DeviceStatus(
             session_ms=self.session_ms(),
             levels=dict(zip(self.ids, levels, strict=True)),
-            faults=tuple(ex.fault_names(executor.faults)),
+            faults=tuple(names.fault_names(executor.faults)),
             temps={self.ids[ch]: executor.temps[ch] for ch in self._heaters},
             paused=executor.paused,
         )
@@ -404,8 +397,8 @@ class SimDriver(Driver):
             self.hal.fail_writes = True
         elif fault == "sensor":
             self.hal.fail_reads = True
-        elif fault in _FAULT_BITS:
-            self._run().latch(_FAULT_BITS[fault])
+        elif fault in FAULT_BITS:
+            self._run().latch(FAULT_BITS[fault])
         else:
             raise ValueError(f"unknown fault {fault!r}")
         self._wake()

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from firmware_bridge.names import KIND_CODES
 from massager import zones
 from massager.units import parse_duration_ms, parse_temperature_c
 
@@ -37,7 +38,6 @@ TemperatureC = Annotated[
 """Degrees Celsius, written in a rig file like `42C`."""
 Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
 
-KIND_CODES: dict[str, int] = {"roller": 0, "vibration": 1, "air": 2, "heater": 3}
 """Kind codes shared with the executor and the wire protocol."""
 
 AIR_MAX_ON_MS = 30_000
