@@ -68,7 +68,8 @@ def test_one_damaged_byte_rejects_that_frame_only(
     mask = data.draw(st.integers(1, 255), label="mask")
     frame[i] ^= mask
     if frame[i] == codec.SYNC:
-        frame[i] ^= 0x01  # keep the frame in one piece
+        # keep the frame in one piece, still damaged (0x01 would undo a mask of 0x01)
+        frame[i] = codec.SYNC ^ (0x02 if mask == 0x01 else 0x01)
     after = codec.encode_frame(seq + 1, mtype, p)
     frames, dec = decode_all(bytes(frame) + after)
     assert frames == [((seq + 1) & 0xFF, mtype, p)]
