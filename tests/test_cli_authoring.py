@@ -117,7 +117,7 @@ def test_compile_with_set_and_session_cap(capsys: pytest.CaptureFixture[str]) ->
         (["compile", "classic", "--set", "strength"], "write it as NAME=VALUE"),
         (["compile", "classic", "--set", "depth=1"], "the profile has no param 'depth'"),
         (["compile", "classic", "--intensity", "much"], "Invalid value"),
-        (["schema", "stream"], "schema 'stream': choose profile or rig"),
+        (["schema", "stream"], "schema 'stream': choose profile, rig or api"),
         (["validate"], "Missing argument"),
     ],
 )

@@ -13,33 +13,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from massager import bundled
 from massager.compiler import DEFAULT_CAP_MS, HARD_CAP_MS, Settings, compile_profile
-from massager.errors import InputError, Problem
+from massager.errors import InputError, Problem, UsageError
 from massager.profile import loader as profile_loader
 from massager.profile.model import Profile
 from massager.rig import loader as rig_loader
 from massager.rig.model import Rig
 from massager.stream import CommandStream
 
+if TYPE_CHECKING:  # the runtime and drivers load when a session is opened
+    from massager.runtime.events import EventBus
+    from massager.runtime.session import Session
+
 __all__ = [
     "DEFAULT_CAP_MS",
     "DEFAULT_RIG",
     "HARD_CAP_MS",
+    "MAX_SPEED",
     "bundled_profiles",
     "bundled_rigs",
+    "check_device",
     "compile_stream",
     "load_profile",
     "load_rig",
+    "open_session",
     "parse_sets",
     "profile_from_data",
+    "profile_from_text",
     "rig_from_data",
 ]
 
 DEFAULT_RIG = "reference"
 """The bundled rig used when none is named."""
+MAX_SPEED = 300.0
+"""Fastest simulator speed: past it the simulator (ticking every 10 ms of device time and
+writing its trace) cannot keep up with its sped-up clock on a small computer; its polls come
+later and later and the trace runs on past the profile's end."""
 
 
 def _resolve(kind: bundled.Kind, ref: str | Path) -> tuple[Path, str]:
@@ -79,6 +91,16 @@ def load_rig(ref: str | Path | None = None) -> Rig:
 def profile_from_data(data: dict[str, Any], *, name: str = "<data>") -> Profile:
     """Build a profile from a dict shaped like a profile file (tests, generators)."""
     return profile_loader.from_data(data, path=name)
+
+
+def profile_from_text(text: str, *, name: str = "<upload>") -> Profile:
+    """Build a profile from YAML text (an upload); problems are located in `name`.
+
+    Includes resolve among the bundled profiles only. Raises InputError.
+    """
+    from massager import yamlio
+
+    return profile_loader.build(yamlio.parse(text, name))
 
 
 def rig_from_data(data: dict[str, Any], *, name: str = "<data>") -> Rig:
@@ -121,3 +143,60 @@ def bundled_profiles() -> list[str]:
 def bundled_rigs() -> list[str]:
     """Names of the rigs that ship with massager."""
     return bundled.names("rigs")
+
+
+def check_device(device: str, speed: float = 1.0) -> str:
+    """The driver name of `device` if it and `speed` can be used together; else UsageError.
+
+    `speed` (how much faster than real time) applies to the simulator only, above 0
+    and at most MAX_SPEED.
+    """
+    from massager.drivers.registry import parse_device
+
+    driver_cls, _ = parse_device(device)
+    if not 0.0 < speed <= MAX_SPEED:  # also refuses NaN
+        raise UsageError(f"--speed {speed:g}: give a number above 0, at most {MAX_SPEED:g}")
+    if speed != 1.0 and driver_cls.name != "sim":
+        raise UsageError(f"--speed applies to the simulator only, not to device {device!r}")
+    return driver_cls.name
+
+
+def open_session(
+    stream: CommandStream,
+    rig: Rig,
+    device: str = "sim",
+    *,
+    intensity: float = 1.0,
+    cap_ms: int = DEFAULT_CAP_MS,
+    speed: float = 1.0,
+    trace: Path | None = None,
+    handle_signals: bool = False,
+    bus: EventBus | None = None,
+) -> Session:
+    """A Session that plays `stream` on `device` (``sim``, ``serial[:PORT]``, ``gpio``, ...).
+
+    The one way `massager run` and `massager serve` set a session up: the
+    driver named by `device` for `rig`, `speed` (the simulator only, above 0 and
+    at most MAX_SPEED) with the lookahead stretched to match, the `trace` file,
+    the cap and the initial intensity. Nothing is opened until `run()`.
+    Raises UsageError for a bad device, speed or intensity.
+    """
+    from massager.drivers.base import DriverOptions
+    from massager.drivers.registry import parse_device
+    from massager.runtime.session import Session
+
+    check_device(device, speed)
+    driver_cls, target = parse_device(device)
+    driver = driver_cls(rig, DriverOptions(target=target, speed=speed, trace=trace))
+    # Commands go out the same real time ahead whatever the speed (the simulator likewise
+    # stretches its watchdog), so a host hiccup at --speed 60 never makes one late.
+    lookahead = driver.lookahead_ms * max(speed, 1.0)
+    return Session(
+        stream,
+        driver,
+        bus=bus,
+        intensity=intensity,
+        cap_ms=cap_ms,
+        lookahead_ms=lookahead,
+        handle_signals=handle_signals,
+    )

@@ -7,6 +7,7 @@ simulates in well under a second.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Protocol
 
@@ -41,6 +42,12 @@ class MonotonicClock:
         delay = (t_ms - self.now_ms()) / 1000.0 / self.speed
         if delay > 0:
             time.sleep(delay)
+
+    def wait_until(self, t_ms: float, wake: threading.Event) -> None:
+        """Sleep until the scaled time `t_ms`, or until `wake` is set (a control to act on)."""
+        delay = (t_ms - self.now_ms()) / 1000.0 / self.speed
+        if delay > 0:
+            wake.wait(delay)
 
 
 class VirtualClock:

@@ -11,7 +11,7 @@ import typer
 from massager.cli.app import app
 from massager.errors import MassagerError
 
-_COMMAND_MODULES = ("authoring", "running", "devices")
+_COMMAND_MODULES = ("authoring", "running", "devices", "serve")
 
 
 def _register() -> None:

@@ -145,10 +145,10 @@ def compile_command(
 @app.command()
 def schema(
     kind: Annotated[
-        str, typer.Argument(metavar="[profile|rig]", help="profile or rig")
+        str, typer.Argument(metavar="[profile|rig|api]", help="profile, rig or api")
     ] = "profile",
 ) -> None:
-    """Print the JSON Schema of profile or rig files (for editors)."""
+    """Print the JSON Schema of profile or rig files (for editors), or of the service's API."""
     import json
 
     if kind == "profile":
@@ -159,7 +159,11 @@ def schema(
         from massager.rig.model import Rig
 
         document = Rig.model_json_schema(by_alias=True)
+    elif kind == "api":
+        from massager.service.models import api_schema
+
+        document = api_schema()
     else:
-        raise UsageError(f"schema {kind!r}: choose profile or rig")
+        raise UsageError(f"schema {kind!r}: choose profile, rig or api")
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     typer.echo(json.dumps(document, indent=2, sort_keys=True))

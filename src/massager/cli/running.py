@@ -26,17 +26,7 @@ from massager.errors import UsageError
 if TYPE_CHECKING:  # keep `massager --help` light
     from massager.rig import Rig
 
-MAX_SPEED = 300.0
-"""Fastest --speed: past it the simulator (ticking every 10 ms of device time and writing
-its trace) cannot keep up with its sped-up clock on a small computer; its polls come later
-and later and the trace runs on past the profile's end."""
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
-
-
-def _check_speed(value: float) -> float:
-    if not 0.0 < value <= MAX_SPEED:  # also refuses NaN
-        raise UsageError(f"--speed {value:g}: give a number above 0, at most {MAX_SPEED:g}")
-    return value
 
 
 def _kinds(rig: Rig) -> dict[str, str]:
@@ -82,29 +72,22 @@ def run(
     Keys: space pauses and resumes, + and - change the intensity by 0.1, q stops.
     Ctrl-C or SIGTERM ramps every output down and exits with 130.
     """
-    from massager.drivers.base import DriverOptions
-    from massager.drivers.registry import parse_device
-    from massager.runtime.session import Session
+    from massager import api
     from massager.ui.live import play
 
     check_intensity(intensity)
-    _check_speed(speed)
     _check_trace_path(trace)
     cap = session_cap_ms(session_cap)
-    driver_cls, target = parse_device(device)
-    if speed != 1.0 and driver_cls.name != "sim":
-        raise UsageError(f"--speed applies to the simulator only, not to device {device!r}")
+    api.check_device(device, speed)  # a bad device or --speed is refused before compiling
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
-    driver = driver_cls(rig_obj, DriverOptions(target=target, speed=speed, trace=trace))
-    # Commands go out the same real time ahead whatever the speed (the simulator likewise
-    # stretches its watchdog), so a host hiccup at --speed 60 never makes one late.
-    lookahead = driver.lookahead_ms * max(speed, 1.0)
-    session = Session(
+    session = api.open_session(
         stream,
-        driver,
+        rig_obj,
+        device,
         intensity=intensity,
         cap_ms=cap,
-        lookahead_ms=lookahead,
+        speed=speed,
+        trace=trace,
         handle_signals=True,
     )
     out = sys.stdout

@@ -94,6 +94,14 @@ class _HoldClock:
                 return
             time.sleep(min(left / 1000.0, 0.05))
 
+    def wait_until(self, t_ms: float, wake: threading.Event) -> None:
+        """Sleep until `now_ms()` reaches `t_ms`, or until `wake` is set."""
+        while not wake.is_set():
+            left = t_ms - self.now_ms()
+            if left <= 0:
+                return
+            wake.wait(min(left / 1000.0, 0.05))
+
     def hold(self) -> None:
         """Stop the clock."""
         if self._held_since is None:

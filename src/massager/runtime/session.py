@@ -144,6 +144,8 @@ class Session:
         self._session_ms = 0.0
         self._start_wall = 0.0
         self._last_status: DeviceStatus | None = None
+        self._wake = threading.Event()
+        """Set by every control, so a waiting play loop acts on it at once (real clocks)."""
 
     # -- controls: callable from any thread -------------------------------------------------
 
@@ -162,41 +164,48 @@ class Session:
         with self._lock:
             self._want_paused = True
             self._controls.append(("pause", 0.0))
+        self._wake.set()
 
     def resume(self) -> None:
         """Ramp the outputs back up and continue the program."""
         with self._lock:
             self._want_paused = False
             self._controls.append(("resume", 0.0))
+        self._wake.set()
 
     def toggle_pause(self) -> None:
         """Pause if playing, resume if paused (the space key)."""
         with self._lock:
             self._want_paused = not self._want_paused
             self._controls.append(("pause" if self._want_paused else "resume", 0.0))
+        self._wake.set()
 
     def set_intensity(self, value: float) -> float:
         """Ask for user intensity `value` (clamped to 0..1); returns what will be applied."""
         with self._lock:
             self._target_intensity = clamp_intensity(value)
             self._controls.append(("intensity", self._target_intensity))
-            return self._target_intensity
+        self._wake.set()
+        return self._target_intensity
 
     def change_intensity(self, delta: float) -> float:
         """Raise or lower the user intensity by `delta` (the + and - keys); returns the new one."""
         with self._lock:
             self._target_intensity = clamp_intensity(self._target_intensity + delta)
             self._controls.append(("intensity", self._target_intensity))
-            return self._target_intensity
+        self._wake.set()
+        return self._target_intensity
 
     def stop(self) -> None:
         """End the session: ramp every output down, then finish (reason "stopped")."""
         self._controls.append(("stop", 0.0))
+        self._wake.set()
 
     def interrupt(self, name: str = "SIGINT") -> None:
         """Like a signal: ramp down and make `run()` raise `Interrupted`; twice: off at once."""
         self._signal_name = name
         self._interrupts += 1
+        self._wake.set()
 
     # -- playing ----------------------------------------------------------------------------
 
@@ -281,7 +290,17 @@ class Session:
             step = self.heartbeat_ms
             if not self._paused:
                 step = min(step, max(1.0, min(stream.duration_ms, self.cap_ms) - t))
-            clock.sleep_until(now + step)
+            self._sleep_until(now + step)
+
+    def _sleep_until(self, t_ms: float) -> None:
+        """Wait on the clock until `t_ms`, or less on a real clock when a control arrives."""
+        wait_until = getattr(self.driver.clock, "wait_until", None)
+        if wait_until is None:
+            self.driver.clock.sleep_until(t_ms)
+            return
+        self._wake.clear()
+        if not (self._controls or self._interrupts):  # one may have come before the clear
+            wait_until(t_ms, self._wake)
 
     def _apply_controls(self, t: float) -> None:
         intensity = self._intensity
