@@ -11,18 +11,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import queue
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-import urllib.error
-import urllib.request
 from websockets.sync.client import ClientConnection, connect
 
 from massager.trace import Trace, read_trace
@@ -49,7 +49,9 @@ steps:
 class Service:
     """A `massager serve` subprocess; `url` is its base URL, `socket` its Unix socket."""
 
-    def __init__(self, tmp: Path, *args: str, speed: float | None = 20.0, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, *args: str, speed: float | None = 20.0, env: dict[str, str] | None = None
+    ) -> None:
         self.tmp = tmp
         self.socket = tmp / "api.sock"
         self.trace = tmp / "trace.csv"

@@ -64,8 +64,9 @@ def test_a_session_plays_pauses_changes_and_stops_to_zero(service: Service) -> N
     # pushes: only on change, never faster than 10 a second
     times = [t for t, _ in ws.pushes]
     assert len(times) >= 5
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 0.08
+    # any 5 intervals span at least 0.5 s at the sender; allow for jitter on the way
+    spans = [times[i + 5] - times[i] for i in range(len(times) - 5)]
+    assert min(spans) >= 0.4
     assert {p["state"] for _, p in ws.pushes} >= {"running", "paused"}
     trace = service.trace_levels()
     assert all_zero_at_end(trace) == {}
@@ -139,7 +140,9 @@ def test_http_post_and_the_unix_socket_reach_the_same_methods(service: Service) 
         [*run, "remote", "intensity", "7", *sock], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2 and "--intensity 7: give a number from 0 to 1" in done.stderr
-    done = subprocess.run([*run, "remote", "stop", *sock], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*run, "remote", "stop", *sock], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0
     ws = service.ws()
     ws.wait_state("idle")

@@ -12,10 +12,18 @@ from massager.cli.app import app
 from massager.errors import MassagerError
 
 _COMMAND_MODULES = ("authoring", "running", "devices", "serve")
+_ONLY_FOR: dict[str, frozenset[str]] = {"serve": frozenset({"serve", "remote", "history"})}
+"""Modules registered only when their commands are asked for (or for help): typer builds
+every registered command on each run, and `massager off` must stay quick."""
 
 
-def _register() -> None:
+def _register(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    first = next((a for a in args if not a.startswith("-")), None)
     for module in _COMMAND_MODULES:
+        only = _ONLY_FOR.get(module)
+        if only is not None and first is not None and first not in only:
+            continue
         try:
             importlib.import_module(f"massager.cli.{module}")
         except ModuleNotFoundError as exc:
@@ -25,7 +33,7 @@ def _register() -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]) and return its exit code."""
-    _register()
+    _register(argv)
     try:
         result = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
