@@ -95,16 +95,13 @@ def serve(
     auth = not cfg.is_loopback(host)
     sock = Path(c.serve.socket) if c.serve.socket else cfg.default_socket()
     hist = Path(c.serve.history) if c.serve.history else cfg.state_dir() / "history.sqlite"
-    extra: dict[str, tuple[Any, str]] = {
-        "serve.socket_in_force": (str(sock), "default" if not c.serve.socket else "serve.socket"),
-        "serve.history_in_force": (
-            str(hist),
-            "default" if not c.serve.history else "serve.history",
-        ),
-        "serve.auth_required": (auth, "non-loopback listen" if auth else "loopback listen"),
+    notes = {
+        "serve.listen": "the token is required" if auth else "loopback: no token needed",
+        "serve.socket": f"in force: {sock}",
+        "serve.history": f"in force: {hist}",
     }
     if print_config:
-        typer.echo(cfg.describe_config(loaded, extra), nl=False)
+        typer.echo(cfg.describe_config(loaded, notes), nl=False)
         return
     api.check_device(c.device.device, speed)
     token: str | None = c.serve.token or None
@@ -123,6 +120,7 @@ def serve(
         history=hist,
         speed=speed,
         trace=trace,
+        mqtt=c.mqtt,
     )
     raise typer.Exit(asyncio.run(run_service(settings)))
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from massager.errors import InputError, Problem, UsageError
 from massager.limits import DEFAULT_CAP_MS, HARD_CAP_MS
+from massager.service.mqtt_config import MqttConfig
 from massager.units import format_duration, parse_duration_ms
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
@@ -65,11 +66,11 @@ class ServeSection(_Section):
 
 
 class ServiceConfig(_Section):
-    """The whole file: `[device]`, `[serve]`, and `[mqtt]` (kept as a table for the bridge)."""
+    """The whole file: `[device]`, `[serve]`, and `[mqtt]` (the Home Assistant bridge)."""
 
     device: DeviceSection = Field(default_factory=DeviceSection)
     serve: ServeSection = Field(default_factory=ServeSection)
-    mqtt: dict[str, Any] = Field(default_factory=dict)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -150,6 +151,8 @@ class Loaded:
     config: ServiceConfig
     path: Path | None
     sources: dict[str, str] = field(default_factory=dict)
+    mqtt_given: frozenset[str] = frozenset()
+    """The `[mqtt]` keys the file set."""
 
     def value(self, key: str) -> Any:
         """The value of `section.key`."""
@@ -215,11 +218,18 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
             raise UsageError(f"--{name.replace('_', '-')}: {message}") from None
         setattr(config, section, updated)
         sources[key] = f"--{name.replace('_', '-')}"
-    return Loaded(config=config, path=found, sources=sources)
+    mqtt = data.get("mqtt", {})
+    return Loaded(
+        config=config,
+        path=found,
+        sources=sources,
+        mqtt_given=frozenset(mqtt if isinstance(mqtt, dict) else ()),
+    )
 
 
-def describe_config(loaded: Loaded, extra: dict[str, tuple[Any, str]] | None = None) -> str:
-    """`--print-config`: every value in force as TOML, each with where it came from."""
+def describe_config(loaded: Loaded, notes: dict[str, str] | None = None) -> str:
+    """`--print-config`: every value in force as TOML, each with where it came from (and the
+    `notes` given for some keys, such as the path an empty value stands for)."""
     lines = [f"# config file: {loaded.path or 'none found'}"]
     rows: dict[str, list[tuple[str, Any, str]]] = {}
     for key, source in loaded.sources.items():
@@ -227,21 +237,19 @@ def describe_config(loaded: Loaded, extra: dict[str, tuple[Any, str]] | None = N
         value = loaded.value(key)
         if name == "token" and value:
             value = value[:4] + "..."
-        rows.setdefault(section, []).append((name, value, source))
-    for key, (value, source) in (extra or {}).items():
-        section, _, name = key.partition(".")
-        rows.setdefault(section, []).append((name, value, source))
+        note = (notes or {}).get(key)
+        rows.setdefault(section, []).append((name, value, f"{source}; {note}" if note else source))
     for section, entries in rows.items():
         lines.append(f"[{section}]")
         for name, value, source in entries:
-            shown = '"' + str(value).replace('"', '\\"') + '"' if isinstance(value, str) else value
-            lines.append(f"{name} = {shown}  # {source}")
-    if loaded.config.mqtt:
-        lines.append("[mqtt]  # " + str(loaded.path))
-        for name, value in loaded.config.mqtt.items():
-            if name == "password" and value:
-                value = "..."
-            lines.append(f"{name} = {json_value(value)}")
+            lines.append(f"{name} = {json_value(value)}  # {source}")
+    given = loaded.mqtt_given
+    lines.append("[mqtt]")
+    for name, value in loaded.config.mqtt.model_dump().items():
+        if name == "password" and value:
+            value = "..."
+        source = str(loaded.path) if name in given else "default"
+        lines.append(f"{name} = {json_value(value)}  # {source}")
     return "\n".join(lines) + "\n"
 
 

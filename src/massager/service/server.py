@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from massager.service.core import CoreOptions, ServiceCore
 from massager.service.history import History
+from massager.service.mqtt_config import MqttConfig
 
 log = logging.getLogger("massager.service")
 
@@ -35,6 +36,27 @@ class ServeSettings:
     history: Path
     speed: float = 1.0
     trace: Path | None = None
+    mqtt: MqttConfig | None = None
+    """The Home Assistant bridge's settings (None or not enabled: no bridge)."""
+
+
+async def start_mqtt(
+    settings: ServeSettings, dispatcher: Any, url: str
+) -> asyncio.Task[None] | None:
+    """Start the MQTT bridge as a task when `[mqtt]` enables it (`forget`: remove the device
+    from Home Assistant instead, and run no bridge)."""
+    config = settings.mqtt
+    if config is None or not config.enabled:
+        return None
+    from massager.service.mqtt import MqttBridge, forget_device
+
+    if config.forget:
+        try:
+            await forget_device(config)
+        except Exception as exc:  # the broker is down: say so, serve anyway
+            log.warning("mqtt: could not remove the device: %s", exc)
+        return None
+    return asyncio.create_task(MqttBridge(config, dispatcher, url.split("?")[0]).run())
 
 
 def load_or_make_token(path: Path) -> str:
@@ -161,16 +183,21 @@ async def serve(settings: ServeSettings, out: TextIO | None = None) -> int:
     unix = await serve_unix(dispatcher, settings.socket)
     pusher = asyncio.create_task(dispatcher.push_loop())
     serving = asyncio.create_task(server.serve(sockets=[sock]))
+    bridge: asyncio.Task[None] | None = None
     try:
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if serving.done():
             serving.result()
         port = sock.getsockname()[1]
-        _banner(settings, page_url(settings, port), out)
+        url = page_url(settings, port)
+        _banner(settings, url, out)
+        bridge = await start_mqtt(settings, dispatcher, url)
         sd_notify("READY=1")
         await serving
     finally:
+        if bridge is not None:
+            bridge.cancel()
         sd_notify("STOPPING=1")
         core.stop()
         await asyncio.to_thread(core.shutdown)
