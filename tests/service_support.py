@@ -243,3 +243,60 @@ def post(url: str, body: str | bytes, token: str | None = None) -> tuple[int, An
 def all_zero_at_end(trace: Trace) -> dict[str, float]:
     """Each actuator's last traced level that is not zero (empty when all ended at zero)."""
     return {a: v for a, v in trace.final_levels().items() if abs(v) > 1e-6}
+
+
+class InProcess:
+    """`massager serve`'s `serve()` in a thread of this process (no signal handlers), for
+    settings the command line cannot make on loopback (a token required)."""
+
+    def __init__(self, tmp: Path, **overrides: Any) -> None:
+        import asyncio
+        import io
+
+        from massager.service.server import ServeSettings, serve
+
+        defaults: dict[str, Any] = {
+            "device": "sim",
+            "rig": None,
+            "host": "127.0.0.1",
+            "port": 0,
+            "token": None,
+            "auth_required": False,
+            "deadman_s": 30.0,
+            "session_cap_ms": 20 * 60_000,
+            "socket": tmp / "api.sock",
+            "history": tmp / "history.sqlite",
+            "speed": 20.0,
+            "trace": tmp / "trace.csv",
+        }
+        self.settings = ServeSettings(**{**defaults, **overrides})
+        self.socket = self.settings.socket
+        self._out = io.StringIO()
+        self._stop: Any = None
+        ready = threading.Event()
+
+        def started(stop: Any) -> None:
+            self._stop = stop
+            ready.set()
+
+        def main() -> None:
+            asyncio.run(serve(self.settings, self._out, signals=False, started=started))
+
+        self._thread = threading.Thread(target=main, daemon=True)
+        self._thread.start()
+        assert ready.wait(30), "the service did not start"
+        match = BANNER.search(self._out.getvalue())
+        assert match
+        self.url = match.group(1)
+        self.ws_url = self.url.replace("http://", "ws://").split("?")[0] + "ws"
+
+    def ws(self, **query: str) -> Ws:
+        """A websocket client of this service."""
+        q = "&".join(f"{k}={v}" for k, v in query.items())
+        return Ws(self.ws_url + (f"?{q}" if q else ""))
+
+    def close(self) -> None:
+        """Stop the service and wait for its thread."""
+        if self._stop is not None:
+            self._stop()
+        self._thread.join(15)

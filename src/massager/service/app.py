@@ -127,11 +127,16 @@ def build_app(dispatcher: Dispatcher, access: Access, static: Path = STATIC) -> 
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
         token = token or request.query_params.get("token")
         body = bytearray()
+        seen = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_MESSAGE:
-                error = RpcError(TOO_LARGE, "message too large: at most 1 MiB")
-                return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error.to_json()})
+            seen += len(chunk)  # past the limit the rest is read and dropped, then answered
+            if seen > WS_MAX_SIZE:
+                break
+            if seen <= MAX_MESSAGE:
+                body += chunk
+        if seen > MAX_MESSAGE:
+            error = RpcError(TOO_LARGE, "message too large: at most 1 MiB")
+            return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error.to_json()})
         host = request.client.host if request.client else "?"
         client = Client(
             f"http-{next(ids)}",
@@ -204,6 +209,7 @@ async def serve_unix(dispatcher: Dispatcher, path: Path) -> asyncio.AbstractServ
                     break
                 if not line:
                     break
+                line = line.rstrip(b"\r\n")
                 if not line.strip():
                     continue
                 reply = await dispatcher.handle_text(client, line)

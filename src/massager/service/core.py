@@ -150,6 +150,12 @@ class ServiceCore:
             self._deadman_since = time.monotonic()
             self._changed()
 
+    def may_control(self, client: Peer) -> None:
+        """NOT_CONTROLLER if another client holds control (nothing changes either way)."""
+        holder = self.controller
+        if holder is not None and holder.id != client.id:
+            raise RpcError(NOT_CONTROLLER, f"control is held by {holder.name}")
+
     def check_control(self, client: Peer) -> None:
         """Start, pause, resume, intensity: the controller only (or `client`, if nobody is)."""
         if self.controller is None:
@@ -207,11 +213,12 @@ class ServiceCore:
         `cap_ms` (at most the service's cap) ends the session early; `local` (the Unix
         socket: the button, scripts on the Pi) exempts it from the remote dead-man.
         """
-        self.check_control(client)
+        self.may_control(client)
         if self._state == "fault":
             raise RpcError(WRONG_STATE, "a fault is latched: acknowledge it first")
         if self._state != "idle":
             raise RpcError(WRONG_STATE, "a session is already running")
+        self.check_control(client)
         options = self.options
         session = api.open_session(
             stream,
@@ -242,24 +249,24 @@ class ServiceCore:
 
     def pause(self, client: Peer) -> None:
         """Ramp every output down and hold (controller only)."""
-        self.check_control(client)
         run = self._require_session()
+        self.check_control(client)
         run.user_paused = True
         run.session.pause()
         self._set_state("paused")
 
     def resume(self, client: Peer) -> None:
         """Ramp back up and continue (controller only)."""
-        self.check_control(client)
         run = self._require_session()
+        self.check_control(client)
         run.user_paused = run.deadman_paused = False
         run.session.resume()
         self._set_state("running")
 
     def set_intensity(self, client: Peer, value: float) -> None:
         """Change the user intensity (0..1) of the session playing (controller only)."""
-        self.check_control(client)
         run = self._require_session()
+        self.check_control(client)
         applied = run.session.set_intensity(value)
         with self._lock:
             self.snapshot.intensity = applied

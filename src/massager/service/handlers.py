@@ -33,7 +33,7 @@ def profile_error(exc: MassagerError) -> RpcError:
     """A profile that does not load or compile -> -32004 with its located problems
     (`file:line:col` as `massager validate` prints them); a bad param -> -32602."""
     if isinstance(exc, UsageError):
-        return RpcError(INVALID_PARAMS, f"params: {exc}")
+        return RpcError(INVALID_PARAMS, f"params: {str(exc).removeprefix('--set ')}")
     problems: list[dict[str, Any]] = []
     if isinstance(exc, InputError):
         problems = [
@@ -164,7 +164,7 @@ class Handlers:
 
     async def session_start(self, client: Any, params: StartParams) -> Status:
         """Compile and play a profile; the caller becomes the controller if nobody is."""
-        self.core.check_control(client)  # refuse a second controller before compiling
+        self.core.may_control(client)  # refuse a second controller before compiling
         stream = await self._compile(params)
         cap = parse_cap(params.session_cap, self.core.options.session_cap_ms)
         self.core.start(

@@ -172,7 +172,12 @@ class Dispatcher:
             return _encode(_error(None, RpcError(TOO_LARGE, "message too large: at most 1 MiB")))
         try:
             message = json.loads(text)
-        except (ValueError, RecursionError):
+        except json.JSONDecodeError as exc:
+            where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            return _encode(
+                _error(None, RpcError(PARSE_ERROR, f"parse error: not valid JSON{where}"))
+            )
+        except (ValueError, RecursionError):  # not UTF-8, or nested too deep
             return _encode(_error(None, RpcError(PARSE_ERROR, "parse error: not valid JSON")))
         if isinstance(message, list):
             if not message:

@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -143,8 +144,18 @@ def _banner(settings: ServeSettings, url: str, out: TextIO) -> None:
     out.flush()
 
 
-async def serve(settings: ServeSettings, out: TextIO | None = None) -> int:
-    """Run the service until SIGTERM/SIGINT; every session is ramped down first. Returns 0."""
+async def serve(
+    settings: ServeSettings,
+    out: TextIO | None = None,
+    *,
+    signals: bool = True,
+    started: Callable[[Callable[[], None]], None] | None = None,
+) -> int:
+    """Run the service until SIGTERM/SIGINT; every session is ramped down first. Returns 0.
+
+    `signals=False` leaves signal handlers alone (a service in a thread, for tests);
+    `started(stop)` is called once it serves, with a thread-safe `stop()` that ends it.
+    """
     from massager.service.app import (
         Access,
         build_app,
@@ -179,7 +190,8 @@ async def serve(settings: ServeSettings, out: TextIO | None = None) -> int:
         server.should_exit = True
 
     sock = bind(settings.host, settings.port)
-    install_signals(loop, on_signal)
+    if signals:
+        install_signals(loop, on_signal)
     unix = await serve_unix(dispatcher, settings.socket)
     pusher = asyncio.create_task(dispatcher.push_loop())
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -194,6 +206,8 @@ async def serve(settings: ServeSettings, out: TextIO | None = None) -> int:
         _banner(settings, url, out)
         bridge = await start_mqtt(settings, dispatcher, url)
         sd_notify("READY=1")
+        if started is not None:
+            started(lambda: loop.call_soon_threadsafe(on_signal, "stop"))
         await serving
     finally:
         if bridge is not None:
