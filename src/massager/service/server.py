@@ -207,7 +207,11 @@ async def serve(
         bridge = await start_mqtt(settings, dispatcher, url)
         sd_notify("READY=1")
         if started is not None:
-            started(lambda: loop.call_soon_threadsafe(on_signal, "stop"))
+
+            def stop() -> None:
+                loop.call_soon_threadsafe(on_signal, "stop")
+
+            started(stop)
         await serving
     finally:
         if bridge is not None:
