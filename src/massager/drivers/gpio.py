@@ -42,10 +42,11 @@ from massager.drivers.base import (
     trace_columns,
     unknown_actuator_error,
 )
+from massager.drivers.gpio_hal import why as _why
+from massager.drivers.gpio_mcu import tick_hz_from_env
 from massager.drivers.gpio_outputs import Output, build_output
 from massager.drivers.temp_sensors import (
     W1_DEVICES,
-    SensorError,
     SensorPoller,
     TempReader,
     open_reader,
@@ -55,9 +56,6 @@ from massager.rig.model import Rig
 from massager.stream import Command
 from massager.trace import TraceWriter
 
-DEFAULT_TICK_HZ = 200.0
-TICK_HZ_ENV = "MASSAGER_GPIO_TICK_HZ"
-"""Environment variable overriding the tick rate (Hz) when none is passed."""
 QUEUE_SIZE = 4096
 """Commands the executor holds: a CPython host has room for far more than the Pico's 64."""
 RT_PRIORITY = 10
@@ -163,14 +161,10 @@ class GpioDriver(Driver):
     ) -> None:
         super().__init__(rig, options)
         _check_rig(rig)
-        if tick_hz is None:
-            try:
-                tick_hz = float(os.environ.get(TICK_HZ_ENV, DEFAULT_TICK_HZ))
-            except ValueError:
-                raise UsageError(f"{TICK_HZ_ENV} must be a number of Hz") from None
-        if not 10.0 <= tick_hz <= 2000.0:
-            raise UsageError(f"the gpio tick rate must lie within 10..2000 Hz, got {tick_hz:g}")
-        self.tick_hz = tick_hz
+        try:
+            self.tick_hz = tick_hz_from_env(tick_hz)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         self.pin_factory = pin_factory
         self.w1_root = w1_root
         self.wake_on_commands = wake_on_commands
@@ -178,7 +172,7 @@ class GpioDriver(Driver):
         """Whether the tick thread runs under SCHED_FIFO (False if the system refused it)."""
         self._stepped = clock is not None
         self._clock: Clock = clock if clock is not None else MonotonicClock()
-        self._period_us = round(1_000_000 / tick_hz)
+        self._period_us = round(1_000_000 / self.tick_hz)
         self._ids = [a.id for a in rig.actuators]
         self._channel = {ident: ch for ch, ident in enumerate(self._ids)}
         self._heaters = [ch for ch, a in enumerate(rig.actuators) if a.kind == "heater"]
@@ -699,23 +693,3 @@ def _make_realtime() -> bool:
     except (OSError, AttributeError):
         return False
     return True
-
-
-def _why(exc: BaseException) -> str:
-    """A one-line reason for a gpiozero or sensor failure, with a hint for the common ones."""
-    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SensorError) else str(exc)
-    name = type(exc).__name__
-    if name in ("BadPinFactory", "PinFactoryFallback"):
-        text += (
-            " (no GPIO pin factory: on a Pi install python3-lgpio; on a PC set "
-            "GPIOZERO_PIN_FACTORY=mock and GPIOZERO_MOCK_PIN_CLASS=mockpwmpin)"
-        )
-    elif name in ("GPIOPinInUse",) or "busy" in text.lower():
-        text += " (is another massager or GPIO program running?)"
-    elif "pwm freq" in text.lower():
-        text += " (lgpio's software PWM runs at 0.1..10000 Hz: lower pwm_hz in the rig)"
-    elif name == "PinPWMUnsupported":
-        text += (
-            " (this pin factory has no PWM: with mock pins set GPIOZERO_MOCK_PIN_CLASS=mockpwmpin)"
-        )
-    return text

@@ -7,7 +7,9 @@ pin's trace can be laid against the schedule it was meant to follow.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -24,6 +26,31 @@ class StampedPin(MockPWMPin):  # type: ignore[misc]
         if changed:
             self.stamps.append((self._last_change, float(value)))
         return changed
+
+
+class LoggedPin(MockPWMPin):  # type: ignore[misc]
+    """A mock PWM pin that appends ``time.monotonic() pin state`` to `log` at each change.
+
+    The log is how a test or benchmark outside the process sees its pins (the
+    GPIO device process with ``--pin-log``); time.monotonic is the system's one
+    monotonic clock, so the times compare across processes.
+    """
+
+    log: ClassVar[TextIO | None] = None
+
+    def _change_state(self, value: Any) -> bool:
+        changed = bool(super()._change_state(value))
+        log = LoggedPin.log
+        if changed and log is not None:
+            log.write(f"{time.monotonic():.6f} {self._info.name} {float(value):g}\n")
+            log.flush()
+        return changed
+
+
+def logged_factory(path: Path) -> MockFactory:
+    """A mock factory whose pins log every change to `path` (appended; see LoggedPin)."""
+    LoggedPin.log = path.open("a", buffering=1)
+    return MockFactory(pin_class=LoggedPin)
 
 
 def mock_factory(pin_class: type[MockPWMPin] = StampedPin) -> MockFactory:

@@ -65,6 +65,8 @@ STALL_S = 2.0
 """The link thread stops feeding the device's watchdog when the session has not called the
 driver for this long (a hung host program must not keep the outputs running)."""
 MAX_RECOVERIES = 5
+GPIO_FIRMWARE = "massager-gpio"
+"""How the GPIO device process (`massager mcu gpio`) names itself in its identify reply."""
 TRACE_PERIOD_S = 0.05
 """With --trace, the driver asks for a status report this often: the trace's sampling."""
 
@@ -135,6 +137,7 @@ class SerialDriver(Driver):
         self.identity: Identity | None = None
         self._watchdog_ms = self.options.watchdog_ms or rig.watchdog_ms
         self._channels: dict[str, int] = {}
+        self._gpio_order = False  # channels by actuator order: the GPIO device process
         self._session_nonce = 0
         self._started = False
         self._paused = False
@@ -398,13 +401,19 @@ class SerialDriver(Driver):
     # -- connecting -----------------------------------------------------------------------
 
     def _rig_channels(self) -> dict[str, int]:
+        """Channel of each actuator: its serial binding, or (a gpio-only rig) its position.
+
+        A rig with gpio bindings only runs on the GPIO device process, whose channel n
+        is the rig's n-th actuator; `_connect` refuses it on any other device.
+        """
         channels: dict[str, int] = {}
         missing = [a.id for a in self.rig.actuators if a.bindings.serial is None]
+        if missing and all(a.bindings.gpio is not None for a in self.rig.actuators):
+            self._gpio_order = len(missing) == len(self.rig.actuators)
+        if missing and self._gpio_order:
+            return {a.id: ch for ch, a in enumerate(self.rig.actuators)}
         if missing:
-            raise UsageError(
-                f"rig {self.rig.name!r}: no serial binding for {', '.join(missing)}; give each "
-                "actuator `bindings: {serial: {channel: N}}` to run it on the serial device"
-            )
+            raise self._no_binding(missing)
         owner: dict[int, str] = {}
         for act in self.rig.actuators:
             assert act.bindings.serial is not None
@@ -417,6 +426,12 @@ class SerialDriver(Driver):
             owner[ch] = act.id
             channels[act.id] = ch
         return channels
+
+    def _no_binding(self, missing: list[str]) -> UsageError:
+        return UsageError(
+            f"rig {self.rig.name!r}: no serial binding for {', '.join(missing)}; give each "
+            "actuator `bindings: {serial: {channel: N}}` to run it on the serial device"
+        )
 
     def _connect(self) -> None:
         link = self._need_link()
@@ -432,6 +447,8 @@ class SerialDriver(Driver):
                 f"this host version {codec.PROTOCOL_VERSION}; deploy the matching firmware"
             )
         self.identity = identity
+        if self._gpio_order and not identity.firmware.startswith(GPIO_FIRMWARE):
+            raise self._no_binding([a.id for a in self.rig.actuators])
         too_high = {a: ch for a, ch in self._channels.items() if ch >= identity.channels}
         if too_high:
             names = ", ".join(f"{a} (channel {ch})" for a, ch in too_high.items())

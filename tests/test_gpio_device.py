@@ -1,0 +1,150 @@
+"""The GPIO device process (`massager mcu gpio`): the firmware on the Pi's pins, its own process.
+
+Real processes, mock pins: the device process runs on gpiozero's mock pins
+and appends every pin change to a log (``--pin-log``, stamped with the
+system's monotonic clock), the host is a real `massager run` on
+``--device serial:LINK``, and the test kills or freezes the host and reads
+the log: every output pin must be at zero within the watchdog (250 ms) and one
+tick (5 ms) of the host's last word.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+OUTPUTS = ("GPIO17", "GPIO27", "GPIO22", "GPIO23", "GPIO12", "GPIO13")
+"""The output pins of the bundled pi-gpio-minimal rig (rollers, vibration motors)."""
+HEARTBEAT = "GPIO24"
+WATCHDOG_S = 0.25
+TICK_S = 0.005
+SLACK_S = 0.02
+"""Scheduling on a shared machine (the device process asks for SCHED_FIFO; CI runs as root)."""
+
+
+def massager(*args: str) -> list[str]:
+    return [sys.executable, "-m", "massager", *args]
+
+
+def read_log(path: Path) -> list[tuple[float, str, float]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        t, pin, state = line.split()
+        rows.append((float(t), pin, float(state)))
+    return rows
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A device process serving pi-gpio-minimal on a pty: (its link, its pin log)."""
+    link, log = tmp_path / "gpio", tmp_path / "pins.log"
+    proc = subprocess.Popen(
+        massager(
+            "mcu", "gpio", "--rig", "pi-gpio-minimal", "--link", str(link), "--pin-log", str(log)
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == str(link)
+        yield link, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert not link.exists()  # its symlink removed on the way out
+
+
+def levels_at(rows: list[tuple[float, str, float]], t: float) -> dict[str, float]:
+    state: dict[str, float] = {}
+    for when, pin, value in rows:
+        if when <= t:
+            state[pin] = value
+    return state
+
+
+def running(log: Path) -> bool:
+    """Whether some output pin is on now, by the log."""
+    if not log.exists():
+        return False
+    now = levels_at(read_log(log), time.monotonic())
+    return any(now.get(p, 0.0) > 0 for p in OUTPUTS)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
+def test_a_host_that_dies_or_hangs_leaves_every_output_at_zero_within_the_watchdog(
+    device: tuple[Path, Path], how: signal.Signals
+) -> None:
+    link, log = device
+    host = subprocess.Popen(
+        massager("run", "quick", "--device", f"serial:{link}", "--rig", "pi-gpio-minimal"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: running(log), 20.0), "the outputs never came on"
+        time.sleep(0.3)
+        host.send_signal(how)
+        killed = time.monotonic()
+        time.sleep(WATCHDOG_S + 0.3)
+        rows = read_log(log)
+        after = levels_at(rows, time.monotonic())
+        assert all(after.get(p, 0.0) == 0.0 for p in OUTPUTS), after
+        # the host's last word came before the signal: zero at most a watchdog and a tick later
+        zeroed = max(t for t, pin, v in rows if pin in OUTPUTS and v == 0.0)
+        assert zeroed - killed <= WATCHDOG_S + TICK_S + SLACK_S
+        beats = [t for t, pin, _ in rows if pin == HEARTBEAT and t > zeroed]
+        assert len(beats) <= 1  # the heartbeat stops (held low) with the watchdog fault
+    finally:
+        if how == signal.SIGSTOP:
+            host.send_signal(signal.SIGCONT)
+        host.kill()
+        host.wait(10)
+
+
+SHORT = """
+name: short
+steps:
+  - technique: vibrate
+    zones: [arch]
+    duration: 3s
+    intensity: 0.6
+"""
+
+
+def test_a_run_plays_on_the_device_process_and_ends_with_every_output_off(
+    device: tuple[Path, Path], tmp_path: Path
+) -> None:
+    link, log = device
+    profile = tmp_path / "short.yaml"
+    profile.write_text(SHORT)
+    proc = subprocess.run(
+        massager("run", str(profile), "--device", f"serial:{link}", "--rig", "pi-gpio-minimal"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = read_log(log)
+    on = [t for t, pin, v in rows if pin in ("GPIO12", "GPIO13") and v > 0]
+    assert on and max(on) - min(on) > 2.0  # the vibration motors ran for most of the 3 s
+    assert all(v == 0.0 for p, v in levels_at(rows, time.monotonic()).items() if p in OUTPUTS)
+    beats = [t for t, pin, _ in rows if pin == HEARTBEAT]
+    assert len(beats) > 300  # a 100 Hz square wave while the session ran
