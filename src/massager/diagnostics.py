@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from massager.errors import Problem
 from massager.yamlio import Loc, Located
@@ -14,6 +14,34 @@ from massager.yamlio import Loc, Located
 def _field(loc: Loc) -> str:
     names = [str(p) for p in loc if isinstance(p, str)]
     return names[-1] if names else "value"
+
+
+def fields_at(cls: type[BaseModel], loc: Loc) -> list[str]:
+    """The fields (as written) of the model that holds the last item of `loc`, from `cls`.
+
+    Follows nested models (a curve's `keyframes`, its `offset`) so an unknown key
+    lists what is allowed where it was written; stops where the way is not unique.
+    """
+    current = cls
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for n, f in current.model_fields.items() if part in (n, f.alias)),
+            None,
+        )
+        nested = _only_model(field.annotation) if field is not None else None
+        if nested is None:
+            break
+        current = nested
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _only_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    found = {m for arg in get_args(annotation) if (m := _only_model(arg)) is not None}
+    return found.pop() if len(found) == 1 else None
 
 
 def message(error: dict[str, Any], allowed: Iterable[str] = ()) -> str:

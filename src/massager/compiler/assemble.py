@@ -165,10 +165,13 @@ def reach_problems(step: Any, number: int, rig: Rig) -> list[Problem]:
     when it works on its default zones).
     """
     missing: dict[str, list[str]] = {}
-    for foot, zone in reach.unreachable(rig, step.technique, tuple(step.zones), step.feet):
+    step_kinds = reach.kinds_of(step)
+    for foot, zone in reach.unreachable(
+        rig, step.technique, tuple(step.zones), step.feet, step_kinds
+    ):
         missing.setdefault(zone, []).append(foot)
     problems: list[Problem] = []
-    kinds = " or ".join(reach.TECHNIQUE_KINDS[step.technique])
+    kinds = " or ".join(step_kinds)
     for zone, feet in missing.items():
         where = "either foot" if len(feet) > 1 else f"the {feet[0]} foot"
         message = (
@@ -176,7 +179,33 @@ def reach_problems(step: Any, number: int, rig: Rig) -> list[Problem]:
             f"{rig.name!r} reaches zone {zone!r} (add optional: true to skip it there)"
         )
         problems.append(_zone_problem(step, zone, message))
-    return problems
+    return problems + _unused_kinds(step, number, rig)
+
+
+def _unused_kinds(step: Any, number: int, rig: Rig) -> list[Problem]:
+    """A curve's kinds that no actuator on one of its feet reaches (its keyframes would be lost)."""
+    kinds = reach.kinds_of(step)
+    if step.technique != "curve" or len(kinds) < 2:
+        return []  # one kind: the zone check above already covers it
+    out = []
+    for kind in kinds:
+        feet = [
+            foot
+            for foot in reach.feet_of(step.feet)
+            if not reach.reaching(rig, step.technique, step.zones, foot, (kind,))
+        ]
+        if feet:
+            where = "either foot" if len(feet) > 1 else f"the {feet[0]} foot"
+            out.append(
+                _problem(
+                    step,
+                    "keyframes",
+                    f"step {number} {step.label!r} (curve): no {kind} on {where} of rig "
+                    f"{rig.name!r} reaches zones {', '.join(step.zones)}, so its {kind} "
+                    "keyframes would be lost (add optional: true to skip them there)",
+                )
+            )
+    return out
 
 
 def _zone_problem(step: Any, zone: str, message: str) -> Problem:
@@ -221,8 +250,9 @@ class _Builder:
         """Whether `step` is optional and no actuator of the rig reaches any of its zones."""
         if not step.optional or step.technique == "rest":
             return False
+        kinds = reach.kinds_of(step)
         return not any(
-            reach.reaching(self.rig, step.technique, step.zones, foot)
+            reach.reaching(self.rig, step.technique, step.zones, foot, kinds)
             for foot in reach.feet_of(step.feet)
         )
 
@@ -307,7 +337,9 @@ class _Builder:
         if step.technique == "rest":
             return
         if step.optional:
-            missing = reach.unreachable(self.rig, step.technique, tuple(step.zones), step.feet)
+            missing = reach.unreachable(
+                self.rig, step.technique, tuple(step.zones), step.feet, reach.kinds_of(step)
+            )
             self.warnings.skipped(step, info.number, name, missing)
         elif id(step) not in self.checked:
             self.checked.add(id(step))
@@ -330,7 +362,10 @@ class _Builder:
 
     def windows(self, step: Any, start: int, end: int) -> list[Window]:
         feet = reach.feet_of(step.feet)
-        acts = {foot: reach.reaching(self.rig, step.technique, step.zones, foot) for foot in feet}
+        kinds = reach.kinds_of(step)
+        acts = {
+            foot: reach.reaching(self.rig, step.technique, step.zones, foot, kinds) for foot in feet
+        }
         if step.feet == "alternate" and step.technique != "pebble_walk":
             middle = start + (end - start) // 2
             gap = min(STEP_REST_MS, (end - start) // 10)

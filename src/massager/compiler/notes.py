@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from massager.compiler.motion import Note
-from massager.compiler.reach import TECHNIQUE_KINDS, feet_of
+from massager.compiler.reach import feet_of, kinds_of
 from massager.errors import CompileWarning
 from massager.units import format_duration
 
@@ -55,7 +55,7 @@ class Warnings:
 
     def skipped(self, step: Any, number: int, name: str, missing: list[tuple[str, str]]) -> None:
         """An optional step (or some of its zones) that no actuator of the rig reaches."""
-        kinds = " or ".join(TECHNIQUE_KINDS[step.technique])
+        kinds = " or ".join(kinds_of(step))
         if not missing:
             return
         whole = len(missing) == len(feet_of(step.feet)) * len(step.zones)

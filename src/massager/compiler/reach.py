@@ -18,6 +18,7 @@ TECHNIQUE_KINDS: dict[str, tuple[str, ...]] = {
     "vibrate": ("vibration",),
     "heat": ("heater",),
     "rest": (),
+    "curve": ("roller", "vibration", "air"),
 }
 """The actuator kinds each technique is made of."""
 
@@ -40,6 +41,13 @@ FOOT_ORDER: tuple[str, ...] = (
 """Leaf zones from the tip of the toes back and up the leg (roller passes travel along it)."""
 
 
+def kinds_of(step: object) -> tuple[str, ...]:
+    """The actuator kinds a step drives: its technique's, or (a curve's) those keyframed."""
+    technique = str(getattr(step, "technique", ""))
+    own = getattr(step, "kinds", None)
+    return tuple(own) if isinstance(own, tuple) else TECHNIQUE_KINDS[technique]
+
+
 def feet_of(feet: str) -> tuple[str, ...]:
     """The feet a `feet:` value works on."""
     return ("left", "right") if feet in ("both", "alternate") else (feet,)
@@ -56,10 +64,14 @@ def position(act: Actuator) -> int:
 
 
 def reaching(
-    rig: Rig, technique: str, zone_names: tuple[str, ...] | list[str], foot: str
+    rig: Rig,
+    technique: str,
+    zone_names: tuple[str, ...] | list[str],
+    foot: str,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[Actuator]:
-    """Actuators of the technique's kinds on `foot` that reach any leaf of the zones."""
-    kinds = TECHNIQUE_KINDS[technique]
+    """Actuators of the technique's kinds (or `kinds`) on `foot` reaching any of the zones."""
+    kinds = TECHNIQUE_KINDS[technique] if kinds is None else kinds
     wanted = set(zones.expand(tuple(zone_names)))
     return [
         a
@@ -69,14 +81,19 @@ def reaching(
 
 
 def unreachable(
-    rig: Rig, technique: str, zone_names: tuple[str, ...], feet: str
+    rig: Rig,
+    technique: str,
+    zone_names: tuple[str, ...],
+    feet: str,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[tuple[str, str]]:
     """(foot, zone) pairs of a step that no actuator of the rig can work on."""
-    if not TECHNIQUE_KINDS[technique]:
+    kinds = TECHNIQUE_KINDS[technique] if kinds is None else kinds
+    if not kinds:
         return []
     return [
         (foot, zone)
         for foot in feet_of(feet)
         for zone in zone_names
-        if not reaching(rig, technique, (zone,), foot)
+        if not reaching(rig, technique, (zone,), foot, kinds)
     ]

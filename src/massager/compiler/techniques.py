@@ -373,6 +373,13 @@ def heat(job: Job, win: Window) -> None:
             t = stop + 1000
 
 
+def curve(job: Job, win: Window) -> None:
+    """Keyframes per actuator kind, followed within every limit (see compiler.curve)."""
+    from massager.compiler.curve import follow_curve
+
+    follow_curve(job, win)
+
+
 def rest(job: Job, win: Window) -> None:
     """Everything off: nothing to do."""
 
@@ -389,6 +396,7 @@ TECHNIQUES: dict[str, Technique] = {
     "pebble_walk": pebble_walk,
     "vibrate": vibrate,
     "heat": heat,
+    "curve": curve,
     "rest": rest,
 }
 """The compile function of every technique."""

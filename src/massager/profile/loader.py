@@ -258,12 +258,21 @@ class _Builder:
         try:
             model = cls.model_validate(raw)
         except ValidationError as exc:
-            allowed = [f.alias or n for n, f in cls.model_fields.items()]
             flagged = {self.doc.where(ref) for ref in self.unknown_refs}
+
+            def allowed(at: Loc) -> list[str]:
+                return diagnostics.fields_at(cls, at)
+
             for problem in diagnostics.problems(exc, self.doc, loc, allowed):
                 if (problem.line, problem.col) not in flagged:
                     self.problems.append(self.annotate(problem, exc, loc))
             return None
+        located = getattr(model, "located_problems", None)
+        if located is not None:  # checks that need the whole step (a curve's keyframe order)
+            found = [self.doc.problem((*loc, *where), message) for where, message in located()]
+            if found:
+                self.problems.extend(found)
+                return None
         model._origin = Origin(self.doc, loc)  # type: ignore[attr-defined]
         return model
 

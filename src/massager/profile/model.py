@@ -13,8 +13,10 @@ Unit-bearing fields are stored in base units: ``duration`` in milliseconds,
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import (
     BaseModel,
@@ -29,7 +31,12 @@ from pydantic import (
 
 from massager import zones
 from massager.errors import Problem
-from massager.units import parse_duration_ms, parse_frequency_hz, parse_temperature_c
+from massager.units import (
+    format_duration,
+    parse_duration_ms,
+    parse_frequency_hz,
+    parse_temperature_c,
+)
 from massager.yamlio import Loc, Located
 
 PARAM_NAME = r"^[a-z_][a-z0-9_]*$"
@@ -300,6 +307,215 @@ class Heat(StepBase):
         return value
 
 
+def _key_time(value: object) -> object:
+    """`at` of a keyframe: a duration (`0s` allowed) or a percent of the cycle (`50%`)."""
+    if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
+        percent = float(match.group(1))
+        if percent > 100.0:
+            raise ValueError(f"at {value!r} is past 100%")
+        return KeyTime(percent / 100.0, True)
+    if value == 0 or (isinstance(value, str) and _ZERO.match(value.strip())):
+        return KeyTime(0.0, False)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f"at {value!r} needs a unit: write a time like 1.5s or 250ms, or a percent like 40%"
+        )
+    return KeyTime(float(parse_duration_ms(value)), False)
+
+
+def _level(low: float) -> Any:
+    def check(value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"level {value!r} must be a number from {low:g} to 1")
+        if not low <= float(value) <= 1.0:  # also refuses NaN
+            raise ValueError(f"level {value!r} is outside {low:g}..1")
+        return float(value)
+
+    return check
+
+
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+_ZERO = re.compile(r"^0+(\.0+)?(ms|s|m|h)?$")
+
+
+class KeyTime(NamedTuple):
+    """When a keyframe is: `value` ms from the cycle's start, or (`percent`) a 0..1 share of it."""
+
+    value: float
+    percent: bool
+
+    def ms(self, cycle_ms: int) -> int:
+        """The time in whole ms inside a cycle of `cycle_ms`."""
+        return round(self.value * cycle_ms) if self.percent else round(self.value)
+
+
+At = Annotated[
+    KeyTime,
+    BeforeValidator(_key_time),
+    _with_ref(
+        {
+            "type": "string",
+            "pattern": r"^((\d+(\.\d+)?(ms|h|m|s))+|0|\d+(\.\d+)?\s*%)$",
+            "examples": ["1.5s", "40%"],
+        }
+    ),
+]
+"""A keyframe time: a duration from the start (`0s`, `1.5s`) or a percent (`40%`)."""
+
+
+class Keyframe(_Model):
+    """One point of a curve: a time and a level from 0 to 1."""
+
+    at: At = Field(description="time from the start of the step (or loop), or a percent of it")
+    level: Annotated[
+        float,
+        BeforeValidator(_level(0.0)),
+        _with_ref({"type": "number", "minimum": 0, "maximum": 1}),
+    ] = Field(description="0..1, scaled by intensity, zone sensitivity and the user's intensity")
+
+
+class RollerKeyframe(Keyframe):
+    """One point of a roller curve: a time and a level from -1 to 1 (the sign is direction)."""
+
+    level: Annotated[
+        float,
+        BeforeValidator(_level(-1.0)),
+        _with_ref({"type": "number", "minimum": -1, "maximum": 1}),
+    ] = Field(description="-1..1 (sign = direction), scaled like any level")
+
+
+class Keyframes(_Model):
+    """The keyframes of a curve, per actuator kind (at least one kind)."""
+
+    roller: list[RollerKeyframe] | None = Field(None, min_length=1)
+    vibration: list[Keyframe] | None = Field(None, min_length=1)
+    air: list[Keyframe] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _some_kind(self) -> Keyframes:
+        if not self.kinds():
+            raise ValueError("keyframes need at least one kind: roller, vibration or air")
+        return self
+
+    def kinds(self) -> dict[str, Sequence[Keyframe]]:
+        """The kinds that have keyframes, in a fixed order, with their keyframes."""
+        out: dict[str, Sequence[Keyframe]] = {}
+        for kind in ("roller", "vibration", "air"):
+            frames = getattr(self, kind)
+            if frames:
+                out[kind] = frames
+        return out
+
+
+class FootOffsets(_Model):
+    """How much later each foot's curve starts (a duration, or a percent of the cycle)."""
+
+    left: At = KeyTime(0.0, False)
+    right: At = KeyTime(0.0, False)
+
+
+MAX_CURVE_POINTS = 100_000
+"""Most keyframes one curve step may expand to (keyframes x loop rounds, every kind)."""
+
+MIN_LOOP_MS = 100
+"""Shortest loop period: faster patterns are waves (`vibrate` with a frequency)."""
+
+
+class Curve(StepBase):
+    """Exact control: keyframes per actuator kind, interpolated step, linear or smooth."""
+
+    technique: Literal["curve"]
+    PRESSES: ClassVar[bool] = False
+    intensity: Intensity = Field(1.0, description="scales every keyframe level (0..1)")
+    zones: Zones = ("sole",)
+    feet: Literal["left", "right", "both"] = Field(
+        "both", description="left, right or both (use offset for one foot after the other)"
+    )
+    interpolation: Literal["step", "linear", "smooth"] = Field(
+        "linear", description="step holds each level; linear joins them; smooth: monotone cubic"
+    )
+    loop: Duration | None = Field(None, description="repeat the keyframes with this period")
+    offset: FootOffsets = Field(
+        default_factory=FootOffsets, description="delay of each foot's curve"
+    )
+    keyframes: Keyframes = Field(description="per kind (roller, vibration, air): at, level")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The actuator kinds this curve drives."""
+        return tuple(self.keyframes.kinds())
+
+    @property
+    def cycle_ms(self) -> int:
+        """What keyframe times and percents are relative to: the loop period, or the step."""
+        return self.loop if self.loop is not None else self.duration_ms
+
+    def times(self, kind: str) -> list[int]:
+        """The keyframe times of `kind` in ms from the cycle's start."""
+        cycle = self.cycle_ms
+        return [frame.at.ms(cycle) for frame in self.keyframes.kinds()[kind]]
+
+    def located_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems only the whole step can see, each at its field: (path in the step, message)."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        cycle = self.cycle_ms
+        what = "loop period" if self.loop is not None else "step"
+        if self.loop is not None:
+            if self.loop > self.duration_ms:
+                out.append(
+                    (("loop",), f"loop {format_duration(self.loop)} is longer than the step")
+                )
+            elif self.loop < MIN_LOOP_MS:
+                out.append(
+                    (("loop",), f"loop shorter than {MIN_LOOP_MS} ms: use vibrate with a frequency")
+                )
+        if self.keyframes.roller and zones.PRESS_FORBIDDEN.intersection(zones.expand(self.zones)):
+            out.append(
+                (
+                    ("keyframes", "roller"),
+                    "the ankle bones are circled, never pressed: a curve on them drives only "
+                    "air or vibration",
+                )
+            )
+        total = 0
+        for kind, frames in self.keyframes.kinds().items():
+            last = 0
+            for i, frame in enumerate(frames):
+                t = frame.at.ms(cycle)
+                where = ("keyframes", kind, i, "at")
+                if t > cycle:
+                    out.append(
+                        (
+                            where,
+                            f"at {format_duration(t)} is past the end of the {what} "
+                            f"({format_duration(cycle)})",
+                        )
+                    )
+                elif t < last:
+                    out.append(
+                        (
+                            where,
+                            f"at {format_duration(t)} comes before the keyframe above it "
+                            f"({format_duration(last)}): keyframes go in time order",
+                        )
+                    )
+                last = max(last, t)
+            rounds = -(-self.duration_ms // cycle)
+            total += len(frames) * rounds
+        for foot in ("left", "right"):
+            if getattr(self.offset, foot).ms(cycle) >= self.duration_ms:
+                out.append((("offset", foot), f"the {foot} offset is not shorter than the step"))
+        if total > MAX_CURVE_POINTS:
+            out.append(
+                (
+                    ("keyframes",),
+                    f"{total:,} keyframes once looped, more than the {MAX_CURVE_POINTS:,} "
+                    "a curve step may have (thin them, or lengthen the loop)",
+                )
+            )
+        return out
+
+
 class Rest(_Model):
     """Rest after the massage: everything off for a while."""
 
@@ -335,6 +551,7 @@ Step = Annotated[
     | PebbleWalk
     | Vibrate
     | Heat
+    | Curve
     | Rest,
     Field(discriminator="technique"),
 ]
@@ -354,12 +571,13 @@ TECHNIQUES: dict[str, type[StepBase] | type[Rest]] = {
         PebbleWalk,
         Vibrate,
         Heat,
+        Curve,
         Rest,
     )
 }
 """Every technique name and the model of its step."""
 
-RESERVED_TECHNIQUES = {"curve": "per-actuator-kind keyframes; planned, not supported yet"}
+RESERVED_TECHNIQUES: dict[str, str] = {}
 """Technique names kept for future versions."""
 
 AnyStep = StepBase | Rest
