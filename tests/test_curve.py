@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -97,15 +96,13 @@ steps:
 """
 
 
-def test_limits_change_the_curve_with_located_warnings(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_limits_change_the_curve_with_located_warnings(tmp_path: Path) -> None:
     (tmp_path / "steep.yaml").write_text(STEEP)
-    caplog.set_level(logging.WARNING, logger="massager.compiler")
     rig = small_rig()  # calf air: max_slew 1/s, max_level 0.8, max_on 30s (the air default)
     stream = api.compile_stream(api.load_profile(tmp_path / "steep.yaml"), rig)
-    messages = [r.getMessage() for r in caplog.records]
-    prefix = f"{tmp_path / 'steep.yaml'}:8:7: warning: step 1 'curve': "
+    messages = [str(w) for w in stream.warnings]
+    assert {w.kind for w in stream.warnings} == {"slowed", "shortened"}
+    prefix = f"{tmp_path / 'steep.yaml'}:8:7: warning: step 1 'curve' (curve): left_calf: "
     assert all(m.startswith(prefix) for m in messages), messages
     text = "\n".join(m[len(prefix) :] for m in messages)
     assert "1 keyframe(s) change faster than max_slew 1/s" in text
@@ -119,17 +116,16 @@ def test_limits_change_the_curve_with_located_warnings(
     assert level(stream, "left_calf", 40_000) == pytest.approx(0.8 - 0.75 * 39.9 / 59.9, abs=0.01)
 
 
-def test_max_level_and_min_level_are_kept_and_said(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="massager.compiler")
+def test_max_level_and_min_level_are_kept_and_said() -> None:
     rig = api.load_rig("reference")  # heel roller: max_level 0.9, min_level 0.15
     keys = [("0s", 0.0), ("2s", 1.0), ("6s", 0.1), ("9s", 0.1)]
     profile = api.profile_from_data({"name": "c", "steps": [curve(keys, feet="left")]})
     stream = api.compile_stream(profile, rig)
     assert level(stream, "left_heel_roller", 2000) == pytest.approx(0.9, abs=1e-3)
     assert level(stream, "left_heel_roller", 7000) == 0.0  # 0.1 stalls: run as 0
-    text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "1 level(s) lowered to max_level 0.9 on left_heel_roller" in text
-    assert "2 level(s) below min_level 0.15 (where the motor stalls) run as 0" in text
+    text = "\n".join(str(w) for w in stream.warnings)
+    assert "left_heel_roller: roller keyframes: 1 level(s) lowered to max_level 0.9" in text
+    assert "left_heel_roller: roller keyframes: 2 level(s) below min_level 0.15" in text
 
 
 def test_a_curve_runs_on_the_simulator_as_compiled(tmp_path: Path) -> None:

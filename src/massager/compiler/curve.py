@@ -10,12 +10,11 @@ actuator along that course with the executor's own ramps: where the course is
 steeper than ``max_slew`` it falls behind and catches up at ``max_slew``; it
 rests for ``BURST_REST_MS`` before ``max_on`` runs out, and it is back at zero
 when the step's motion ends. Every change this makes to what the keyframes
-asked is recorded as a note (see ``note``) for a located warning.
+asked is recorded as a note on its Line, which the compiler turns into a located warning.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -57,34 +56,6 @@ class Point:
     key: int = -1
 
 
-_log = logging.getLogger("massager.compiler")
-
-
-def note(line: Line, kind: str, field: str, asked: str, applied: str, text: str) -> None:
-    """Record a change to what the curve asked, for a located warning.
-
-    The seam to the compiler's warning channel: a Line that takes notes gets it;
-    otherwise it is kept on the line and logged, located, by `_log_notes`.
-    """
-    record = getattr(line, "note", None)
-    if callable(record):
-        record(kind, field, asked, applied, text)
-        return
-    notes: list[tuple[str, str, str]] = line.__dict__.setdefault("curve_notes", [])
-    if (kind, field, text) not in notes:
-        notes.append((kind, field, text))
-
-
-def _log_notes(job: Job) -> None:
-    """`FILE:LINE:COL: warning: step N 'label': ...` for each note kept on the step's lines."""
-    step = job.step
-    for line in job.lines.values():
-        for _kind, field, text in line.__dict__.pop("curve_notes", []):
-            _log.warning(
-                "%swarning: step %d %r: %s", step.where(field), job.index + 1, step.label, text
-            )
-
-
 def follow_curve(job: Job, win: Window) -> None:
     """Drive every actuator of the window along its kind's keyframes."""
     step = job.step
@@ -102,7 +73,6 @@ def follow_curve(job: Job, win: Window) -> None:
         course = _course(keys, step.interpolation, act, win.end)
         _Follower(line, win.start, win.end).follow(course)
         _report_misses(line, course, act)
-    _log_notes(job)
 
 
 def _keyframes(
@@ -145,34 +115,30 @@ def _keyframes(
                 continue
             out.append(Point(t, level, i))
     if lowered:
-        note(
-            line,
+        line.note(
             "lowered",
             "keyframes",
             "",
             f"max_level {act.max_level:g}",
-            f"{act.kind} keyframes: {lowered} level(s) lowered to max_level "
-            f"{act.max_level:g} on {act.id}",
+            f"{act.kind} keyframes: {lowered} level(s) lowered to max_level {act.max_level:g}",
         )
     if dropped:
-        note(
-            line,
+        line.note(
             "dropped",
             "keyframes",
             "",
             "0",
             f"{act.kind} keyframes: {dropped} level(s) below min_level {act.min_level:g} "
-            f"(where the motor stalls) run as 0 on {act.id}",
+            f"(where the motor stalls) run as 0",
         )
     if late:
-        note(
-            line,
+        line.note(
             "dropped",
-            "offset" if offset else "keyframes",
+            "offset" if offset else "duration",
             "",
             "",
             f"{act.kind} keyframes: {late} fall after the step's motion ends "
-            f"(at {format_duration(win.end - win.start)}) on {act.id} and are left out",
+            f"(at {format_duration(win.end - win.start)}) and are left out",
         )
     return out
 
@@ -397,13 +363,12 @@ class _Follower:
             act = self.act
             when = ", ".join(_clock(t) for t in self.rests[:3])
             more = f" and {len(self.rests) - 3} more" if len(self.rests) > 3 else ""
-            note(
-                self.line,
+            self.line.note(
                 "shortened",
                 "keyframes",
                 "",
                 f"{len(self.rests)} rest(s)",
-                f"{act.kind} curve on {act.id} rests {BURST_REST_MS / 1000:g} s at {when}{more} "
+                f"{act.kind} curve rests {BURST_REST_MS / 1000:g} s at {when}{more} "
                 f"so the output is never on longer than max_on "
                 f"{format_duration(act.max_on_ms, exact=False)}",
             )
@@ -428,13 +393,12 @@ def _report_misses(line: Line, course: list[Point], act: Actuator) -> None:
                 worst = (gap, point)
     if worst is not None:
         gap, point = worst
-        note(
-            line,
+        line.note(
             "slowed",
             "keyframes",
             "",
             f"max_slew {act.max_slew:g}/s",
-            f"{act.kind} curve on {act.id}: {misses} keyframe(s) change faster than max_slew "
+            f"{act.kind} curve: {misses} keyframe(s) change faster than max_slew "
             f"{act.max_slew:g}/s and are reached late (worst: keyframe {point.key + 1} at "
             f"{_clock(point.t)}, {point.level:g} asked, {gap:.2f} away)",
         )
