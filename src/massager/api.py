@@ -25,6 +25,7 @@ from massager.rig.model import Rig
 from massager.stream import CommandStream
 
 if TYPE_CHECKING:  # the runtime and drivers load when a session is opened
+    from massager.haptic import Imported
     from massager.runtime.events import EventBus
     from massager.runtime.session import Session
 
@@ -37,6 +38,7 @@ __all__ = [
     "bundled_rigs",
     "check_device",
     "compile_stream",
+    "import_haptic",
     "load_profile",
     "load_rig",
     "open_session",
@@ -200,3 +202,27 @@ def open_session(
         lookahead_ms=lookahead,
         handle_signals=handle_signals,
     )
+
+
+def import_haptic(
+    path: Path,
+    rig: Rig,
+    *,
+    kind: str = "vibration",
+    zones: tuple[str, ...] = ("sole",),
+    name: str | None = None,
+    tolerance: float = 0.02,
+) -> tuple[Imported, Profile]:
+    """Import a funscript or AHAP file as a one-step `curve` profile for `rig`.
+
+    Returns the import (the profile's YAML text, a summary, every loss as a
+    located warning in the source file) and the profile read back from that
+    text, checked to compile on `rig`.
+    Raises InputError for a file it cannot import, UsageError for bad options.
+    """
+    from massager.haptic import import_haptic as run_import
+
+    imported = run_import(path, rig, kind=kind, zone_names=zones, name=name, tolerance=tolerance)
+    profile = profile_from_text(imported.text, name=f"<import of {path.name}>")
+    compile_profile(profile, rig, Settings(session_cap_ms=HARD_CAP_MS))
+    return imported, profile

@@ -11,10 +11,11 @@ import typer
 from massager.cli.app import app
 from massager.errors import MassagerError
 
-_COMMAND_MODULES = ("authoring", "running", "devices", "serve", "mcu")
+_COMMAND_MODULES = ("authoring", "running", "devices", "importing", "serve", "mcu")
 _ONLY_FOR: dict[str, frozenset[str]] = {
     "serve": frozenset({"serve", "remote", "history"}),
     "mcu": frozenset({"mcu"}),
+    "importing": frozenset({"import"}),
 }
 """Modules registered only when their commands are asked for (or for help): typer builds
 every registered command on each run, and `massager off` must stay quick."""
