@@ -30,7 +30,7 @@ def stream_of(*commands: Command) -> CommandStream:
 
 def refused(*commands: Command) -> str:
     with pytest.raises(SafetyError) as info:
-        safety.check(stream_of(*commands), RIG, lambda i: f"step {i} 'probe'")
+        safety.check(stream_of(*commands), RIG, lambda i, field: f"step {i + 1} 'probe'")
     return str(info.value)
 
 
@@ -52,7 +52,7 @@ def test_a_clean_stream_passes() -> None:
     [
         (
             [Command(0, "left_heel", "ramp", level=1.2, duration_ms=1000)],
-            "step 0 'probe': left_heel: level 1.2 is outside -1..1 (limit: max_level",
+            "step 1 'probe': left_heel: level 1.2 is outside -1..1 (limit: max_level",
         ),
         (
             [Command(0, "left_arch", "ramp", level=0.75, duration_ms=1000)],

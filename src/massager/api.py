@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from massager import bundled
 from massager.compiler import DEFAULT_CAP_MS, HARD_CAP_MS, Settings, compile_profile
+from massager.diagnostics import did_you_mean
 from massager.errors import InputError, Problem, UsageError
 from massager.profile import loader as profile_loader
 from massager.profile.model import Profile
@@ -67,9 +68,13 @@ def _resolve(kind: bundled.Kind, ref: str | Path) -> tuple[Path, str]:
     found = bundled.find(kind, str(ref))
     if found is None:
         names = ", ".join(bundled.names(kind)) or "none installed"
+        hint = did_you_mean(str(ref), bundled.names(kind))
         raise InputError(
             Problem(
-                str(ref), 1, 1, f"no such file and no bundled {what} of that name; bundled: {names}"
+                str(ref),
+                1,
+                1,
+                f"no such file and no bundled {what} of that name{hint}; bundled: {names}",
             )
         )
     return found, f"<bundled>/{found.name}"

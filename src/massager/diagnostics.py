@@ -1,7 +1,9 @@
-"""Turn pydantic validation errors into located, readable problems."""
+"""Turn pydantic validation errors into located, readable problems, with suggestions."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, get_args
 
@@ -9,6 +11,31 @@ from pydantic import BaseModel, ValidationError
 
 from massager.errors import Problem
 from massager.yamlio import Loc, Located
+
+
+class At(ValueError):
+    """A validation error about one field of the model being validated.
+
+    Raised by a model validator, it is reported at `loc` (relative to that model)
+    instead of at the model as a whole (at its key, with `key`).
+    """
+
+    def __init__(self, loc: Loc, message: str, *, key: bool = False) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.key = key
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the choice closest to `word`, or "" when none is close."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+        close = [lowered[c] for c in close]
+    return f" (did you mean {close[0]!r}?)" if close and close[0] != word else ""
 
 
 def _field(loc: Loc) -> str:
@@ -51,7 +78,13 @@ def message(error: dict[str, Any], allowed: Iterable[str] = ()) -> str:
     name = _field(loc)
     if kind == "extra_forbidden":
         known = ", ".join(sorted(allowed))
-        return f"unknown field {name!r}" + (f"; allowed here: {known}" if known else "")
+        hint = did_you_mean(name, allowed)
+        return f"unknown field {name!r}{hint}" + (f"; allowed here: {known}" if known else "")
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        got = error.get("input")
+        shown = f" (got {got!r})" if isinstance(got, str | int | float | bool) else ""
+        return f"{name}: choose one of {', '.join(expected)}{shown}{did_you_mean(got, expected)}"
     if kind == "missing":
         return f"missing field {name!r}"
     text = str(error.get("msg", "invalid value"))
@@ -94,8 +127,10 @@ def problems(
     out: list[Problem] = []
     fixed = () if callable(allowed) else tuple(allowed)
     for error in exc.errors():
-        loc = (*base, *error["loc"])
-        is_key = error["type"] == "extra_forbidden"
+        cause = error.get("ctx", {}).get("error")
+        inner = cause.loc if isinstance(cause, At) else ()
+        loc = (*base, *error["loc"], *inner)
+        is_key = error["type"] == "extra_forbidden" or (isinstance(cause, At) and cause.key)
         names = allowed(tuple(error["loc"])) if callable(allowed) else fixed
         problem = doc.problem(loc, message(dict(error), names), key=is_key)
         if problem not in out:

@@ -9,6 +9,26 @@ _DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
 _MS_PER_UNIT = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _FREQUENCY = re.compile(r"^(\d+(?:\.\d+)?)\s*Hz$")
 _TEMPERATURE = re.compile(r"^(-?\d+(?:\.\d+)?)\s*C$")
+_NUMBER_WORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([^\d\s.]+)\s*$")
+_UNIT_WORDS: dict[str, dict[str, str]] = {
+    "duration": {
+        **dict.fromkeys(("sec", "secs", "second", "seconds", "S"), "s"),
+        **dict.fromkeys(("min", "mins", "minute", "minutes", "M"), "m"),
+        **dict.fromkeys(("hr", "hrs", "hour", "hours", "H"), "h"),
+        **dict.fromkeys(("msec", "msecs", "millisecond", "milliseconds", "MS", "Ms"), "ms"),
+    },
+    "frequency": dict.fromkeys(("hz", "HZ", "hZ", "hertz", "Hertz", "/s"), "Hz"),
+    "temperature": dict.fromkeys(("c", "°C", "°c", "°", "degC", "celsius", "Celsius"), "C"),
+}
+
+
+def _unit_hint(kind: str, text: str) -> str:
+    """` (did you mean '90s'?)` when `text` is a number with a misspelt unit, else ""."""
+    match = _NUMBER_WORD.match(text)
+    if not match:
+        return ""
+    unit = _UNIT_WORDS[kind].get(match.group(2))
+    return f" (did you mean {match.group(1) + unit!r}?)" if unit else ""
 
 
 def parse_duration_ms(text: object) -> int:
@@ -20,7 +40,10 @@ def parse_duration_ms(text: object) -> int:
         raise ValueError(f"duration {text!r} needs a unit: write it like 90s, 1m30s, 5m or 250ms")
     compact = text.replace(" ", "")
     if not _DURATION_FULL.match(compact):
-        raise ValueError(f"cannot read duration {text!r}: write it like 90s, 1m30s, 5m or 250ms")
+        raise ValueError(
+            f"cannot read duration {text!r}{_unit_hint('duration', text)}: "
+            "write it like 90s, 1m30s, 5m or 250ms"
+        )
     total = 0.0
     for number, unit in _DURATION_PART.findall(compact):
         total += float(number) * _MS_PER_UNIT[unit]
@@ -36,7 +59,10 @@ def parse_frequency_hz(text: object) -> float:
         raise ValueError(f"frequency {text!r} needs a unit: write it like 2Hz")
     match = _FREQUENCY.match(text.strip())
     if not match:
-        raise ValueError(f"cannot read frequency {text!r}: write it like 2Hz or 0.5Hz")
+        raise ValueError(
+            f"cannot read frequency {text!r}{_unit_hint('frequency', text)}: "
+            "write it like 2Hz or 0.5Hz"
+        )
     value = float(match.group(1))
     if value <= 0:
         raise ValueError(f"frequency {text!r} must be above zero")
@@ -49,7 +75,9 @@ def parse_temperature_c(text: object) -> float:
         raise ValueError(f"temperature {text!r} needs a unit: write it like 40C")
     match = _TEMPERATURE.match(text.strip())
     if not match:
-        raise ValueError(f"cannot read temperature {text!r}: write it like 40C")
+        raise ValueError(
+            f"cannot read temperature {text!r}{_unit_hint('temperature', text)}: write it like 40C"
+        )
     return float(match.group(1))
 
 

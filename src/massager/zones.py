@@ -39,6 +39,19 @@ PRESS_FORBIDDEN: frozenset[str] = frozenset({"ankle", "ankle_inner", "ankle_oute
 """The ankle bones are circled, never pressed."""
 
 
+def check(name: object) -> None:
+    """Raise ValueError (with a "did you mean") unless `name` is a known, allowed zone."""
+    import difflib
+
+    if isinstance(name, str) and is_zone(name):
+        return
+    if name == FORBIDDEN_ZONE:
+        raise ValueError(f"zone {FORBIDDEN_ZONE!r} (the hollow of the knee) is forbidden")
+    close = difflib.get_close_matches(str(name), ALL_ZONES, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"unknown zone {name!r}{hint}; known zones: {', '.join(ALL_ZONES)}")
+
+
 def is_zone(name: str) -> bool:
     """True if `name` is a known, allowed zone."""
     return name in PARENTS or name in DEFAULT_SENSITIVITY
@@ -59,6 +72,13 @@ def expand(zones: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def sensitivity(zone: str, overrides: dict[str, float] | None = None) -> float:
-    """Sensitivity of a zone: a parent's is the lowest of its children's (the safe choice)."""
-    table = DEFAULT_SENSITIVITY if not overrides else {**DEFAULT_SENSITIVITY, **overrides}
+    """Sensitivity of a zone: a parent's is the lowest of its children's (the safe choice).
+
+    `overrides` (a rig's `sensitivity:`) lower zones: a leaf's value replaces its
+    default when lower, a parent's value caps each of its children.
+    """
+    table = dict(DEFAULT_SENSITIVITY)
+    for name, factor in (overrides or {}).items():
+        for leaf in leaves(name):
+            table[leaf] = min(table[leaf], factor)
     return min(table[leaf] for leaf in leaves(zone))

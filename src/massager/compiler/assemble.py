@@ -18,7 +18,7 @@ from typing import Any
 
 from massager.compiler import reach, safety
 from massager.compiler.motion import PULSE_REST_MS
-from massager.compiler.notes import Warnings
+from massager.compiler.notes import Warnings, located
 from massager.compiler.techniques import TECHNIQUES, Job, Window
 from massager.errors import InputError, Problem, UsageError
 from massager.limits import DEFAULT_CAP_MS
@@ -239,12 +239,16 @@ class _Builder:
         self.problems: list[Problem] = []
         self.checked: set[int] = set()
 
-    def describe(self, index: int) -> str:
-        """`file:line:col: step N 'label'` for messages about step `index` (N from 1)."""
+    def describe(self, index: int, field: str | None = None) -> str:
+        """`file:line:col: step N 'label'` for messages about step `index` (N from 1).
+
+        Located at the step's `field` when the author wrote it, else at the step.
+        """
         if not 0 <= index < len(self.steps):
             return "end of session"
         info = self.steps[index]
-        return f"{self.sources[index].where()}step {info.number} {info.name!r} ({info.technique})"
+        path, line, col = located(self.sources[index], field)
+        return f"{path}:{line}:{col}: step {info.number} {info.name!r} ({info.technique})"
 
     def skipped(self, step: Any) -> bool:
         """Whether `step` is optional and no actuator of the rig reaches any of its zones."""

@@ -27,13 +27,20 @@ class _Entry:
     note: Note
 
 
-def located(step: Any, field_name: str | None) -> tuple[str, int, int]:
-    """(path, line, col) of a step's field, if the author wrote it, else of the step."""
+def written(step: Any, key: str) -> bool:
+    """Whether the author wrote field `key` (as the file spells it) of `step`."""
+    fields = getattr(type(step), "model_fields", {})
+    names = {name for name, info in fields.items() if (info.alias or name) == key}
+    return bool(names & set(getattr(step, "model_fields_set", ())))
+
+
+def located(step: Any, key: str | None) -> tuple[str, int, int]:
+    """(path, line, col) of a step's field `key`, if the author wrote it, else of the step."""
     origin = getattr(step, "origin", None)
     if origin is None:
         return "<profile>", 1, 1
-    written = field_name is not None and field_name in getattr(step, "model_fields_set", ())
-    line, col = origin.doc.where((*origin.loc, field_name) if written else origin.loc)
+    at = origin.loc if key is None or not written(step, key) else (*origin.loc, key)
+    line, col = origin.doc.where(at)
     return origin.doc.path, line, col
 
 

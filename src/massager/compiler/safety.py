@@ -28,18 +28,19 @@ LEVEL_EPS = 1e-3
 SLEW_EPS = 1e-6
 
 
-Describe = Callable[[int], str]
-"""Names a step by its index, with its location when known: `file:1:2: step 3 'rub'`."""
+Describe = Callable[[int, "str | None"], str]
+"""Names a step by its index, located at one of its fields (or at the step) when known:
+`file:4:13: step 3 'rub' (rub)`; steps are numbered from 1 as users read them."""
 
 
 def check(stream: CommandStream, rig: Rig, describe: Describe | None = None) -> None:
     """Raise SafetyError naming step, actuator and limit for the first violation found."""
-    name = describe or (lambda index: f"step {index}")
+    name = describe or _plain
     last = 0
     for command in stream.commands:
         if command.at_ms < last:
             raise SafetyError(
-                f"{name(command.step)}: {command.actuator}: time goes back from {last} ms "
+                f"{name(command.step, None)}: {command.actuator}: time goes back from {last} ms "
                 f"to {command.at_ms} ms"
             )
         last = command.at_ms
@@ -47,7 +48,8 @@ def check(stream: CommandStream, rig: Rig, describe: Describe | None = None) -> 
     for command in stream.commands:
         if command.actuator not in known:
             raise SafetyError(
-                f"{name(command.step)}: {command.actuator}: no such actuator on rig {rig.name}"
+                f"{name(command.step, None)}: {command.actuator}: "
+                f"no such actuator on rig {rig.name}"
             )
     grouped = stream.by_actuator()
     for act in rig.actuators:
@@ -65,8 +67,11 @@ class _Checker:
         self.cap = min(act.max_level, zone_limit(rig, act))
         self.low = -self.cap if act.kind == "roller" else 0.0
 
-    def fail(self, command: Command, what: str, limit: str) -> SafetyError:
-        return SafetyError(f"{self.name(command.step)}: {self.act.id}: {what} (limit: {limit})")
+    def fail(
+        self, command: Command, what: str, limit: str, field: str | None = None
+    ) -> SafetyError:
+        where = self.name(command.step, field)
+        return SafetyError(f"{where}: {self.act.id}: {what} (limit: {limit})")
 
     def in_range(self, command: Command, level: float, what: str = "level") -> None:
         if not self.low - 1e-9 <= level <= self.cap + 1e-9:
@@ -75,6 +80,7 @@ class _Checker:
                 command,
                 f"{what} {level:g} is outside {self.low:g}..{self.cap:g}",
                 f"{kind} {self.cap:g}",
+                "intensity",
             )
 
     def slope(self, command: Command, rate: float) -> None:
@@ -93,29 +99,38 @@ class _Checker:
         timeline = Timeline(commands)
         on_since: int | None = None
         heat_ms = 0
+        over: Command | None = None  # the heat command that takes the heat time past heat_max
         for i, command in enumerate(commands):
             start = timeline.start_level(i)
             nxt = commands[i + 1].at_ms if i + 1 < len(commands) else None
             rest_from = self.step_command(command, start, nxt)
             if command.op == "heat":
                 heat_ms += (nxt if nxt is not None else command.at_ms) - command.at_ms
+                if over is None and heat_ms > self.rig.heat_max_ms:
+                    over = command
             resting = rest_from is not None and (nxt is None or nxt - rest_from >= MIN_REST_MS)
             if on_since is None and (rest_from is None or rest_from > command.at_ms):
                 on_since = command.at_ms
             if resting and on_since is not None:
                 assert rest_from is not None
                 if rest_from - on_since > act.max_on_ms:
+                    # the step running when the on-time passed max_on pushed it over
+                    cut = on_since + act.max_on_ms
+                    culprit = max((c for c in commands if c.at_ms <= cut), key=_at_ms)
                     raise self.fail(
-                        command,
+                        culprit,
                         f"on for {format_duration(rest_from - on_since, exact=False)} without rest",
                         f"max_on {format_duration(act.max_on_ms, exact=False)}",
+                        "duration",
                     )
                 on_since = None
-        if act.kind == "heater" and heat_ms > self.rig.heat_max_ms:
+        if act.kind == "heater" and over is not None:
             raise self.fail(
-                commands[-1],
-                f"heats for {format_duration(heat_ms, exact=False)} in the session",
+                over,
+                f"heats for {format_duration(heat_ms, exact=False)} in the session; "
+                "this step takes it past the limit",
                 f"heat_max {format_duration(self.rig.heat_max_ms, exact=False)}",
+                "duration",
             )
 
     def step_command(self, command: Command, start: float, nxt: int | None) -> int | None:
@@ -132,6 +147,7 @@ class _Checker:
                     command,
                     f"target {command.target_c:g}C is above the cap",
                     f"max_temp_c {cap:g}C",
+                    "target",
                 )
             return None if command.level > 0 else command.at_ms
         if op == "off":
@@ -187,3 +203,11 @@ class _Checker:
                 f"holds {level:g}, where the motor stalls",
                 f"min_level {self.act.min_level:g}",
             )
+
+
+def _at_ms(command: Command) -> int:
+    return command.at_ms
+
+
+def _plain(index: int, field: str | None = None) -> str:
+    return f"step {index + 1}"

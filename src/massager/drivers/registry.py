@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
+from massager.diagnostics import did_you_mean
 from massager.drivers.base import Driver
 from massager.errors import DeviceError, UsageError
 
@@ -59,7 +60,8 @@ def driver_class(name: str) -> type[Driver]:
         known = available()
         where = known.get(name)
         if where is None:
-            raise UsageError(f"unknown device {name!r}; known devices: {', '.join(known)}")
+            hint = did_you_mean(name, known)
+            raise UsageError(f"unknown device {name!r}{hint}; known devices: {', '.join(known)}")
     return _load(name, where)
 
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 
 from massager import bundled, diagnostics, yamlio
+from massager.diagnostics import did_you_mean
 from massager.errors import InputError, Problem, UsageError
 from massager.profile.model import (
     PARAM_NAME,
@@ -142,8 +143,11 @@ class _Builder:
             self.cli_values = dict(overrides)
         for key in data:
             if key not in _TOP_KEYS:
+                hint = did_you_mean(key, _TOP_KEYS)
                 self.add(
-                    (key,), f"unknown field {key!r}; allowed: {', '.join(_TOP_KEYS)}", key=True
+                    (key,),
+                    f"unknown field {key!r}{hint}; allowed: {', '.join(_TOP_KEYS)}",
+                    key=True,
                 )
         params = self.params(data.get("params", {}), overrides, on_bad or _raise_usage)
         self.params_used = params
@@ -204,7 +208,8 @@ class _Builder:
             name = match.group(1)
             if name not in params:
                 known = ", ".join(sorted(params)) or "none declared"
-                self.add(loc, f"unknown param ${name}; params: {known}")
+                hint = did_you_mean(name, params)
+                self.add(loc, f"unknown param ${name}{hint}; params: {known}")
                 self.unknown_refs.add(loc)
                 return node
             self.substituted[loc] = name
@@ -233,9 +238,12 @@ class _Builder:
             return self.include(raw, loc)
         if "steps" in raw:
             return self.block(Group, raw, loc, "steps")
+        keys = [k for k in raw if isinstance(k, str)]
+        hints = [h for k in keys if (h := did_you_mean(k, ("technique", *_BLOCK_KEYS)))]
         self.add(
             loc,
-            "this entry has no 'technique' (or block key: parallel, repeat, steps, include)",
+            "this entry has no 'technique' (or block key: parallel, repeat, steps, include)"
+            + (hints[0] if hints else ""),
         )
         return None
 
@@ -247,9 +255,10 @@ class _Builder:
                 why = RESERVED_TECHNIQUES[technique]
                 self.add((*loc, "technique"), f"technique {technique!r} is reserved ({why})")
             else:
+                hint = did_you_mean(technique, TECHNIQUES)
                 self.add(
                     (*loc, "technique"),
-                    f"unknown technique {technique!r}; known: {', '.join(TECHNIQUES)}",
+                    f"unknown technique {technique!r}{hint}; known: {', '.join(TECHNIQUES)}",
                 )
             return None
         return self.validate(cls, raw, loc)  # type: ignore[return-value]
@@ -333,8 +342,13 @@ class _Builder:
             return None
         if path is None:
             looked = "next to this profile nor " if base_dir else ""
+            choices = bundled.names("profiles")
+            if base_dir is not None and base_dir.is_dir():
+                choices += [f.stem for f in base_dir.iterdir() if f.suffix in bundled.SUFFIXES]
+            hint = did_you_mean(model.include, choices)
             self.add(
-                where, f"include {model.include!r} not found {looked}among the bundled profiles"
+                where,
+                f"include {model.include!r} not found {looked}among the bundled profiles{hint}",
             )
             return None
         resolved = path.resolve()
@@ -378,7 +392,8 @@ def _override_error(
 ) -> str | None:
     if name not in params:
         known = ", ".join(sorted(declared)) or "none"
-        return f"the profile has no param {name!r}; its params: {known}"
+        hint = did_you_mean(name, declared)
+        return f"the profile has no param {name!r}{hint}; its params: {known}"
     default = params[name]
     parsed = yamlio.parse_scalar(value) if isinstance(value, str) else value
     if isinstance(default, bool):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,6 +31,7 @@ from pydantic import (
 )
 
 from massager import zones
+from massager.diagnostics import At
 from massager.errors import Problem
 from massager.units import (
     format_duration,
@@ -56,18 +58,25 @@ def _intensity(value: object) -> object:
 
 
 def _zone_list(value: object) -> object:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
         raise ValueError("zones must be a zone name or a list of zone names")
-    for zone in items:
-        if zone == zones.FORBIDDEN_ZONE:
-            raise ValueError(
-                f"zone {zones.FORBIDDEN_ZONE!r} (the hollow of the knee) is forbidden: "
-                "no step may target it"
-            )
-        if not isinstance(zone, str) or not zones.is_zone(zone):
-            raise ValueError(f"unknown zone {zone!r}; known zones: {', '.join(zones.ALL_ZONES)}")
-    return tuple(items)
+    return tuple(value)
+
+
+def _zone_name(value: str) -> str:
+    if value == zones.FORBIDDEN_ZONE:
+        raise ValueError(
+            f"zone {zones.FORBIDDEN_ZONE!r} (the hollow of the knee) is forbidden: "
+            "no step may target it"
+        )
+    zones.check(value)
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
+"""One zone a step works on (each checked on its own, so every bad one is reported)."""
 
 
 Duration = Annotated[
@@ -99,7 +108,7 @@ Intensity = Annotated[
 """A step level from 0 to 1, before zone sensitivity and the user's intensity."""
 
 Zones = Annotated[
-    tuple[str, ...],
+    tuple[ZoneName, ...],
     BeforeValidator(_zone_list),
     WithJsonSchema(
         {
@@ -166,11 +175,13 @@ class StepBase(_Model):
     @classmethod
     def _not_pressing_ankles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if cls.PRESSES:
-            pressed = [z for z in value if z in zones.PRESS_FORBIDDEN]
+            pressed = [(k, z) for k, z in enumerate(value) if z in zones.PRESS_FORBIDDEN]
             if pressed:
-                raise ValueError(
-                    f"the ankle bones are circled, never pressed: {pressed[0]!r} cannot "
-                    "take this technique (use ankle_circles)"
+                names = ", ".join(repr(z) for _, z in pressed)
+                raise At(
+                    (pressed[0][0],),
+                    f"the ankle bones are circled, never pressed: {names} cannot "
+                    "take this technique (use ankle_circles)",
                 )
         return value
 
@@ -286,7 +297,7 @@ class Vibrate(StepBase):
     @model_validator(mode="after")
     def _low_below_intensity(self) -> Vibrate:
         if self.low > self.intensity:
-            raise ValueError(f"low {self.low:g} is above the intensity {self.intensity:g}")
+            raise At(("low",), f"low {self.low:g} is above the intensity {self.intensity:g}")
         return self
 
 

@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +21,7 @@ from pydantic import (
 
 from firmware_bridge.names import KIND_CODES
 from massager import zones
+from massager.diagnostics import At
 from massager.units import parse_duration_ms, parse_temperature_c
 
 ActuatorKind = Literal["roller", "vibration", "air", "heater"]
@@ -70,6 +72,21 @@ def _ms(value: object) -> object:
     return parse_duration_ms(value)
 
 
+def _reached_zone(zone: str) -> str:
+    if zone == zones.FORBIDDEN_ZONE:
+        raise ValueError(f"no actuator may reach {zones.FORBIDDEN_ZONE!r} (forbidden zone)")
+    zones.check(zone)
+    return zone
+
+
+ReachedZone = Annotated[
+    str,
+    AfterValidator(_reached_zone),
+    WithJsonSchema({"type": "string", "enum": list(zones.ALL_ZONES)}),
+]
+"""A zone an actuator reaches (each one checked, so a bad one is reported where it is)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -90,17 +107,18 @@ class TempSensor(_Strict):
     def _addressed(self) -> TempSensor:
         if self.type == "ds18b20":
             if self.id is None or not re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{12}", self.id):
-                raise ValueError(
+                raise At(
+                    ("id",),
                     "a ds18b20 sensor needs its 1-wire id, e.g. id: 28-00000abc1234 "
-                    "(see ls /sys/bus/w1/devices/)"
+                    "(see ls /sys/bus/w1/devices/)",
                 )
             if self.channel is not None:
-                raise ValueError("channel applies to mcp3008 sensors only")
+                raise At(("channel",), "channel applies to mcp3008 sensors only")
         else:
             if self.channel is None:
-                raise ValueError("an mcp3008 sensor needs its channel (0..7)")
+                raise At(("type",), "an mcp3008 sensor needs its channel (0..7)")
             if self.id is not None:
-                raise ValueError("id applies to ds18b20 sensors only")
+                raise At(("id",), "id applies to ds18b20 sensors only")
         return self
 
 
@@ -137,7 +155,7 @@ class GpioBinding(_Strict):
         seen: dict[int, str] = {}
         for name, p in self.named_pins().items():
             if p in seen:
-                raise ValueError(f"GPIO{p} is named twice in one binding ({seen[p]} and {name})")
+                raise At((name,), f"GPIO{p} is named twice in one binding ({seen[p]} and {name})")
             seen[p] = name
         return self
 
@@ -180,7 +198,7 @@ class Actuator(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
     kind: ActuatorKind
     foot: Foot
-    reaches: list[str] = Field(min_length=1)
+    reaches: list[ReachedZone] = Field(min_length=1)
     max_level: Level = 1.0
     min_level: Level = Field(0.0, description="below this the motor stalls (rollers)")
     max_slew: float = Field(2.0, gt=0.0, le=100.0, description="level per second (soft start)")
@@ -217,35 +235,25 @@ class Actuator(_Strict):
     def _temperature(cls, value: object) -> object:
         return None if value is None else parse_temperature_c(value)
 
-    @field_validator("reaches")
-    @classmethod
-    def _zones(cls, value: list[str]) -> list[str]:
-        for zone in value:
-            if zone == zones.FORBIDDEN_ZONE:
-                raise ValueError(f"no actuator may reach {zones.FORBIDDEN_ZONE!r} (forbidden zone)")
-            if not zones.is_zone(zone):
-                raise ValueError(
-                    f"unknown zone {zone!r}; known zones: {', '.join(zones.ALL_ZONES)}"
-                )
-        return value
-
     @model_validator(mode="after")
     def _limits(self) -> Actuator:
         if self.min_level > self.max_level:
-            raise ValueError(f"min_level {self.min_level} is above max_level {self.max_level}")
+            raise At(
+                ("min_level",), f"min_level {self.min_level} is above max_level {self.max_level}"
+            )
         if self.kind == "heater":
             if self.max_temp_c is None:
-                raise ValueError("a heater needs max_temp_c (for example 42C)")
+                raise At(("kind",), "a heater needs max_temp_c (for example 42C)")
             if not 30.0 <= self.max_temp_c <= 45.0:
-                raise ValueError(f"max_temp_c {self.max_temp_c:g}C is outside 30C..45C")
+                raise At(("max_temp_c",), f"max_temp_c {self.max_temp_c:g}C is outside 30C..45C")
         elif self.max_temp_c is not None:
-            raise ValueError("max_temp_c applies to heaters only")
+            raise At(("max_temp_c",), "max_temp_c applies to heaters only")
         if self.bindings.gpio is None and self.bindings.serial is None:
-            raise ValueError(f"actuator {self.id!r} has no binding: give it gpio or serial")
+            raise At(("bindings",), f"actuator {self.id!r} has no binding: give it gpio or serial")
         if self.bindings.gpio is not None:
             problem = self.bindings.gpio.shape_problem(self.kind)
             if problem:
-                raise ValueError(f"actuator {self.id!r}: {problem}")
+                raise At(("bindings", "gpio"), f"actuator {self.id!r}: {problem}")
         return self
 
     @property
@@ -280,7 +288,9 @@ class Rig(_Strict):
     description: str = ""
     actuators: list[Actuator] = Field(min_length=1)
     sensitivity: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=dict, description="per-zone sensitivity, only lower than the defaults"
+        default_factory=dict,
+        description="per-zone sensitivity, only lower than the defaults; a parent zone "
+        "(toes, sole, ankle) caps each of its children",
     )
     estop_pin: Pin | None = Field(None, description="GPIO emergency-stop button (gpio driver)")
     heartbeat_pin: Pin | None = Field(
@@ -305,43 +315,57 @@ class Rig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Rig:
-        ids = [a.id for a in self.actuators]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"actuator ids must be unique; repeated: {', '.join(dupes)}")
+        seen: set[str] = set()
+        for k, act in enumerate(self.actuators):
+            if act.id in seen:
+                raise At(("actuators", k, "id"), f"actuator id {act.id!r} is used twice")
+            seen.add(act.id)
         for zone, factor in self.sensitivity.items():
-            if not zones.is_zone(zone) or zone in zones.PARENTS:
-                raise ValueError(f"sensitivity names {zone!r}, which is not a leaf zone")
-            if factor > zones.DEFAULT_SENSITIVITY[zone]:
-                raise ValueError(
+            if zone == zones.FORBIDDEN_ZONE:
+                raise At(("sensitivity", zone), f"{zone!r} is the forbidden zone", key=True)
+            try:
+                zones.check(zone)
+            except ValueError as exc:
+                raise At(("sensitivity", zone), f"sensitivity: {exc}", key=True) from None
+            highest = max(zones.DEFAULT_SENSITIVITY[leaf] for leaf in zones.leaves(zone))
+            if factor > highest:
+                what = "" if zone not in zones.PARENTS else " (its most sensitive child's)"
+                raise At(
+                    ("sensitivity", zone),
                     f"sensitivity of {zone} may only be lowered "
-                    f"(default {zones.DEFAULT_SENSITIVITY[zone]}, given {factor})"
+                    f"(default {highest}{what}, given {factor})",
                 )
         self._gpio_pins_distinct()
         return self
 
     def _gpio_pins_distinct(self) -> None:
-        claims: list[tuple[int, str]] = []
+        claims: list[tuple[int, str, tuple[str | int, ...]]] = []
         if self.estop_pin is not None:
-            claims.append((self.estop_pin, "estop_pin"))
+            claims.append((self.estop_pin, "estop_pin", ("estop_pin",)))
         if self.heartbeat_pin is not None:
-            claims.append((self.heartbeat_pin, "heartbeat_pin"))
-        if any(
-            a.bindings.gpio and a.bindings.gpio.sensor and a.bindings.gpio.sensor.type == "mcp3008"
-            for a in self.actuators
-        ):
-            claims += [(p, f"the MCP3008's SPI {role}") for p, role in SPI0_PINS.items()]
-        for act in self.actuators:
+            claims.append((self.heartbeat_pin, "heartbeat_pin", ("heartbeat_pin",)))
+        for k, a in enumerate(self.actuators):
+            if (
+                a.bindings.gpio
+                and a.bindings.gpio.sensor
+                and a.bindings.gpio.sensor.type == "mcp3008"
+            ):
+                at = ("actuators", k, "bindings", "gpio", "sensor")
+                claims += [(p, f"the MCP3008's SPI {role}", at) for p, role in SPI0_PINS.items()]
+                break
+        for k, act in enumerate(self.actuators):
             if act.bindings.gpio is not None:
                 claims += [
-                    (p, f"{act.id} ({n})") for n, p in act.bindings.gpio.named_pins().items()
+                    (p, f"{act.id} ({n})", ("actuators", k, "bindings", "gpio", n))
+                    for n, p in act.bindings.gpio.named_pins().items()
                 ]
         owner: dict[int, str] = {}
-        for p, who in claims:
+        for p, who, where in claims:
             if p in owner:
-                raise ValueError(
+                raise At(
+                    where,
                     f"GPIO{p} is used twice: by {owner[p]} and by {who}; every output, "
-                    "the emergency stop and the sensors need pins of their own"
+                    "the emergency stop and the sensors need pins of their own",
                 )
             owner[p] = who
 
