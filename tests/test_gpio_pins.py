@@ -151,4 +151,6 @@ def test_pin_named_twice_is_located_at_its_binding(tmp_path: Path) -> None:
         api.load_rig(bad)
     (problem,) = info.value.problems
     assert "GPIO22 is named twice in one binding (forward and backward)" in problem.message
-    assert bad.read_text().splitlines()[problem.line - 1].strip() == "forward: 22"
+    assert (
+        bad.read_text().splitlines()[problem.line - 1].strip() == "backward: 22"
+    )  # the second naming of the pin
