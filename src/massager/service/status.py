@@ -39,12 +39,14 @@ class Snapshot:
 
 
 def zone_map(rig: Rig) -> dict[str, list[str]]:
-    """Each zone the rig reaches (parents and their leaves) -> the actuators reaching it."""
+    """Each zone the rig reaches -> the actuators reaching it: a leaf zone's own, and a parent
+    zone's (sole, toes, ankle) those that reach it or any zone within it."""
     out: dict[str, list[str]] = {}
     for actuator in rig.actuators:
-        for zone in actuator.reaches:
-            for name in dict.fromkeys((zone, *zones.leaves(zone))):
-                out.setdefault(name, []).append(actuator.id)
+        leaves = zones.expand(actuator.reaches)
+        parents = [p for p, children in zones.PARENTS.items() if set(children) & set(leaves)]
+        for name in dict.fromkeys((*parents, *leaves)):
+            out.setdefault(name, []).append(actuator.id)
     return out
 
 
