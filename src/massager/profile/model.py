@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from massager import zones
-from massager.diagnostics import At
+from massager.diagnostics import At as FieldError
 from massager.errors import Problem
 from massager.units import (
     format_duration,
@@ -178,7 +178,7 @@ class StepBase(_Model):
             pressed = [(k, z) for k, z in enumerate(value) if z in zones.PRESS_FORBIDDEN]
             if pressed:
                 names = ", ".join(repr(z) for _, z in pressed)
-                raise At(
+                raise FieldError(
                     (pressed[0][0],),
                     f"the ankle bones are circled, never pressed: {names} cannot "
                     "take this technique (use ankle_circles)",
@@ -297,7 +297,9 @@ class Vibrate(StepBase):
     @model_validator(mode="after")
     def _low_below_intensity(self) -> Vibrate:
         if self.low > self.intensity:
-            raise At(("low",), f"low {self.low:g} is above the intensity {self.intensity:g}")
+            raise FieldError(
+                ("low",), f"low {self.low:g} is above the intensity {self.intensity:g}"
+            )
         return self
 
 
