@@ -234,6 +234,34 @@ def remote_intensity(
     _show_status(_call("session.set_intensity", {"value": value}, socket_path, config))
 
 
+@remote_app.command("button")
+def remote_button(
+    pin: Annotated[int, typer.Option("--pin", help="BCM pin of the button (to ground).")] = 5,
+    profile: Annotated[
+        str, typer.Option("--profile", help="What a press starts when no session ran yet.")
+    ] = "classic",
+    hold: Annotated[float, typer.Option("--hold", help="Seconds held that make a stop.")] = 1.5,
+    socket_path: SocketOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the start button: press starts the last profile or pauses/resumes; hold stops."""
+    import signal
+
+    from massager.service.button import ButtonRemote, run_button
+
+    if not 0.2 <= hold <= 10.0:
+        raise UsageError(f"--hold {hold:g}: give 0.2 to 10 seconds")
+    remote = ButtonRemote(_socket(socket_path, config), profile, report=typer.echo)
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # the button's threads inherit it
+    button = run_button(remote, pin, hold)
+    typer.echo(f"button on GPIO{pin}: press to start/pause/resume, hold {hold:g} s to stop")
+    try:
+        signal.sigwait(stop_signals)
+    finally:
+        button.close()
+
+
 @app.command("history")
 def history_command(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many sessions.")] = 20,
