@@ -152,9 +152,9 @@ def schema(
     import json
 
     if kind == "profile":
-        from massager.profile.model import Profile
+        from massager.profile.schema import profile_schema
 
-        document = Profile.model_json_schema(by_alias=True)
+        document = profile_schema()
     elif kind == "rig":
         from massager.rig.model import Rig
 

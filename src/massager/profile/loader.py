@@ -206,6 +206,10 @@ class _Builder:
             return [self.substitute(v, (*loc, i), params) for i, v in enumerate(node)]
         if isinstance(node, str) and (match := _REF.match(node)):
             name = match.group(1)
+            if loc[-1:] == ("technique",):
+                self.add(loc, f"technique must be written out, not a param (${name})")
+                self.unknown_refs.add(loc)
+                return node
             if name not in params:
                 known = ", ".join(sorted(params)) or "none declared"
                 hint = did_you_mean(name, params)

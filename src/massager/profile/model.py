@@ -42,11 +42,16 @@ from massager.units import (
 from massager.yamlio import Loc, Located
 
 PARAM_NAME = r"^[a-z_][a-z0-9_]*$"
-_PARAM_REF = {"type": "string", "pattern": r"^\$[a-z_][a-z0-9_]*$", "description": "a $param"}
+PARAM_REF: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\$[a-z_][a-z0-9_]*$",
+    "description": "a $param",
+}
+"""The JSON Schema of a `$param` reference (the loader substitutes it)."""
 
 
 def _with_ref(schema: dict[str, Any]) -> WithJsonSchema:
-    return WithJsonSchema({"anyOf": [schema, _PARAM_REF]})
+    return WithJsonSchema({"anyOf": [schema, PARAM_REF]})
 
 
 def _intensity(value: object) -> object:
