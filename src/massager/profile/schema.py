@@ -41,7 +41,7 @@ def _with_param(schema: dict[str, Any]) -> dict[str, Any]:
             branch["items"] = {"anyOf": [items, PARAM_REF]}
     if _takes_param(out):
         return out
-    notes = {k: out.pop(k) for k in ("title", "description", "default") if k in out}
+    notes: dict[str, Any] = {k: out.pop(k) for k in ("title", "description", "default") if k in out}
     return {"anyOf": [out, PARAM_REF], **notes}
 
 
