@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from compiler_support import actuator, of, one_step, small_rig
 
-from massager import api
+from massager import api, bundled
 from massager.cli import run
 from massager.errors import CompileWarning
 from massager.stream import CommandStream
@@ -30,9 +30,10 @@ def test_classic_on_the_minimal_rig_warns_for_each_skipped_step_and_drops_its_ti
     assert [(w.kind, w.step) for w in stream.warnings] == [("skipped", 5), ("skipped", 6)]
     first = stream.warnings[0]
     # located at the step's `optional: true` (line 36 of classic.yaml)
-    assert (first.path, first.line, first.col) == ("<bundled>/classic.yaml", 36, 15)
+    classic = str(bundled.find("profiles", "classic"))  # a path the user can open
+    assert (first.path, first.line, first.col) == (classic, 36, 15)
     assert str(first).startswith(
-        "<bundled>/classic.yaml:36:15: warning: step 5 'Achilles tendon' (achilles): skipped"
+        f"{classic}:36:15: warning: step 5 'Achilles tendon' (achilles): skipped"
     )
     assert run(["validate", "classic", "--rig", "pi-gpio-minimal"]) == 0
     captured = capsys.readouterr()
@@ -40,7 +41,7 @@ def test_classic_on_the_minimal_rig_warns_for_each_skipped_step_and_drops_its_ti
     assert captured.err.count(": warning: ") == 2
     assert run(["validate", "classic", "--rig", "pi-gpio-minimal", "--strict"]) == 1
     err = capsys.readouterr().err
-    assert "classic.yaml:36:15: error: step 5 'Achilles tendon'" in err
+    assert f"{classic}:36:15: error: step 5 'Achilles tendon'" in err
     assert "--strict: 2 warning(s) treated as errors" in err
 
 

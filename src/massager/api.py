@@ -77,7 +77,7 @@ def _resolve(kind: bundled.Kind, ref: str | Path) -> tuple[Path, str]:
                 f"no such file and no bundled {what} of that name{hint}; bundled: {names}",
             )
         )
-    return found, f"<bundled>/{found.name}"
+    return found, str(found)
 
 
 def load_profile(ref: str | Path, *, params: Mapping[str, Any] | None = None) -> Profile:

@@ -11,8 +11,9 @@ import typer
 from massager.cli.app import app
 from massager.errors import MassagerError
 
-_COMMAND_MODULES = ("authoring", "running", "devices", "importing", "serve", "mcu")
+_COMMAND_MODULES = ("authoring", "running", "devices", "importing", "serve", "mcu", "show")
 _ONLY_FOR: dict[str, frozenset[str]] = {
+    "show": frozenset({"show"}),
     "serve": frozenset({"serve", "remote", "history"}),
     "mcu": frozenset({"mcu"}),
     "importing": frozenset({"import"}),

@@ -29,6 +29,8 @@ from massager.errors import MassagerError, UsageError
 @app.command("list")
 def list_profiles() -> None:
     """List the bundled profiles: name, duration and techniques."""
+    import textwrap
+
     from massager import api
     from massager.units import format_duration
 
@@ -37,25 +39,58 @@ def list_profiles() -> None:
         try:
             profile = api.load_profile(name)
         except MassagerError as exc:
-            rows.append((name, "?", f"invalid: {exc}"))
+            rows.append((name, "?", f"invalid: {exc}", ""))
             continue
-        rows.append((name, format_duration(profile.duration_ms), ", ".join(profile.techniques())))
+        length = format_duration(profile.duration_ms)
+        rows.append((name, length, ", ".join(profile.techniques()), profile.description))
     width = max((len(r[0]) for r in rows), default=4)
     typer.echo(f"{'NAME':<{width}}  {'LENGTH':>6}  TECHNIQUES")
-    for name, length, techniques in rows:
+    for name, length, techniques, description in rows:
         typer.echo(f"{name:<{width}}  {length:>6}  {techniques}")
+        for line in textwrap.wrap(description, 76):
+            typer.echo(f"    {line}")
     rigs = ", ".join(api.bundled_rigs())
     typer.echo(f"\nrigs: {rigs}")
+    typer.echo("massager show NAME: its params and steps; the files are in " + _folder())
+
+
+def _folder() -> str:
+    from massager import bundled
+
+    where = bundled.folder("profiles")
+    return str(where) if where else "(none installed)"
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """`paths` with every folder replaced by the profile and rig files inside it (sorted)."""
+    from massager import bundled
+
+    out: list[str] = []
+    for ref in paths:
+        folder = Path(ref)
+        if not folder.is_dir():
+            out.append(ref)
+            continue
+        found = sorted(
+            str(p) for p in folder.rglob("*") if p.suffix in bundled.SUFFIXES and p.is_file()
+        )
+        if not found:
+            raise UsageError(f"{ref}: a folder with no .yaml or .yml file in it")
+        out.extend(found)
+    return out
 
 
 @app.command()
 def validate(
     paths: Annotated[
         list[str],
-        typer.Argument(metavar="PATH", help="profile or rig files, or bundled profile names"),
+        typer.Argument(
+            metavar="PATH", help="profile or rig files, folders of them, or bundled names"
+        ),
     ],
     rig: RigOpt = None,
     strict: StrictOpt = False,
+    session_cap: SessionCapOpt = None,
 ) -> None:
     """Check profiles (compiled for a rig) and rig files; report every problem as FILE:LINE:COL.
 
@@ -66,6 +101,8 @@ def validate(
     from massager.units import format_duration
 
     failed = False
+    cap = session_cap_ms(session_cap)
+    paths = expand_paths(paths)
     rigs = [_is_rig_file(ref) for ref in paths]
     rig_obj = None
     if not all(rigs):
@@ -85,7 +122,7 @@ def validate(
             profile = api.load_profile(ref)
             if rig_obj is None:
                 continue  # the rig's error is out already; the profile itself loaded
-            stream = api.compile_stream(profile, rig_obj)
+            stream = api.compile_stream(profile, rig_obj, session_cap_ms=cap)
             report_warnings(stream, strict=strict)
             typer.echo(
                 f"ok: {profile.name} ({format_duration(stream.duration_ms)}, "

@@ -388,7 +388,7 @@ def _raise_usage(name: str, value: Any, error: str) -> None:
 def _display(path: Path, base_dir: Path | None) -> str:
     if base_dir is not None and path.resolve().is_relative_to(base_dir.resolve()):
         return str(path)
-    return f"<bundled>/{path.name}"
+    return str(path)  # a bundled profile: its real path, so the user can open it
 
 
 def _override_error(
