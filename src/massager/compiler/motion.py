@@ -266,11 +266,14 @@ def sustain(
     low: float | None = None,
     hz: float | None = None,
     shape: Shape = "sine",
+    lead_ms: int = 0,
 ) -> None:
     """Hold `high` (or a wave between `low` and `high` at `hz`) over [start, end).
 
     The motion ramps in and out, and is cut into bursts of at most max_on
-    separated by BURST_REST_MS of rest.
+    separated by BURST_REST_MS of rest. A wave starts `lead_ms` into its burst
+    (or as soon as its ramp-in allows), so waves of several actuators given the
+    same lead start together, in a known phase to each other.
     """
     act = line.act
     high = quantise(high)
@@ -299,8 +302,9 @@ def sustain(
         stop = min(end, t + budget)
         entry = wave_low if wave_low is not None else high
         r_in = ramp_ms(act, entry)
+        lead = max(r_in, lead_ms) if wave_low is not None else r_in
         r_out = ramp_ms(act, abs(entry) + wave_slack(act)) if wave_low is not None else r_in
-        body = stop - t - r_in - r_out
+        body = stop - t - lead - r_out
         if body <= 0:
             if wave_low is not None:
                 line.note(
@@ -334,8 +338,8 @@ def sustain(
                         f"wave rounded down to {cycles} whole cycle(s): {body - unused} ms "
                         f"of its {body} ms, then rest",
                     )
-                line.ramp(t, wave_low)
-                after = line.wave(t + r_in, wave_low, high, hz, shape, cycles)
+                line.ramp(t + lead - r_in, wave_low)
+                after = line.wave(t + lead, wave_low, high, hz, shape, cycles)
                 line.end_wave(after)
                 line.rest(line.free_at)
         else:

@@ -162,9 +162,11 @@ def _alternating_sustain(job: Job, win: Window, neighbours_opposed: bool) -> Non
             signs[act.id] = -1.0 if neighbours_opposed and k % 2 else 1.0
     waves = [(a, -job.level(a), job.level(a)) for a in win.acts]
     hz = common_hz(job, waves, job.step.frequency / 2)
+    lead = max((ramp_ms(a, high) for a, _, high in waves), default=0)  # start together
     for act, low, high in waves:
         sign = signs[act.id]
-        sustain(job.line(act), win.start, win.end, sign * high, low=sign * low, hz=hz)
+        line = job.line(act)
+        sustain(line, win.start, win.end, sign * high, low=sign * low, hz=hz, lead_ms=lead)
 
 
 def rub(job: Job, win: Window) -> None:
