@@ -168,3 +168,37 @@ def test_rig_errors_point_at_the_rig_field(
     path = _file(tmp_path, text, "r.yaml")
     (problem,) = _problems(api.load_rig, path)
     assert problem.startswith(f"{path}:{where}: {message}")
+
+
+PART = (
+    "params:\n  strength: 0.5\nsteps:\n  - {technique: knead, duration: 1m, intensity: $strength}\n"
+)
+
+
+def test_a_bad_value_passed_into_an_include_points_at_the_including_set(tmp_path: Path) -> None:
+    _file(tmp_path, PART, "part.yaml")
+    main = _file(tmp_path, "steps:\n  - include: part\n    set: {strength: 5}\n", "main.yaml")
+    (problem,) = _problems(api.load_profile, main)
+    part = tmp_path / "part.yaml"
+    assert problem == (
+        f"{main}:3:21: intensity 5 is outside 0..1 "
+        f"(strength = 5 is passed to {part}, used at {part}:4:49)"
+    )
+
+
+def test_a_bad_set_option_passed_on_into_an_include_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _file(tmp_path, PART, "part.yaml")
+    main = _file(
+        tmp_path,
+        "params:\n  power: 0.6\nsteps:\n  - include: part\n    set:\n      strength: $power\n",
+        "main.yaml",
+    )
+    api.compile_stream(api.load_profile(main), api.load_rig())  # its own default fits
+    with pytest.raises(UsageError, match=r"^--set power=3: intensity 3 is outside 0\.\.1"):
+        api.load_profile(main, params={"power": "3"})
+    assert run(["compile", str(main), "--set", "power=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--set power=3: intensity 3 is outside 0..1")
+    assert f"passed on by the include at {main}:6:17" in err

@@ -133,6 +133,9 @@ class _Builder:
         self.cli_values: dict[str, Any] = {}  # params overridden on the command line
         self.cli_problem: UsageError | None = None
         self.params_used: dict[str, Any] = {}
+        # params an including profile passed in `set:`: where it wrote each value, and
+        # the `--set NAME=VALUE` option it came from, if it came from one
+        self.passed: dict[str, tuple[Located, Loc, str | None]] = {}
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, key=key))
@@ -296,20 +299,32 @@ class _Builder:
             name = self.substituted.get(aligned)
             if name is None or (problem.line, problem.col) != self.doc.where(aligned):
                 continue
+            where = f"{problem.path}:{problem.line}:{problem.col}"
             if name in self.cli_values and self.cli_problem is None:
                 # the value came from `--set`: a bad option, not a bad file
-                where = f"{problem.path}:{problem.line}:{problem.col}"
                 self.cli_problem = UsageError(
                     f"--set {name}={self.cli_values[name]}: {problem.message} "
                     f"(where the profile uses {name}, at {where})"
                 )
             value = self.params_used[name]
+            if name in self.passed:
+                return self.passed_problem(name, value, problem.message, where)
             return Problem(
                 problem.path,
                 problem.line,
                 problem.col,
                 f"{problem.message} (param {name} = {value!r})",
             )
+        return problem
+
+    def passed_problem(self, name: str, value: Any, message: str, where: str) -> Problem:
+        """A bad value an including profile passed in: reported at its `set:` (or its --set)."""
+        doc, loc, option = self.passed[name]
+        text = f"{message} ({name} = {value!r} is passed to {self.doc.path}, used at {where})"
+        problem = doc.problem(loc, text)
+        if option is not None and self.cli_problem is None:
+            at = f"{problem.path}:{problem.line}:{problem.col}"
+            self.cli_problem = UsageError(f"{option}: {text}; passed on by the include at {at}")
         return problem
 
     def block(
@@ -366,6 +381,17 @@ class _Builder:
         try:
             doc = yamlio.load(path, display=_display(path, base_dir))
             sub = _Builder(doc, (*self.stack, resolved))
+            for name in model.set:
+                at = self.doc.align((*loc, "set", name))
+                ref = self.substituted.get(at)
+                option = None
+                if ref is not None and ref in self.cli_values:
+                    option = f"--set {ref}={self.cli_values[ref]}"
+                elif ref is not None and ref in self.passed:
+                    # passed down again: keep pointing at where the user wrote it
+                    sub.passed[name] = self.passed[ref]
+                    continue
+                sub.passed[name] = (self.doc, at, option)
 
             def bad_set(name: str, value: Any, error: str) -> None:
                 raise InputError(self.doc.problem((*loc, "set", name), error, key=True))
