@@ -16,6 +16,7 @@ from massager.runtime.session import Session
 from massager.stream import CommandStream, Timeline
 from massager.trace import LEVEL_TOLERANCE, read_trace
 
+RIG_REF = api.load_rig("reference")
 HEEL = "left_heel"  # roller, max_slew 2/s, min_level 0.1, heel sensitivity 1.0
 
 
@@ -177,3 +178,25 @@ def test_the_schema_describes_curve_steps(capsys: pytest.CaptureFixture[str]) ->
     assert not re.match(at, "1.5")
     roller_level = defs["RollerKeyframe"]["properties"]["level"]["anyOf"][0]
     assert (roller_level["minimum"], roller_level["maximum"]) == (-1, 1)
+
+
+def test_a_dense_random_curve_never_holds_a_stalling_level() -> None:
+    """Random levels 60 ms apart (far faster than max_slew): the follower catches up and
+    cuts through small levels, but never rests on one under min_level."""
+    import random
+
+    rng = random.Random(1)
+    keys = [(f"{i * 60}ms", round(rng.uniform(-0.9, 0.9), 3)) for i in range(1000)]
+    step = curve(keys, duration="61s", feet="both")
+    stream = api.compile_stream(api.profile_from_data({"name": "d", "steps": [step]}), RIG_REF)
+    ramps = of(stream, "left_heel_roller", "ramp")
+    assert len(ramps) > 900
+    for here, after in pairwise(of(stream, "left_heel_roller")):
+        if here.op == "ramp" and after.at_ms > here.at_ms + here.duration_ms:
+            assert here.level == 0 or abs(here.level) >= 0.15
+    assert any(w.kind == "slowed" for w in stream.warnings)
+    # both heels have the same limits: the same motion, each on its own actuator
+    right = of(stream, "right_heel_roller")
+    assert [(c.at_ms, c.op, c.level) for c in right] == [
+        (c.at_ms, c.op, c.level) for c in of(stream, "left_heel_roller")
+    ]

@@ -59,13 +59,13 @@ def key_time(cycle_ms: int) -> st.SearchStrategy[tuple[int, str]]:
 
 @st.composite
 def keyframes(draw: st.DrawFn, cycle_ms: int, low: float) -> list[dict[str, Any]]:
-    times = sorted(draw(st.lists(key_time(cycle_ms), min_size=1, max_size=40)))
+    times = sorted(draw(st.lists(key_time(cycle_ms), min_size=1, max_size=60)))
     return [{"at": text, "level": draw(st.floats(low, 1.0))} for _, text in times]
 
 
 @st.composite
 def curve_step(draw: st.DrawFn) -> dict[str, Any]:
-    duration = draw(st.integers(300, 240_000))
+    duration = draw(st.one_of(st.integers(300, 5_000), st.integers(300, 240_000)))
     step: dict[str, Any] = {"technique": "curve", "duration": f"{duration}ms"}
     cycle = duration
     if draw(st.booleans()):
@@ -74,7 +74,7 @@ def curve_step(draw: st.DrawFn) -> dict[str, Any]:
     step["interpolation"] = draw(st.sampled_from(["step", "linear", "smooth"]))
     step["feet"] = draw(st.sampled_from(["left", "right", "both"]))
     step["zones"] = draw(st.sampled_from([["sole"], ["heel"], ["arch"], ["toes", "sole"]]))
-    step["intensity"] = draw(st.floats(0.0, 1.0))
+    step["intensity"] = draw(st.one_of(st.just(1.0), st.floats(0.0, 1.0)))
     if draw(st.booleans()):
         step["offset"] = {"right": f"{draw(st.integers(0, duration - 1))}ms"}
     kinds = draw(st.sets(st.sampled_from(["roller", "air", "vibration"]), min_size=1))

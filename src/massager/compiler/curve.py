@@ -16,17 +16,23 @@ asked is recorded as a note on its Line, which the compiler turns into a located
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
+from typing import NamedTuple
 
 from massager.compiler import reach
-from massager.compiler.motion import BURST_REST_MS, MIN_REST_MS, ON_MARGIN_MS, Line, quantise
+from massager.compiler.motion import (
+    BURST_REST_MS,
+    DIGITS,
+    MIN_REST_MS,
+    ON_MARGIN_MS,
+    Line,
+    quantise,
+)
 from massager.compiler.techniques import Job, Window
 from massager.profile.model import Curve, Keyframe
 from massager.rig.model import Actuator
-from massager.stream import Timeline
+from massager.stream import Command
 from massager.units import format_duration
 
 SMOOTH_TOLERANCE = 0.01
@@ -45,10 +51,10 @@ MIN_STEP_MS = 10
 """Corners of a course closer than this (a device tick) are merged into the later one."""
 
 _EPS = 1e-4  # one step of the stream's level precision
+_SCALE = float(10**DIGITS)
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
+class Point(NamedTuple):
     """A corner of the target course: time (ms), level, and the keyframe it comes from."""
 
     t: int
@@ -60,6 +66,7 @@ def follow_curve(job: Job, win: Window) -> None:
     """Drive every actuator of the window along its kind's keyframes."""
     step = job.step
     cycle = step.cycle_ms
+    done: dict[tuple[object, ...], Line] = {}  # actuators alike move alike: follow once
     for act in win.acts:
         frames = step.keyframes.kinds().get(act.kind)
         if not frames:
@@ -67,12 +74,30 @@ def follow_curve(job: Job, win: Window) -> None:
         offset = getattr(step.offset, act.foot).ms(cycle)
         line = job.line(act)
         scale = step.intensity * reach.zone_limit(job.rig, act) * job.user_intensity
+        alike = (act.kind, offset, scale, act.max_level, act.min_level, act.max_slew, act.max_on_ms)
+        twin = done.get(alike)
+        if twin is not None:
+            _copy(twin, line)
+            continue
+        done[alike] = line
         keys = _keyframes(step, act, line, frames, win, offset, scale)
         if not keys:
             continue
         course = _course(keys, step.interpolation, act, win.end)
         _Follower(line, win.start, win.end).follow(course)
-        _report_misses(line, course, act)
+
+
+def _copy(source: Line, line: Line) -> None:
+    """Give `line` the commands and notes of `source`, an actuator with the same limits."""
+    ident = line.act.id
+    line.commands.extend(
+        Command(c.at_ms, ident, c.op, level=c.level, duration_ms=c.duration_ms, step=c.step)
+        for c in source.commands
+    )
+    line.level, line.free_at = source.level, source.free_at
+    for note in source.notes:
+        for _ in range(note.count):
+            line.note(note.kind, note.field, note.asked, note.applied, note.text)
 
 
 def _keyframes(
@@ -238,6 +263,9 @@ class _Follower:
         self.zero_since = start - MIN_REST_MS
         self.rests: list[int] = []
         self.done = False
+        self.misses = 0
+        self.worst: tuple[float, Point] | None = None
+        self.per_ms = self.act.max_slew / 1000.0
 
     @property
     def level(self) -> float:
@@ -245,7 +273,7 @@ class _Follower:
 
     def reach(self, ms: int) -> float:
         """How far the level may move in `ms` (the stream's ramps need a ms of margin)."""
-        return max(ms - 1, 0) * self.act.max_slew / 1000.0
+        return (ms - 1) * self.per_ms if ms > 1 else 0.0
 
     def follow(self, course: list[Point]) -> None:
         """Follow `course` to its end, then come back to zero before the motion ends."""
@@ -273,7 +301,30 @@ class _Follower:
                         self.move(b.t, self.toward(b.level if rate else target, b.t - now))
             if self.done:
                 break
+            if b.key >= 0 and self.t == b.t:
+                gap = abs(self.level - b.level)
+                if gap > MISS_TOLERANCE:
+                    self.misses += 1
+                    if self.worst is None or gap > self.worst[0]:
+                        self.worst = (gap, b)
         self.finish()
+        self.report_misses()
+
+    def report_misses(self) -> None:
+        """Note keyframes reached further than MISS_TOLERANCE from their level."""
+        if self.worst is None:
+            return
+        act = self.act
+        gap, point = self.worst
+        self.line.note(
+            "slowed",
+            "keyframes",
+            "",
+            f"max_slew {act.max_slew:g}/s",
+            f"{act.kind} curve: {self.misses} keyframe(s) change faster than max_slew "
+            f"{act.max_slew:g}/s and are reached late (worst: keyframe {point.key + 1} at "
+            f"{_clock(point.t)}, {point.level:g} asked, {gap:.2f} away)",
+        )
 
     def toward(self, goal: float, ms: int) -> float:
         """The level `ms` from now going toward `goal` as fast as max_slew allows."""
@@ -308,20 +359,34 @@ class _Follower:
             return
         self.on_since = on_since
         if level != was:
-            self.line.ramp_over(start, level, t - start)
+            line = self.line
+            line.commands.append(
+                Command(
+                    start, self.act.id, "ramp", level=level, duration_ms=t - start, step=line.step
+                )
+            )
+            line.level = level
+            line.free_at = t
             if level == 0:
                 self.zero_since = t
+        elif self.stalls(was):  # never hold where the motor stalls: keep a command running
+            self.line.ramp_over(start, was, t - start)
         self.t = t
 
+    def stalls(self, level: float) -> bool:
+        """Whether holding `level` would stall the motor (non-zero, under min_level)."""
+        return level != 0 and abs(level) < self.act.min_level
+
     def fit(self, level: float, ms: int) -> float:
-        """`level` quantised, moved back toward the current level until max_slew allows it."""
-        was = self.level
+        """`level` quantised, or as far toward it from the current level as max_slew allows."""
+        was = self.line.level
         level = quantise(level)
-        while abs(level - was) > self.reach(ms) + 1e-12:
-            level = quantise(level - math.copysign(_EPS, level - was))
-            if abs(level - was) < _EPS:
-                return was
-        return level
+        delta = level - was
+        reach = self.reach(ms)
+        if abs(delta) <= reach + 1e-12:
+            return level
+        steps = math.floor(reach * _SCALE + 1e-9)  # whole steps of the stream's precision
+        return round(was + math.copysign(steps, delta) / _SCALE, DIGITS)
 
     def ramp_down(self, level: float) -> int:
         return 0 if level == 0 else math.ceil(abs(level) * 1000.0 / self.act.max_slew) + 1
@@ -330,13 +395,11 @@ class _Follower:
         """Stop in time for `deadline`: part of the way toward (t, level), then back to zero."""
         start, was = self.t, self.level
         stop = deadline - self.ramp_down(max(abs(was), abs(level)))
-        if stop > start and level != was:
+        if stop > start:
             part = was + (level - was) * (stop - start) / (t - start)
             part = self.fit(part, stop - start)
-            if part != was:
+            if part != was or self.stalls(was):
                 self.line.ramp_over(start, part, stop - start)
-            self.t = stop
-        elif stop > start:
             self.t = stop
         self.to_zero()
         if deadline >= self.end:
@@ -372,36 +435,6 @@ class _Follower:
                 f"so the output is never on longer than max_on "
                 f"{format_duration(act.max_on_ms, exact=False)}",
             )
-
-
-def _report_misses(line: Line, course: list[Point], act: Actuator) -> None:
-    """Note keyframes the actuator reaches further than MISS_TOLERANCE from their level."""
-    if not line.commands:
-        return
-    timeline = Timeline(line.commands)
-    times = [c.at_ms for c in line.commands]
-    misses = 0
-    worst: tuple[float, Point] | None = None
-    for point in course:
-        if point.key < 0 or point.t >= times[-1]:
-            continue
-        got = timeline.level_at(point.t) if bisect_right(times, point.t) else 0.0
-        gap = abs(got - point.level)
-        if gap > MISS_TOLERANCE:
-            misses += 1
-            if worst is None or gap > worst[0]:
-                worst = (gap, point)
-    if worst is not None:
-        gap, point = worst
-        line.note(
-            "slowed",
-            "keyframes",
-            "",
-            f"max_slew {act.max_slew:g}/s",
-            f"{act.kind} curve: {misses} keyframe(s) change faster than max_slew "
-            f"{act.max_slew:g}/s and are reached late (worst: keyframe {point.key + 1} at "
-            f"{_clock(point.t)}, {point.level:g} asked, {gap:.2f} away)",
-        )
 
 
 def _clock(ms: int) -> str:
