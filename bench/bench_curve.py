@@ -1,5 +1,8 @@
-"""Curve steps: compiling a 10-minute curve of 10,000 keyframes, growth with keyframes, and
-`massager plot` memory beside importing matplotlib."""
+"""Curve steps: a 10-minute curve of 10,000 keyframes, growth to 100,000, and plot memory.
+
+Compile times sit beside compiling classic in the same run; `massager plot classic`
+peak RSS beside a process that only imports matplotlib.pyplot (the same launcher as
+bench_run_memory)."""
 
 from __future__ import annotations
 

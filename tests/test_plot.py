@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from massager.stream import Command, StepInfo, Timeline
 from massager.trace import Trace, TraceRow
-from massager.ui.plot import _idle, _step_label, envelope, plot_timeline, trace_envelope
+from massager.ui.lanes import idle as _idle
+from massager.ui.plot import _step_label, envelope, plot_timeline, trace_envelope
 
 
 def png_size(path: Path) -> tuple[int, int]:

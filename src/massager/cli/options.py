@@ -32,6 +32,14 @@ StrictOpt = Annotated[
         "--strict", help="Treat compiler warnings (what it changed of the profile) as errors."
     ),
 ]
+ByOpt = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="Lanes of the picture: zone (per foot zone and kind, feet merged when alike) "
+        "or actuator.",
+    ),
+]
 SessionCapOpt = Annotated[
     str | None,
     typer.Option("--session-cap", help="Session cap, up to 60m (default 20m)."),

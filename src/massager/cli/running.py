@@ -12,6 +12,7 @@ import typer
 
 from massager.cli.app import app
 from massager.cli.options import (
+    ByOpt,
     ProfileArg,
     RigOpt,
     SessionCapOpt,
@@ -25,12 +26,33 @@ from massager.errors import UsageError
 
 if TYPE_CHECKING:  # keep `massager --help` light
     from massager.rig import Rig
+    from massager.trace import Trace
+    from massager.ui.lanes import ActuatorInfo
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _kinds(rig: Rig) -> dict[str, str]:
     return {a.id: a.kind for a in rig.actuators}
+
+
+def _pictured(rig: Rig) -> dict[str, ActuatorInfo]:
+    """What the pictures need of each actuator: kind, foot, zones."""
+    from massager.ui.lanes import ActuatorInfo
+
+    return {a.id: ActuatorInfo(a.kind, a.foot, tuple(a.reaches)) for a in rig.actuators}
+
+
+def _physical(trace: Trace) -> dict[str, list[tuple[float, float]]]:
+    """Roller speed and heater temperature by actuator, from a simulator's trace."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for actuator in trace.actuators:
+        rows = trace.rows(actuator)
+        for column in ("speed", "temp_c"):
+            values = [(r.t_ms, v) for r in rows if (v := getattr(r, column)) is not None]
+            if values:
+                out[actuator] = values
+    return out
 
 
 def _clock(ms: float) -> str:
@@ -115,6 +137,7 @@ def simulate(
         ),
     ] = None,
     session_cap: SessionCapOpt = None,
+    by: ByOpt = "zone",
 ) -> None:
     """Run a profile on the simulator as fast as possible and print a summary."""
     from massager.drivers.base import DriverOptions
@@ -124,7 +147,7 @@ def simulate(
 
     _check_trace_path(trace)
     if plot is not None:
-        _check_plot_path(plot, "simulate --plot")
+        _check_plot_path(plot, "simulate --plot", by)
     cap = session_cap_ms(session_cap)
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
     with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
@@ -163,19 +186,24 @@ def simulate(
             from massager.trace import read_trace
             from massager.ui.plot import plot_timeline
 
+            read = read_trace(trace_path)
             plot_timeline(
                 stream,
                 plot,
-                kinds=kinds,
-                trace=read_trace(trace_path).points(),
+                actuators=_pictured(rig_obj),
+                trace=read.points(),
+                physical=_physical(read),
                 title=f"{stream.profile} on {stream.rig}: commanded and applied (simulator)",
+                by=by,
             )
             out.write(f"plot: {plot}\n")
 
 
-def _check_plot_path(path: Path, what: str) -> None:
+def _check_plot_path(path: Path, what: str, by: str = "zone") -> None:
     from massager.ui.plot import require_matplotlib
 
+    if by not in ("zone", "actuator"):
+        raise UsageError(f"--by {by!r}: choose zone or actuator")
     require_matplotlib(what)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise UsageError(
@@ -208,17 +236,18 @@ def plot(
     rig: RigOpt = None,
     sets: SetOpt = None,
     strict: StrictOpt = False,
+    by: ByOpt = "zone",
 ) -> None:
-    """Draw the compiled timeline of a profile: one lane per actuator, steps labelled.
+    """Draw what the foot will feel: a lane per foot zone and kind, steps labelled.
 
     The compiler's warnings go to stderr (with --strict they are errors).
     """
     from massager.ui.plot import plot_timeline
 
-    _check_plot_path(output, "massager plot")
+    _check_plot_path(output, "massager plot", by)
     from massager.limits import HARD_CAP_MS
 
     # a picture harms no one: draw any profile up to the hard cap
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=HARD_CAP_MS, strict=strict)
-    plot_timeline(stream, output, kinds=_kinds(rig_obj))
+    plot_timeline(stream, output, actuators=_pictured(rig_obj), by=by)
     sys.stdout.write(f"{output}\n")

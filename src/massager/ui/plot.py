@@ -22,6 +22,7 @@ from typing import Any
 from firmware_bridge import waveforms as wf
 from massager.errors import UsageError
 from massager.stream import Command, CommandStream, StepInfo, Timeline
+from massager.ui.lanes import ActuatorInfo, Lane, lanes
 
 PLOT_EXTRA = "pip install 'massager[plot]'"
 """What installs the pictures' dependencies (matplotlib, and numpy under it)."""
@@ -48,6 +49,12 @@ KIND_COLORS = {
     "heater": "#d62728",
 }
 TRACE_COLOR = "#222222"
+SPEED_COLOR = "#ff7f0e"
+TEMP_COLOR = "#b2182b"
+HEAT_CMAP = "OrRd"
+STALL_LEVEL = 0.2
+"""A roller driven at least this hard whose simulated speed stays near zero is stalled."""
+HEAT_CMAP_SAMPLE = "#fd8d3c"
 STEP_SHADES = ("#f2f2f2", "#ffffff")
 STEP_COLORS = ("#cfe2f3", "#fce5cd", "#d9ead3", "#ead1dc", "#fff2cc", "#d0e0e3")
 COLUMNS = 1400
@@ -156,7 +163,7 @@ def trace_envelope(
     for j in range(bins):
         low = high = at(edges[j])
         k = i
-        while k < n and points[k][0] < edges[j + 1]:
+        while k < n and points[k][0] <= edges[j + 1]:  # a jump at the edge: both sides
             value = points[k][1]
             low, high = min(low, value), max(high, value)
             k += 1
@@ -204,14 +211,49 @@ def _step_label(step: StepInfo, width_pt: float, fontsize: float) -> str:
     return f"{step.index + 1}" if len(f"{step.index + 1}") <= fits else ""
 
 
-def _idle(commands: Sequence[Command]) -> bool:
-    """Whether an actuator's commands never move it off zero."""
-    for command in commands:
-        if command.op == "wave" and (command.low or command.high):
-            return False
-        if command.op in ("set", "ramp", "heat") and command.level:
-            return False
-    return True
+Physical = Mapping[str, Sequence[tuple[float, float]]]
+"""A simulated quantity per actuator from a trace: (t_ms, value) rows (speed, or temp_c)."""
+
+
+def _marks(stream: CommandStream) -> dict[int, str]:
+    """Steps to mark: `skipped` (the rig skips them) or `no motion` (they move nothing)."""
+    moving = {c.step for c in stream.commands if c.op != "off" and (c.level or c.high or c.low)}
+    out: dict[int, str] = {}
+    for step in stream.steps:
+        if getattr(step, "skipped", False):
+            out[step.index] = "skipped"
+        elif step.technique != "rest" and step.index not in moving:
+            out[step.index] = "no motion"
+    return out
+
+
+def _fast_waves(
+    commands: Sequence[Command], duration: float, bins: int
+) -> list[tuple[float, float, Command]]:
+    """Waves `envelope` draws as a band (a period within a bin and 3 more) that are long
+    enough to label: (from, to, wave)."""
+    out: list[tuple[float, float, Command]] = []
+    bin_ms = duration / bins
+    for i, command in enumerate(commands):
+        if command.op != "wave" or command.hz * 4 * bin_ms < 1000.0:  # as `envelope` bands it
+            continue
+        end = commands[i + 1].at_ms if i + 1 < len(commands) else duration
+        if end - command.at_ms < 0.04 * duration:
+            continue
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and _same_wave(last[2], command)
+            and command.at_ms - last[1] < 0.05 * duration
+        ):
+            out[-1] = (last[0], end, last[2])  # bursts of one wave: one label
+        else:
+            out.append((float(command.at_ms), float(end), command))
+    return out
+
+
+def _same_wave(a: Command, b: Command) -> bool:
+    return (a.hz, a.low, a.high, a.shape) == (b.hz, b.low, b.high, b.shape)
 
 
 def plot_timeline(
@@ -219,13 +261,18 @@ def plot_timeline(
     path: Path | str,
     *,
     kinds: Mapping[str, str] | None = None,
+    actuators: Mapping[str, ActuatorInfo] | None = None,
     trace: TracePoints | None = None,
+    physical: Physical | None = None,
     title: str | None = None,
+    by: str = "zone",
 ) -> Path:
-    """Draw `stream` as one lane per actuator with its steps, into the PNG `path`.
+    """Draw what the foot feels: a lane per foot zone and kind (or, `by="actuator"`, per
+    actuator), each with its level over time and a heat strip of it, into `path`.
 
-    `kinds` maps actuator ids to their kind (colours and level ranges); with
-    `trace`, the applied levels are drawn over the commanded ones.
+    `actuators` says each actuator's kind, foot and zones (`kinds` alone: kinds only);
+    with `trace`, the applied levels are drawn over the commanded ones, and `physical`
+    adds the simulated roller speed (stalls marked) and heater temperature.
     """
     import matplotlib
 
@@ -235,18 +282,33 @@ def plot_timeline(
     from matplotlib.patches import Patch, Rectangle
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-    kinds = dict(kinds or {})
+    info = dict(actuators or {})
+    for actuator, kind in (kinds or {}).items():
+        info.setdefault(actuator, ActuatorInfo(kind))
     by_actuator = stream.by_actuator()
-    idle = [a for a in stream.actuators if _idle(by_actuator.get(a, []))]
-    if trace is not None:  # an actuator the trace shows moving keeps its lane
-        idle = [a for a in idle if not any(level for _, level in trace.get(a, ()))]
-    actuators = [a for a in stream.actuators if a not in idle] or list(stream.actuators[:1])
+    used = {a for a, pts in (trace or {}).items() if any(level for _, level in pts)}
+    rows = lanes(stream.actuators, by_actuator, info, by=by, used=used)
+    shown = {a for lane in rows for a in lane.actuators}
+    idle_ids = [a for a in stream.actuators if a not in shown]
+    if not rows:
+        rows = (
+            [
+                Lane(
+                    stream.actuators[0],
+                    info.get(stream.actuators[0], ActuatorInfo("")).kind,
+                    [stream.actuators[0]],
+                )
+            ]
+            if stream.actuators
+            else []
+        )
     duration = max(float(stream.duration_ms), 1.0)
     edges = [duration * j / COLUMNS for j in range(COLUMNS + 1)]
     mids = [(edges[j] + edges[j + 1]) / 2 for j in range(COLUMNS)]
     tracks = sorted({s.track for s in stream.steps}) or [0]
+    marks = _marks(stream)
 
-    lane_h = 0.85
+    lane_h = 0.95
     band_h = 0.42 * len(tracks) + 0.15
     fig_w = 13.0
     axes_w_pt = fig_w * (0.985 - 0.12) * 72.0
@@ -256,30 +318,31 @@ def plot_timeline(
         for s in stream.steps
     }
     unlabelled = [
-        f"{s.index + 1}. {s.name} ({s.technique}{': skipped on this rig' if s.skipped else ''})"
+        f"{s.index + 1}. {s.name} ({s.technique}"
+        + (f", {marks[s.index]})" if s.index in marks else ")")
         for s in stream.steps
-        if s.skipped or s.name not in labels[s.index].replace("\n", " ")
+        if s.name not in labels[s.index].replace("\n", " ")
     ]
     notes: list[str] = []
     if unlabelled:
         notes += textwrap.wrap("steps: " + "; ".join(unlabelled), NOTE_CHARS)
-    if idle:
+    if idle_ids:
         notes += textwrap.wrap(
-            f"not used by this profile (always off): {', '.join(idle)}", NOTE_CHARS
+            f"not used by this profile (always off): {', '.join(idle_ids)}", NOTE_CHARS
         )
     notes_h = 0.18 * len(notes)
-    fig_h = 1.2 + band_h + lane_h * len(actuators) + notes_h
+    fig_h = 1.35 + band_h + lane_h * len(rows) + notes_h
     fig, axes = plt.subplots(
-        len(actuators) + 1,
+        len(rows) + 1,
         1,
         sharex=True,
         figsize=(fig_w, fig_h),
-        gridspec_kw={"height_ratios": [band_h] + [lane_h] * len(actuators), "hspace": 0.12},
+        gridspec_kw={"height_ratios": [band_h] + [lane_h] * len(rows), "hspace": 0.14},
         squeeze=False,
     )
     axes_list: list[Any] = [row[0] for row in axes]
     bottom_in = 0.45 + notes_h
-    fig.subplots_adjust(left=0.12, right=0.985, top=1 - 0.55 / fig_h, bottom=bottom_in / fig_h)
+    fig.subplots_adjust(left=0.12, right=0.93, top=1 - 0.55 / fig_h, bottom=bottom_in / fig_h)
     total_min = stream.duration_ms / 60000.0
     heading = title or (
         f"{stream.profile} on {stream.rig}: {_format_time(stream.duration_ms)} "
@@ -287,7 +350,6 @@ def plot_timeline(
     )
     fig.suptitle(heading, x=0.12, ha="left", fontsize=11, fontweight="bold")
 
-    # the step band: one row per track, each step a labelled box
     band = axes_list[0]
     band.set_ylim(len(tracks), 0)
     band.set_yticks([])
@@ -297,19 +359,22 @@ def plot_timeline(
     for step in stream.steps:
         row = tracks.index(step.track)
         width = step.end_ms - step.start_ms
-        color = STEP_COLORS[step.index % len(STEP_COLORS)]
+        mark = marks.get(step.index)
         band.add_patch(
             Rectangle(
                 (step.start_ms, row + 0.06),
                 width,
                 0.88,
-                facecolor=color,
+                facecolor="#eeeeee" if mark else STEP_COLORS[step.index % len(STEP_COLORS)],
                 edgecolor="#777777",
                 linewidth=0.5,
+                hatch="////" if mark else None,
             )
         )
         label = labels[step.index]
         if label:
+            if mark and width / duration * axes_w_pt > len(label) * fontsize * 0.6 + 40:
+                label += f" ({mark})"
             band.text(
                 step.start_ms + width / 2,
                 row + 0.5,
@@ -318,53 +383,21 @@ def plot_timeline(
                 va="center",
                 fontsize=fontsize,
                 clip_on=True,
+                color="#555555" if mark else "black",
             )
 
     main = [s for s in stream.steps if s.track == tracks[0]]
-    for lane, actuator in zip(axes_list[1:], actuators, strict=True):
-        kind = kinds.get(actuator, "")
-        commands = by_actuator.get(actuator, [])
-        lo, hi = envelope(commands, edges)
-        signed = kind == "roller" or min(lo, default=0.0) < 0.0
-        for n, step in enumerate(main):
-            lane.axvspan(
-                step.start_ms, step.end_ms, color=STEP_SHADES[n % 2], zorder=0, linewidth=0
-            )
-        for step in stream.steps:
-            lane.axvline(step.start_ms, color="#bbbbbb", linewidth=0.5, zorder=1)
-        color = KIND_COLORS.get(kind, "#1f77b4")
-        lane.fill_between(mids, lo, hi, color=color, alpha=0.35, linewidth=0, zorder=2)
-        lane.plot(mids, hi, color=color, linewidth=0.9, zorder=3)
-        lane.plot(mids, lo, color=color, linewidth=0.9, zorder=3)
-        if trace is not None and actuator in trace:
-            tlo, thi = _widen(*trace_envelope(trace[actuator], edges))
-            lane.plot(mids, thi, color=TRACE_COLOR, linewidth=0.7, zorder=5)
-            lane.plot(mids, tlo, color=TRACE_COLOR, linewidth=0.7, zorder=5)
-        for command in commands:
-            if command.op == "heat":
-                lane.annotate(
-                    f"to {command.target_c:g} °C",
-                    (command.at_ms, command.level),
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                    fontsize=7,
-                    color=color,
-                )
-        if lane is not axes_list[-1]:
-            lane.tick_params(axis="x", bottom=False)
-        if signed:
-            lane.set_ylim(-1.08, 1.08)
-            lane.set_yticks([-1, 0, 1])
-            lane.axhline(0, color="#888888", linewidth=0.5, zorder=1)
-        else:
-            lane.set_ylim(-0.04, 1.08)
-            lane.set_yticks([0, 1])
-        lane.tick_params(axis="y", labelsize=7)
-        lane.grid(axis="y", color="#dddddd", linewidth=0.5)
-        name = f"{actuator}\n({kind})" if kind else actuator
-        lane.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8.5)
-        for side in ("top", "right"):
-            lane.spines[side].set_visible(False)
+    for lane_ax, lane in zip(axes_list[1:], rows, strict=True):
+        commands = by_actuator.get(lane.shown, [])
+        _draw_lane(lane_ax, lane, commands, edges, mids, duration, main, stream, marks)
+        if trace is not None and lane.shown in trace:
+            tlo, thi = _widen(*trace_envelope(trace[lane.shown], edges))
+            lane_ax.plot(mids, thi, color=TRACE_COLOR, linewidth=0.7, zorder=5)
+            lane_ax.plot(mids, tlo, color=TRACE_COLOR, linewidth=0.7, zorder=5)
+        if physical is not None and lane.shown in physical:
+            _draw_physical(lane_ax, lane, physical[lane.shown], trace, edges, mids)
+        if lane_ax is not axes_list[-1]:
+            lane_ax.tick_params(axis="x", bottom=False)
 
     last = axes_list[-1]
     last.set_xlim(0, duration)
@@ -375,20 +408,158 @@ def plot_timeline(
         y = (0.06 + 0.18 * (len(notes) - 1 - n)) / fig_h
         fig.text(0.12, y, note, fontsize=8, color="#444444")
     band.tick_params(axis="x", bottom=False)
+    handles: list[Any] = [
+        Patch(color="#1f77b4", alpha=0.5, label="commanded"),
+        Patch(color=HEAT_CMAP_SAMPLE, label="strip: how strong"),
+    ]
     if trace is not None:
-        handles = [
-            Patch(color="#1f77b4", alpha=0.5, label="commanded level"),
-            Line2D([], [], color=TRACE_COLOR, linewidth=1.0, label="applied level (trace)"),
-        ]
-        band.legend(
-            handles=handles,
-            loc="lower right",
-            bbox_to_anchor=(1.0, 1.0),
-            ncol=len(handles),
-            fontsize=7.5,
-            frameon=False,
+        handles.append(Line2D([], [], color=TRACE_COLOR, linewidth=1.0, label="applied"))
+    drawn = {lane.kind for lane in rows if physical is not None and lane.shown in physical}
+    if "roller" in drawn:
+        handles.append(
+            Line2D([], [], color=SPEED_COLOR, linestyle="--", linewidth=1.0, label="speed")
         )
+        handles.append(
+            Line2D([], [], color="#d62728", marker="|", linestyle="none", label="stalled")
+        )
+    if "heater" in drawn:
+        handles.append(Line2D([], [], color=TEMP_COLOR, linewidth=1.0, label="°C"))
+    band.legend(
+        handles=handles,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=len(handles),
+        fontsize=7.5,
+        frameon=False,
+    )
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _draw_lane(
+    ax: Any,
+    lane: Lane,
+    commands: Sequence[Command],
+    edges: Sequence[float],
+    mids: Sequence[float],
+    duration: float,
+    main: Sequence[StepInfo],
+    stream: CommandStream,
+    marks: Mapping[int, str],
+) -> None:
+    """One lane: step shading, the level (fast waves as a light band, labelled), a heat strip."""
+    lo, hi = envelope(commands, edges)
+    signed = lane.kind == "roller" or min(lo, default=0.0) < 0.0
+    for n, step in enumerate(main):
+        ax.axvspan(step.start_ms, step.end_ms, color=STEP_SHADES[n % 2], zorder=0, linewidth=0)
+    for step in stream.steps:
+        ax.axvline(step.start_ms, color="#bbbbbb", linewidth=0.5, zorder=1)
+        if step.index in marks:
+            ax.axvspan(
+                step.start_ms,
+                step.end_ms,
+                facecolor="none",
+                edgecolor="#cccccc",
+                hatch="////",
+                linewidth=0,
+                zorder=1,
+            )
+    color = KIND_COLORS.get(lane.kind, "#1f77b4")
+    waves = _fast_waves(commands, duration, len(mids))
+    ax.fill_between(mids, lo, hi, color=color, alpha=0.18 if waves else 0.35, linewidth=0, zorder=2)
+    ax.plot(mids, hi, color=color, linewidth=0.9, zorder=3)
+    ax.plot(mids, lo, color=color, linewidth=0.9, zorder=3)
+    for start, end, wave in waves:
+        ax.annotate(
+            f"{wave.hz:.3g} Hz, {wave.low:.2g}..{wave.high:.2g}",
+            ((start + end) / 2, wave.high),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+            color=color,
+            zorder=6,
+        )
+    for command in commands:
+        if command.op == "heat":
+            ax.annotate(
+                f"to {command.target_c:g} °C",
+                (command.at_ms, command.level),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color=color,
+            )
+    top = 1.08
+    bottom = -1.08 if signed else -0.04
+    strip = (bottom - 0.32, bottom - 0.06)
+    heat = [[max(abs(a), abs(b)) for a, b in zip(lo, hi, strict=True)]]
+    ax.imshow(
+        heat,
+        aspect="auto",
+        extent=(0.0, duration, strip[0], strip[1]),
+        cmap=HEAT_CMAP,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+        zorder=2,
+    )
+    ax.set_ylim(strip[0] - 0.02, top)
+    ax.set_yticks([-1, 0, 1] if signed else [0, 1])
+    if signed:
+        ax.axhline(0, color="#888888", linewidth=0.5, zorder=1)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.5)
+    ax.set_ylabel(lane.label, rotation=0, ha="right", va="center", fontsize=8.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _draw_physical(
+    ax: Any,
+    lane: Lane,
+    values: Sequence[tuple[float, float]],
+    trace: TracePoints | None,
+    edges: Sequence[float],
+    mids: Sequence[float],
+) -> None:
+    """Roller speed (dashed, stalls marked) or heater temperature (own axis, °C)."""
+    if not values:
+        return
+    lo, hi = _widen(*trace_envelope(values, edges))
+    if lane.kind == "heater":
+        twin = ax.twinx()
+        twin.plot(mids, hi, color=TEMP_COLOR, linewidth=1.1, zorder=6)
+        low = min(lo)
+        twin.set_ylim(min(low, 20.0) - 1, max(max(hi), 45.0) + 1)
+        twin.set_ylabel("°C", rotation=0, fontsize=7.5, color=TEMP_COLOR, labelpad=8)
+        twin.tick_params(axis="y", labelsize=7, colors=TEMP_COLOR)
+        for side in ("top",):
+            twin.spines[side].set_visible(False)
+        return
+    if lane.kind != "roller":
+        return
+    ax.plot(mids, hi, color=SPEED_COLOR, linewidth=0.8, linestyle="--", zorder=6)
+    ax.plot(mids, lo, color=SPEED_COLOR, linewidth=0.8, linestyle="--", zorder=6)
+    if trace is None or lane.shown not in trace:
+        return
+    tlo, thi = trace_envelope(trace[lane.shown], edges)
+    stalled = [
+        mids[j]
+        for j in range(len(mids))
+        if max(abs(tlo[j]), abs(thi[j])) > STALL_LEVEL and max(abs(lo[j]), abs(hi[j])) < 0.02
+    ]
+    if stalled:
+        ax.plot(
+            stalled,
+            [1.0] * len(stalled),
+            linestyle="none",
+            marker="|",
+            color="#d62728",
+            markersize=5,
+            zorder=7,
+            label="stalled",
+        )
