@@ -202,3 +202,22 @@ def test_a_bad_set_option_passed_on_into_an_include_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.startswith("--set power=3: intensity 3 is outside 0..1")
     assert f"passed on by the include at {main}:6:17" in err
+
+
+def test_a_step_longer_than_the_cap_points_at_its_duration(tmp_path: Path) -> None:
+    path = _file(tmp_path, "steps:\n  - technique: rest\n    duration: 25m\n")
+    problems = _problems(api.compile_stream, api.load_profile(path), api.load_rig())
+    assert problems == [f"{path}:3:15: lasts 25m, longer than the session cap 20m"]
+
+
+def test_the_bundled_profiles_warn_on_the_small_rig_as_the_doc_says() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "profiles.md").read_text()
+    table = doc.split("## The bundled profiles on each rig")[1].split("\n## ")[0]
+    expected = {"classic": [5, 6], "heel-relief": [4], "deep-knead": [1]}
+    minimal = api.load_rig("pi-gpio-minimal")
+    for name in api.bundled_profiles():
+        stream = api.compile_stream(api.load_profile(name), minimal)
+        assert [w.step for w in stream.warnings] == expected.get(name, []), name
+        assert all(w.kind == "skipped" for w in stream.warnings)
+        for number in expected.get(name, []):
+            assert f"| `{name}` | " in table and f"step {number} '" in table

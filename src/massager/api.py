@@ -128,6 +128,9 @@ def compile_stream(
     `intensity` (0..1) scales every level; `params` override the profile's
     params (`--set` values, as text); `session_cap_ms` bounds the session
     (the command line allows up to HARD_CAP_MS; the API takes any cap).
+    The stream's `warnings` (CompileWarning, located in the profile) say what the
+    compiler changed or dropped of what the profile asked for on this rig; the
+    command line prints them and `--strict` refuses them.
     Raises InputError, SafetyError or UsageError.
     """
     if params:

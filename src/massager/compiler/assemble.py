@@ -121,7 +121,7 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
                 raise InputError(
                     _problem(
                         item,
-                        None,
+                        _duration_field(item),
                         f"lasts {format_duration(item.total_ms)}, {cap}",
                     )
                 )
@@ -130,7 +130,7 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
                 raise InputError(
                     _problem(
                         item,
-                        None,
+                        _duration_field(item),
                         f"the profile lasts {format_duration(total)}, {cap} "
                         f"(it passes the cap here, at {format_duration(elapsed)})",
                     )
@@ -149,6 +149,11 @@ def _children(item: Item) -> list[Item]:
     if isinstance(item, Group | Repeat):
         return list(item.steps)
     return []
+
+
+def _duration_field(item: Any) -> str | None:
+    """`duration` for a step (where its length is written), None for a block."""
+    return "duration" if "duration_ms" in type(item).model_fields else None
 
 
 def _problem(item: Any, field: str | None, message: str) -> Problem:
