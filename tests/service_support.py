@@ -295,6 +295,10 @@ class InProcess:
         q = "&".join(f"{k}={v}" for k, v in query.items())
         return Ws(self.ws_url + (f"?{q}" if q else ""))
 
+    def banner(self) -> str:
+        """What the service printed when it started."""
+        return self._out.getvalue()
+
     def close(self) -> None:
         """Stop the service and wait for its thread."""
         if self._stop is not None:

@@ -155,6 +155,9 @@ def test_clients_that_vanish_leave_the_service_running(service: Service) -> None
 def test_without_the_token_only_stop_and_info(tmp_path: Path) -> None:
     svc = InProcess(tmp_path, auth_required=True, token="s3cret")
     try:
+        banner = svc.banner()
+        assert "page and API: http://127.0.0.1:" in banner and "/?token=s3cret" in banner
+        assert "\u2580" in banner or "\u2584" in banner  # the QR code, drawn in half blocks
         stranger = svc.ws()
         assert stranger.request("status.get")["error"] == {
             "code": -32001,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from massager import api
 from massager.errors import MassagerError
@@ -287,9 +287,17 @@ class ServiceCore:
                 self.snapshot.fault = None
         self._changed()
 
+    _MOVES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "paused": ("running",),
+        "running": ("paused",),
+        "stopping": ("running", "paused"),
+    }
+    """The states each state may be reached from by a control or a session event (the end of
+    a session moves to idle or fault by itself, in `_ended`)."""
+
     def _set_state(self, state: State) -> None:
         with self._lock:
-            if self._state not in ("stopping", "fault", "idle") or state == "stopping":
+            if self._state in self._MOVES[state]:
                 self._state = state
         self._changed()
 

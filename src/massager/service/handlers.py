@@ -11,7 +11,7 @@ from massager import api
 from massager.errors import InputError, MassagerError, SafetyError, UsageError
 from massager.service.core import ServiceCore
 from massager.service.describe import describe, summary
-from massager.service.errors import INVALID_PARAMS, PROFILE_PROBLEMS, RpcError
+from massager.service.errors import DEVICE_ERROR, INVALID_PARAMS, PROFILE_PROBLEMS, RpcError
 from massager.service.models import (
     ControlResult,
     DescribeParams,
@@ -167,13 +167,16 @@ class Handlers:
         self.core.may_control(client)  # refuse a second controller before compiling
         stream = await self._compile(params)
         cap = parse_cap(params.session_cap, self.core.options.session_cap_ms)
-        self.core.start(
-            client,
-            stream,
-            intensity=params.intensity,
-            cap_ms=cap,
-            local=bool(getattr(client, "local", False)),
-        )
+        try:
+            self.core.start(
+                client,
+                stream,
+                intensity=params.intensity,
+                cap_ms=cap,
+                local=bool(getattr(client, "local", False)),
+            )
+        except MassagerError as exc:  # the device could not be set up
+            raise RpcError(DEVICE_ERROR, f"device error: {exc}") from None
         return self._status(client)
 
     async def session_pause(self, client: Any, params: Params) -> Status:
