@@ -59,7 +59,7 @@ def test_a_session_plays_pauses_changes_and_stops_to_zero(service: Service) -> N
     stopped = ws.call("session.stop")
     assert stopped["state"] in ("stopping", "idle")
     final = ws.wait_state("idle")
-    assert final["last_outcome"]["outcome"] == "stopped"
+    assert final["last_outcome"]["outcome"] == "stopped", final["last_outcome"]
     assert all(v == 0 for v in final["levels"].values())
     # pushes: only on change, never faster than 10 a second
     times = [t for t, _ in ws.pushes]
