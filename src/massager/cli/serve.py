@@ -66,6 +66,13 @@ def serve(
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write each session's trace to this CSV file.")
     ] = None,
+    mqtt_forget: Annotated[
+        bool,
+        typer.Option(
+            "--mqtt-forget",
+            help="Remove the massager from Home Assistant (empty retained discovery) and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the service: one device, the JSON-RPC API (websocket, HTTP, Unix socket), the page.
 
@@ -102,6 +109,12 @@ def serve(
     }
     if print_config:
         typer.echo(cfg.describe_config(loaded, notes), nl=False)
+        return
+    if mqtt_forget:
+        from massager.service.mqtt import forget_device
+
+        asyncio.run(forget_device(c.mqtt))
+        typer.echo(f"mqtt: removed {c.mqtt.node_id} from Home Assistant")
         return
     api.check_device(c.device.device, speed)
     token: str | None = c.serve.token or None

@@ -29,11 +29,12 @@ from massager.service.mqtt_commands import (
 )
 from massager.service.mqtt_config import MqttConfig
 from massager.service.mqtt_state import StateThrottle, session_end_event, state_payload
+from massager.service.rpc import Client
 
 if TYPE_CHECKING:
     import aiomqtt
 
-__all__ = ["MqttBridge", "forget_device"]
+__all__ = ["MqttBridge", "forget_device", "start_bridge"]
 
 log = logging.getLogger("massager.mqtt")
 
@@ -55,13 +56,11 @@ class Dispatching(Protocol):
         """Unregister a client."""
 
 
-class BridgeClient:
+class BridgeClient(Client):
     """The bridge as the Dispatcher sees it: id `mqtt`, pushed status kept as the latest."""
 
     def __init__(self) -> None:
-        self.id = "mqtt"
-        self.name = "mqtt (Home Assistant)"
-        self.authorized = True
+        super().__init__("mqtt", "mqtt (Home Assistant)")
         self.status: dict[str, Any] = {}
         self.changed = asyncio.Event()
 
@@ -100,12 +99,23 @@ def _client(config: MqttConfig, topics: Topics, *, will: bool = True) -> aiomqtt
 
 
 async def forget_device(config: MqttConfig) -> None:
-    """Remove the device from Home Assistant: empty retained config, state and availability."""
+    """Remove the device from Home Assistant: empty retained config, state and availability.
+
+    Raises DeviceError (exit code 3) when the broker cannot be reached.
+    """
+    import aiomqtt
+
+    from massager.errors import DeviceError
+
     topics = Topics(config.discovery_prefix, config.node_id)
-    async with _client(config, topics, will=False) as mq:
-        for topic in (topics.config, topics.state, topics.availability):
-            await mq.publish(topic, b"", qos=1, retain=True)
-    log.info("mqtt: removed device %s from %s", config.node_id, topics.config)
+    try:
+        async with _client(config, topics, will=False) as mq:
+            for topic in (topics.config, topics.state, topics.availability):
+                await mq.publish(topic, b"", qos=1, retain=True)
+    except aiomqtt.MqttError as exc:
+        raise DeviceError(
+            f"mqtt: cannot reach the broker at {config.host}:{config.port}: {exc}"
+        ) from None
 
 
 class MqttBridge:
@@ -201,9 +211,12 @@ class MqttBridge:
         try:
             async for message in mq.messages:
                 await self._message(mq, message)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the service is stopping: last state, then offline
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
+                    status = await self._call("status.get", {})
+                    payload = state_payload(status, profile=self.profile, intensity=self.intensity)
+                    await mq.publish(self.topics.state, json.dumps(payload), qos=1, retain=True)
                     await mq.publish(self.topics.availability, "offline", qos=1, retain=True)
             raise
         finally:
@@ -292,3 +305,19 @@ class MqttBridge:
         except Exception as exc:  # an RpcError (refusal) or a failure: a log line, never a crash
             log.warning("mqtt: %s refused: %s", command.button or command.kind, exc)
         self.client.changed.set()
+
+
+def start_bridge(config: MqttConfig, dispatcher: Dispatching, page_url: str) -> asyncio.Task[None]:
+    """Start the bridge as a task of the running loop (the service's start-up calls this).
+
+    The bridge's log lines (`mqtt: ...`) go to stderr from INFO up, so the service's
+    log shows connections and every refused command.
+    """
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    bridge = MqttBridge(config, dispatcher, page_url.split("?")[0])  # never the token
+    return asyncio.create_task(bridge.run(), name="mqtt bridge")

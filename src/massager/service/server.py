@@ -49,7 +49,7 @@ async def start_mqtt(
     config = settings.mqtt
     if config is None or not config.enabled:
         return None
-    from massager.service.mqtt import MqttBridge, forget_device
+    from massager.service.mqtt import forget_device, start_bridge
 
     if config.forget:
         try:
@@ -57,7 +57,7 @@ async def start_mqtt(
         except Exception as exc:  # the broker is down: say so, serve anyway
             log.warning("mqtt: could not remove the device: %s", exc)
         return None
-    return asyncio.create_task(MqttBridge(config, dispatcher, url.split("?")[0]).run())
+    return start_bridge(config, dispatcher, url)
 
 
 def load_or_make_token(path: Path) -> str:
@@ -214,11 +214,13 @@ async def serve(
             started(stop)
         await serving
     finally:
-        if bridge is not None:
-            bridge.cancel()
         sd_notify("STOPPING=1")
         core.stop()
         await asyncio.to_thread(core.shutdown)
+        if bridge is not None:  # after the ramp-down: Home Assistant sees idle, then offline
+            bridge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bridge
         unix.close()
         pusher.cancel()
         with contextlib.suppress(OSError):

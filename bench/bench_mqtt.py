@@ -1,0 +1,239 @@
+"""MQTT bridge: stop over MQTT beside stop over the websocket, and broker traffic of a session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from run import Row
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from mqtt_support import Broker, HomeAssistant, free_port, wait_until
+
+TWENTY_MINUTES = """\
+name: twenty-minutes
+description: classic, then quick, then two minutes of rubbing (20 minutes)
+steps:
+  - include: classic
+  - include: quick
+  - name: last rubbing
+    technique: rub
+    zones: [sole]
+    duration: 2m
+    intensity: 0.4
+"""
+"""The profile whose broker traffic is counted: a 20-minute session of 30 steps."""
+
+
+class InProcessService:
+    """The service's parts (core, Dispatcher, websocket server, MQTT bridge) on one loop.
+
+    Wired the way `massager serve` wires them, in a thread of this process, so the
+    benchmark can watch the simulator's outputs directly.
+    """
+
+    def __init__(self, broker_port: int) -> None:
+        from massager.service.app import Access, build_app, make_server
+        from massager.service.core import CoreOptions, ServiceCore
+        from massager.service.mqtt import start_bridge
+        from massager.service.mqtt_config import MqttConfig
+        from massager.service.rpc import Dispatcher
+        from massager.service.server import bind
+
+        self.core = ServiceCore(CoreOptions(device="sim", deadman_s=None, session_cap_ms=1_800_000))
+        self.port = free_port()
+        dispatcher = Dispatcher(self.core, listen=f"127.0.0.1:{self.port}")
+        app = build_app(dispatcher, Access(None, False))
+        server = make_server(app, "127.0.0.1", self.port)
+        sock = bind("127.0.0.1", self.port)
+        mqtt = MqttConfig(enabled=True, port=broker_port, allow_remote_start=False)
+        self.loop = asyncio.new_event_loop()
+        self.server = server
+
+        async def main() -> None:
+            pusher = asyncio.create_task(dispatcher.push_loop())
+            bridge = start_bridge(mqtt, dispatcher, f"http://127.0.0.1:{self.port}/")
+            await server.serve(sockets=[sock])
+            for task in (bridge, pusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(main(),), daemon=True
+        )
+        self.thread.start()
+        wait_until(lambda: server.started, 10, "the websocket server")
+
+    def levels_zero(self) -> bool:
+        """Every output of the simulator at zero right now."""
+        run = self.core._run
+        if run is None:
+            return True
+        return all(abs(v) <= 1e-6 for v in run.session.driver.levels().values())
+
+    def close(self) -> None:
+        """Stop the server (and with it the bridge), then the core."""
+        self.core.stop()
+        self.core.shutdown()
+        self.server.should_exit = True
+        self.thread.join(5)  # a daemon: a server slow to wind down does not hold the exit
+
+
+class Ws:
+    """A websocket JSON-RPC client that can send without waiting for the reply."""
+
+    def __init__(self, port: int) -> None:
+        from websockets.sync.client import connect
+
+        self.conn = connect(f"ws://127.0.0.1:{port}/ws?name=bench", max_size=None)
+        self.ids = 0
+        self.pushes = 0
+
+    def send(self, method: str, params: dict[str, Any] | None = None) -> int:
+        """Send one request; its id."""
+        self.ids += 1
+        self.conn.send(
+            json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params or {}})
+        )
+        return self.ids
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Send one request and wait (10 s at most) for its result; counts pushes on the way."""
+        rid = self.send(method, params)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = json.loads(self.conn.recv(timeout=10))
+            if message.get("method") == "status":
+                self.pushes += 1
+            elif message.get("id") == rid:
+                if "error" in message:
+                    raise RuntimeError(message["error"]["message"])
+                return message["result"]
+        raise TimeoutError(method)
+
+    def count_pushes(self, seconds: float) -> int:
+        """Read notifications for `seconds`; how many arrived."""
+        deadline = time.monotonic() + seconds
+        seen = 0
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = json.loads(self.conn.recv(timeout=left))
+            except TimeoutError:
+                break
+            seen += message.get("method") == "status"
+        return seen
+
+
+def _stop_once(
+    service: InProcessService, ws: Ws, ha: HomeAssistant, via: str
+) -> tuple[float, float]:
+    """Start a session, let it move, stop it `via` MQTT or the websocket.
+
+    Returns (ms to the device's stop command, ms to every output at zero).
+    """
+    ws.call("session.start", {"profile": "quick", "intensity": 1.0})
+    wait_until(lambda: not service.levels_zero(), 10, "the outputs to move")
+    time.sleep(0.3)
+    run = service.core._run
+    assert run is not None
+    driver = run.session.driver
+    told: list[float] = []
+    original = driver.stop
+
+    def stop() -> None:
+        told.append(time.perf_counter())
+        original()
+
+    driver.stop = stop  # type: ignore[method-assign]
+    started = time.perf_counter()
+    if via == "mqtt":
+        ha.client.publish("massager/command", "stop", qos=1)
+    else:
+        ws.send("session.stop")
+    wait_until(service.levels_zero, 10, "every output at zero")
+    zero = time.perf_counter()
+    wait_until(lambda: service.core.state == "idle", 10, "idle")
+    ws.call("status.get")
+    return (told[0] - started) * 1000, (zero - started) * 1000
+
+
+def _p(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def stop_latency(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bool) -> list[Row]:
+    """Stop over MQTT and over the websocket, alternating, to the device and to zero."""
+    trials = 6 if quick else 40
+    got: dict[str, list[tuple[float, float]]] = {"mqtt": [], "ws": []}
+    for i in range(trials):
+        for via in ("mqtt", "ws") if i % 2 == 0 else ("ws", "mqtt"):
+            got[via].append(_stop_once(service, ws, ha, via))
+    rows = []
+    for index, what in ((0, "to the device's stop command"), (1, "to every output at zero")):
+        for q, name in ((0.5, "p50"), (0.99, "p99")):
+            mqtt = _p([t[index] for t in got["mqtt"]], q)
+            web = _p([t[index] for t in got["ws"]], q)
+            rows.append(
+                Row(
+                    f"MQTT stop {what}, {name} ({trials} runs)",
+                    mqtt,
+                    "ms",
+                    f"websocket stop, {name}",
+                    web,
+                    "< 50 ms" if index == 0 else "",
+                )
+            )
+    return rows
+
+
+def traffic(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bool) -> list[Row]:
+    """Bridge messages per minute while the 20-minute profile plays in real time."""
+    minutes = 0.5 if quick else 3.0
+    ws.call("status.subscribe")
+    ws.call("session.start", {"text": TWENTY_MINUTES, "intensity": 0.8})
+    time.sleep(1.0)  # the start's own burst (state, step) is not the steady rate
+    mark = time.monotonic()
+    pushes = ws.count_pushes(minutes * 60)
+    seen = [m for m in ha.messages if m.at >= mark and m.topic.startswith("massager/")]
+    ws.call("session.stop")
+    size = statistics.mean(len(m.payload) for m in seen) if seen else 0.0
+    return [
+        Row(
+            f"bridge messages per minute, 20-minute profile ({minutes:g} min sampled)",
+            len(seen) / minutes,
+            "msg/min",
+            "websocket status pushes per minute",
+            pushes / minutes,
+            "tens, not thousands",
+        ),
+        Row("mean bridge message size", size, "bytes"),
+    ]
+
+
+def run(quick: bool) -> list[Row]:
+    """Both measures on one broker and one in-process service."""
+    import logging
+
+    logging.getLogger("massager.mqtt").addHandler(logging.NullHandler())  # no log lines
+    broker = Broker().start()
+    service = InProcessService(broker.port)
+    ha = HomeAssistant(broker.port, client_id="bench-home-assistant")
+    ws = Ws(service.port)
+    try:
+        ha.wait("massager/availability", lambda m: m.text == "online", timeout=10)
+        return stop_latency(service, ws, ha, quick) + traffic(service, ws, ha, quick)
+    finally:
+        ws.conn.close()
+        ha.close()
+        service.close()
+        broker.close()
