@@ -16,6 +16,8 @@ import pytest
 from mqtt_support import Broker, HomeAssistant, wait_until
 from service_support import Service, all_zero_at_end
 
+import massager
+from massager import api
 from massager.service.discovery import Topics
 from massager.trace import Trace
 
@@ -245,11 +247,27 @@ def test_a_service_gone_shows_offline(
         service.close()
 
 
-def test_forget_removes_the_device(tmp_path: Path, mosquitto: Broker, ha: HomeAssistant) -> None:
+def test_announces_the_real_device_and_forget_removes_it(
+    tmp_path: Path, mosquitto: Broker, ha: HomeAssistant
+) -> None:
     mark = time.monotonic()
     service = _serve(tmp_path, mosquitto)
     try:
         _online(ha, mark)
+        page = service.url.split("?")[0]
+        config = ha.wait(  # this service's, not the one a test before left retained
+            TOPICS.config,
+            lambda m: bool(m.payload) and m.json()["device"]["configuration_url"] == page,
+            after=mark,
+        )
+        assert config.retain
+        announced = config.json()
+        components = announced["components"]
+        assert sorted(components["profile"]["options"]) == sorted(api.bundled_profiles())
+        heaters = [a.id for a in api.load_rig("reference").actuators if a.kind == "heater"]
+        assert {k for k in components if k.startswith("temp_")} == {f"temp_{h}" for h in heaters}
+        assert announced["device"]["sw_version"] == massager.__version__
+        assert announced["device"]["model"] == "massager (sim, rig reference)"
     finally:
         service.close()
     config = tmp_path / "config.toml"
