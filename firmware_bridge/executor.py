@@ -63,7 +63,8 @@ API:
   cut by on-time; a channel's bit clears at its next command or by
   ``clear_faults()``), ``shift_us``, ``paused``,
   ``queued()`` (commands waiting), ``busy()`` (any output moving or queued),
-  ``next_command_us()`` (when the next queued command is due, for a loop that wakes then),
+  ``armed()`` (the watchdog is armed), ``next_command_us()`` (when the next
+  queued command is due, for a loop that wakes then),
   ``next_due_us()`` (when the next tick has work, for simulators that skip idle ticks).
 """
 
@@ -403,6 +404,10 @@ class Executor:
     def busy(self) -> bool:
         """True while a command waits or an output is not at rest at zero."""
         return self._count > 0 or len(self._active) > 0
+
+    def armed(self) -> bool:
+        """Whether the watchdog is armed: from the first ``feed()`` until ``off()``."""
+        return self._armed
 
     def next_command_us(self) -> "int | None":
         """The device time the next queued command is due, or None with an empty queue."""

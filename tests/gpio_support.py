@@ -8,15 +8,20 @@ toward the stream's level (`Timeline`), clamped to its range, by at most
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gpiozero.pins.mock as gpiozero_mock
 from gpiozero.pins.mock import MockFactory, MockSPIDevice
 
-from massager.drivers.gpio import GpioDriver
+from firmware_bridge import codec, codes
+from massager.drivers.gpio_hal import GpioHal
+from massager.drivers.gpio_mcu import GpioMcu
 from massager.drivers.gpio_mock import mock_factory
 from massager.rig.model import Actuator, Rig
 from massager.stream import Command, CommandStream, Timeline
@@ -90,13 +95,83 @@ def write_w1(root: Path, celsius: float, device: str = "28-0000000000aa") -> Pat
     return root
 
 
+class StepDevice:
+    """The GPIO device (GpioMcu on mock pins) on a stepped clock, fed frames as its host would.
+
+    `open()` claims the pins at `start_us` (session time 0) and configures the
+    channels; `play` schedules a stream and ticks at every moment the device
+    would (the 200 Hz grid and each command's due time), feeding the watchdog
+    with a status request every 50 ms. Mock pins stamp their changes with this
+    clock inside `device_time_pins`.
+    """
+
+    def __init__(self, rig: Rig, factory: MockFactory, start_us: int = 0, **hal: Any) -> None:
+        self.rig = rig
+        self.start_us = start_us
+        self.now_us = start_us
+        self.hal = GpioHal(rig, factory, clock_us=lambda: self.now_us, **hal)
+        self._host, self._dev = socket.socketpair()
+        self.mcu = GpioMcu(self.hal, self._dev.fileno())
+        self.device = self.mcu.device
+        self._seq = 0x10
+        self._fed_ms = 0.0
+
+    def open(self) -> StepDevice:
+        """Claim the pins (at `start_us`) and configure every channel as the host does."""
+        self.hal.open()
+        rig = self.rig
+        self.send(codes.MSG_IDENTIFY, codec.encode_identify(1))
+        self.send(codes.MSG_CONFIG_BEGIN, codec.encode_config_begin(7, rig.watchdog_ms))
+        for ch, act in enumerate(rig.actuators):
+            limits = act.device_limits()
+            self.send(codes.MSG_CONFIG_CHANNEL, codec.encode_config_channel(ch, *limits))
+        self.send(codes.MSG_CONFIG_END, codec.encode_config_end(len(rig.actuators)))
+        return self
+
+    def send(self, mtype: int, payload: bytes = b"") -> None:
+        """One host frame, handled at once."""
+        self.mcu.feed(codec.encode_frame(self._seq, mtype, payload))
+        self._seq = (self._seq + 1) & 0xFF
+
+    def schedule(self, commands: list[Command]) -> None:
+        """Queue stream commands at their session times (time 0 is `start_us`)."""
+        channel = {a.id: ch for ch, a in enumerate(self.rig.actuators)}
+        wire = [((self.start_us + c.at_ms * 1000) & 0x3FFFFFFF, channel[c.actuator], *c.args())
+                for c in commands]  # fmt: skip
+        for i in range(0, len(wire), 8):
+            self.send(codes.MSG_SCHEDULE, codec.encode_schedule(i, wire[i : i + 8]))
+
+    def run_to(self, t_ms: float) -> None:
+        """Tick at session time `t_ms` (feeding the watchdog every 50 ms)."""
+        self.now_us = self.start_us + round(t_ms * 1000)
+        if t_ms - self._fed_ms >= 50.0:
+            self._fed_ms = t_ms
+            self.send(codes.MSG_STATUS, codec.encode_token(1))
+        self.mcu.tick()
+
+    def play(self, stream: CommandStream, end_ms: float, intensity: float = 1.0) -> None:
+        """Schedule `stream` and tick through it to `end_ms`."""
+        if intensity != 1.0:
+            self.send(codes.MSG_INTENSITY, codec.encode_intensity(intensity))
+        self.schedule(list(stream.commands))
+        for t in tick_times(stream.commands, end_ms):
+            self.run_to(t)
+
+    def close(self) -> None:
+        """Every pin low and released."""
+        self.device.all_off()
+        self.hal.close()
+        self._host.close()
+        self._dev.close()
+
+
 @contextmanager
-def device_time_pins(driver_ref: list[GpioDriver]) -> Iterator[None]:
-    """Make mock pins stamp their changes with the (stepped) driver's device clock."""
+def device_time_pins(step: list[StepDevice]) -> Iterator[None]:
+    """Make mock pins stamp their changes with the stepped device's clock."""
     real = gpiozero_mock.monotonic
 
     def device_seconds() -> float:
-        return driver_ref[0].device_us / 1e6 if driver_ref else real()
+        return step[0].now_us / 1e6 if step else real()
 
     gpiozero_mock.monotonic = device_seconds
     try:
@@ -153,12 +228,18 @@ def pins_for(act: Actuator, level: float, phase: float) -> dict[int, float]:
 def expected_traces(
     stream: CommandStream, rig: Rig, end_ms: float, intensity: float = 1.0
 ) -> dict[int, list[tuple[float, float]]]:
-    """Each output pin's expected (ms, state) changes, from the stream and the rig's limits."""
+    """Each output pin's expected (ms, state) changes, from the stream and the rig's limits.
+
+    Levels, limits and the intensity are rounded to float32, as the wire carries them.
+    """
     traces: dict[int, list[tuple[float, float]]] = {}
     by_actuator = stream.by_actuator()
+    intensity = f32(intensity)
     for act in rig.actuators:
-        commands = by_actuator.get(act.id, [])
+        commands = [on_the_wire(c) for c in by_actuator.get(act.id, [])]
         timeline = Timeline(commands)
+        high, slew = f32(act.max_level), f32(act.max_slew)
+        low = -high if act.kind == "roller" else 0.0
         level = 0.0
         state: dict[int, float] = dict.fromkeys(pins_for(act, 0.0, 0.0), 0.0)
         for p in state:
@@ -167,8 +248,8 @@ def expected_traces(
         for t in tick_times(stream.commands, end_ms):
             dt = 0.0 if previous_t is None else t - previous_t
             previous_t = t
-            target = min(max(timeline.level_at(t) * intensity, act.low_bound), act.max_level)
-            step = act.max_slew * dt / 1000.0
+            target = min(max(timeline.level_at(t) * intensity, low), high)
+            step = slew / 1e6 * round(dt * 1000)
             before = level
             level = min(target, level + step) if target > level else max(target, level - step)
             gpio = act.bindings.gpio
@@ -183,6 +264,16 @@ def expected_traces(
                     traces[p].append((t, value))
                     state[p] = value
     return traces
+
+
+def f32(x: float) -> float:
+    """`x` rounded to float32, as a level travels in a SCHEDULE frame."""
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def on_the_wire(c: Command) -> Command:
+    """`c` with its levels and frequency as the device receives them (float32)."""
+    return replace(c, level=f32(c.level), low=f32(c.low), high=f32(c.high), hz=f32(c.hz))
 
 
 def assert_trace(actual: list[tuple[float, float]], expected: list[tuple[float, float]]) -> None:

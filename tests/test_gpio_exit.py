@@ -69,7 +69,10 @@ CRASH = PRELUDE + textwrap.dedent(
     driver.open()
     driver.send(steady().commands[:5])
     driver.start()
-    time.sleep(0.2)
+    for _ in range(300):  # session time 0 lies a short lead after start()
+        if any(factory.pin(p).state for p in OUTPUT_PINS):
+            break
+        time.sleep(0.01)
     print("running", json.dumps({{p: float(factory.pin(p).state) for p in OUTPUT_PINS}}))
     raise RuntimeError("a bug in the program using the driver")
     """

@@ -16,6 +16,7 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,11 @@ from massager.rig.model import Rig
 
 
 class GpioHal:
-    """The rig's gpiozero devices behind the executor's HAL interface."""
+    """The rig's gpiozero devices behind the executor's HAL interface.
+
+    The clock is the system's monotonic one, starting at `clock_start_us`, or
+    `clock_us()` (a stepped clock, for tests).
+    """
 
     def __init__(
         self,
@@ -44,11 +49,13 @@ class GpioHal:
         *,
         w1_root: Path = W1_DEVICES,
         clock_start_us: int = 0,
+        clock_us: Callable[[], int] | None = None,
     ) -> None:
         self.rig = rig
         self.pin_factory = pin_factory
         self.w1_root = w1_root
         self._t0_ns = time.monotonic_ns() - clock_start_us * 1000
+        self._clock_us = clock_us
         self.outputs: list[Output] = []
         self.button: Any = None
         self.heartbeat: Any = None
@@ -128,6 +135,8 @@ class GpioHal:
 
     def now_us(self) -> int:
         """The device clock: microseconds, wrapping every 2**30 like the Pico's ticks_us."""
+        if self._clock_us is not None:  # a stepped clock (tests)
+            return self._clock_us() & TICKS_MAX
         return ((time.monotonic_ns() - self._t0_ns) // 1000) & TICKS_MAX
 
     def set_output(self, ch: int, level: float) -> None:
@@ -157,10 +166,12 @@ class GpioHal:
         act = self.rig.actuators[ch]
         if KIND_CODES[act.kind] != kind:
             self.error = f"channel {ch} is {act.id!r}, a {act.kind}"
-            return False
-        if kind == codes.KIND_HEATER and ch not in self._readers:
-            return self._open_sensor(ch)
-        return True
+        elif kind == codes.KIND_HEATER and ch not in self._readers and not self._open_sensor(ch):
+            pass
+        else:
+            return True
+        say(f"gpio: {self.error}")
+        return False
 
     def _open_sensor(self, ch: int) -> bool:
         act = self.rig.actuators[ch]

@@ -117,7 +117,7 @@ class GpioMcu:
                         behind = due // self.period_us
                         self.overruns += behind
                         next_tick += (behind + 1) * self.period_us
-                    self._tick()
+                    self.tick()
                 self._flush()
         finally:
             device.all_off()
@@ -146,10 +146,18 @@ class GpioMcu:
                 return True
         if not data:
             return not eof_ends
-        self.device.feed(data)
+        self.feed(data)
         return True
 
-    def _tick(self) -> None:
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host; after an OFF (or BYE) every pin is driven low, phase pins too."""
+        armed = self.device.executor.armed()
+        self.device.feed(data)
+        if armed and not self.device.executor.armed():
+            self.hal.all_off()
+
+    def tick(self) -> None:
+        """One tick: the firmware's, every pin low on a new fault, the heartbeat."""
         device, hal = self.device, self.hal
         device.tick()
         self.ticks += 1
@@ -159,7 +167,8 @@ class GpioMcu:
             # low too (a phase pin, a vent valve)
             hal.all_off()
         self._zeroed_for = faults
-        hal.beat(device.configured and not faults)
+        # beats while a session runs healthy: configured, watched, no fault
+        hal.beat(device.configured and device.executor.armed() and not faults)
 
     def _flush(self) -> None:
         if not self._out:
@@ -250,8 +259,9 @@ def run(
 ) -> int:
     """Serve `rig`'s pins on `fd` (exit when the host closes it) or a pty at `link`, until a signal.
 
-    Returns the exit code: 0 after SIGTERM/SIGINT or the host's end, 3 if the pins
-    cannot be claimed (the reason on stderr).
+    Prints the link's path (or ``ready``) once the pins are claimed. Returns the exit
+    code: 0 after SIGTERM/SIGINT or the host's end, 3 if the pins cannot be claimed
+    (the reason on stderr).
     """
     hz = tick_hz_from_env(tick_hz)
     if realtime and not make_realtime():
@@ -266,7 +276,7 @@ def run(
     try:
         if link is not None:
             fd, cleanup = _open_link(link)
-            print(link, flush=True)
+        print(link or "ready", flush=True)  # the pins are claimed
         assert fd is not None
         mcu = GpioMcu(hal, fd, hz)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
