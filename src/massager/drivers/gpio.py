@@ -111,7 +111,9 @@ class GpioDriver(SerialDriver):
     (tests pass a `MockFactory(pin_class=MockPWMPin)`); `tick_hz` sets the
     device's tick rate (default 200 Hz, or ``MASSAGER_GPIO_TICK_HZ``);
     `w1_root` is where DS18B20 sensors are read (``/sys/bus/w1/devices``);
-    `realtime` asks for SCHED_FIFO and locked memory for the device process.
+    `realtime` asks for SCHED_FIFO and locked memory for the device process;
+    `pin_log` puts the device process on mock pins that log every change there
+    (``massager mcu gpio --pin-log``; for benchmarks).
     """
 
     name: ClassVar[str] = "gpio"
@@ -126,6 +128,7 @@ class GpioDriver(SerialDriver):
         tick_hz: float | None = None,
         w1_root: Path = W1_DEVICES,
         realtime: bool = True,
+        pin_log: Path | None = None,
     ) -> None:
         super().__init__(rig, options)
         _check_rig(rig)
@@ -136,6 +139,7 @@ class GpioDriver(SerialDriver):
         self.pin_factory = pin_factory
         self.w1_root = w1_root
         self.realtime = realtime
+        self.pin_log = pin_log
         self.mcu: GpioMcu | None = None
         """The device, when it runs in a thread of this process (a `pin_factory` given)."""
         self.device_thread: threading.Thread | None = None
@@ -177,6 +181,8 @@ class GpioDriver(SerialDriver):
         args += ["--tick-hz", str(self.tick_hz)]
         if not self.realtime:
             args.append("--no-realtime")
+        if self.pin_log is not None:
+            args += ["--pin-log", str(self.pin_log)]
         proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,

@@ -38,8 +38,9 @@ from massager.rig.model import Rig
 class GpioHal:
     """The rig's gpiozero devices behind the executor's HAL interface.
 
-    The clock is the system's monotonic one, starting at `clock_start_us`, or
-    `clock_us()` (a stepped clock, for tests).
+    The clock is the system's monotonic one in microseconds (plus
+    `clock_start_us`), wrapped at 2**30 as on the Pico, so another process can
+    tell when a device time falls; or `clock_us()` (a stepped clock, for tests).
     """
 
     def __init__(
@@ -54,7 +55,7 @@ class GpioHal:
         self.rig = rig
         self.pin_factory = pin_factory
         self.w1_root = w1_root
-        self._t0_ns = time.monotonic_ns() - clock_start_us * 1000
+        self._offset_us = clock_start_us
         self._clock_us = clock_us
         self.outputs: list[Output] = []
         self.button: Any = None
@@ -137,7 +138,7 @@ class GpioHal:
         """The device clock: microseconds, wrapping every 2**30 like the Pico's ticks_us."""
         if self._clock_us is not None:  # a stepped clock (tests)
             return self._clock_us() & TICKS_MAX
-        return ((time.monotonic_ns() - self._t0_ns) // 1000) & TICKS_MAX
+        return (time.monotonic_ns() // 1000 + self._offset_us) & TICKS_MAX
 
     def set_output(self, ch: int, level: float) -> None:
         """Write `level` to channel `ch`'s pins (the executor latches `hal` if this raises)."""
