@@ -100,7 +100,7 @@ def test_rig_problems_are_located_with_the_fields_allowed_there(tmp_path: Path) 
         api.load_rig(path)
     assert str(info.value).splitlines() == [
         f"{path}:5:11: foot: choose one of left, right (got 'middle')",
-        f"{path}:7:15: max_slew: input should be greater than 0 (got 0)",
+        f"{path}:7:15: max_slew: input should be greater than or equal to 0.001 (got 0)",
         f"{path}:9:28: unknown field 'baud'; allowed here: channel",
     ]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from massager import bundled
+from massager import bundled, yamlio
 from massager.compiler import DEFAULT_CAP_MS, HARD_CAP_MS, Settings, compile_profile
 from massager.diagnostics import did_you_mean
 from massager.errors import InputError, Problem, UsageError
@@ -40,6 +40,7 @@ __all__ = [
     "check_device",
     "compile_stream",
     "import_haptic",
+    "load_file",
     "load_profile",
     "load_rig",
     "open_session",
@@ -87,6 +88,23 @@ def load_profile(ref: str | Path, *, params: Mapping[str, Any] | None = None) ->
     """
     path, shown = _resolve("profiles", ref)
     return profile_loader.load(path, params=params, display=shown)
+
+
+def load_file(ref: str | Path) -> Profile | Rig:
+    """Load a profile or a rig file, parsed once and told apart by its top level.
+
+    A file whose top level has `actuators` is a rig, any other a profile (so a file
+    that does not parse is reported as a profile, at the YAML error); a name that is
+    not a file is a bundled profile, else a bundled rig.
+    """
+    path = Path(ref)
+    if not path.is_file():
+        is_rig = bundled.find("profiles", str(ref)) is None and bundled.find("rigs", str(ref))
+        return load_rig(ref) if is_rig else load_profile(ref)
+    doc = yamlio.load(path, display=str(ref))
+    if "actuators" in doc.data:
+        return rig_loader.build(doc)
+    return profile_loader.from_document(doc)
 
 
 def load_rig(ref: str | Path | None = None) -> Rig:

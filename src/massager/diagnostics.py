@@ -106,6 +106,7 @@ def message(error: dict[str, Any], allowed: Iterable[str] = ()) -> str:
         "too_short",
         "too_long",
         "int_from_float",
+        "finite_number",
         "model_type",
     }:
         got = error.get("input")

@@ -31,54 +31,89 @@ def _unit_hint(kind: str, text: str) -> str:
     return f" (did you mean {match.group(1) + unit!r}?)" if unit else ""
 
 
+_SHOWN_CHARS = 24
+
+MAX_DURATION_MS = 24 * 3_600_000
+"""Longest duration any field accepts: 24h (every wire field holding one has room for it)."""
+
+MAX_FREQUENCY_HZ = 1e6
+"""Highest frequency read; the compiler slows waves to what the rig allows anyway."""
+
+MAX_TEMPERATURE_C = 1000.0
+"""Largest temperature (either sign) read; fields check their own, narrower ranges."""
+
+
+def _shown(value: object) -> str:
+    """`value` as a message quotes it (its repr), shortened when it is absurdly long."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:16]}...{text[-1]} ({len(str(value)):,} characters)"
+
+
 def parse_duration_ms(text: object) -> int:
     """Parse `90s`, `1m30s`, `5m`, `250ms`, `1h` into whole milliseconds (> 0).
 
     Raises ValueError with a message fit to show a profile author.
     """
     if isinstance(text, bool) or not isinstance(text, str):
-        raise ValueError(f"duration {text!r} needs a unit: write it like 90s, 1m30s, 5m or 250ms")
+        raise ValueError(
+            f"duration {_shown(text)} needs a unit: write it like 90s, 1m30s, 5m or 250ms"
+        )
     compact = text.replace(" ", "")
     if not _DURATION_FULL.match(compact):
         raise ValueError(
-            f"cannot read duration {text!r}{_unit_hint('duration', text)}: "
+            f"cannot read duration {_shown(text)}{_unit_hint('duration', text)}: "
             "write it like 90s, 1m30s, 5m or 250ms"
         )
     total = 0.0
     for number, unit in _DURATION_PART.findall(compact):
         total += float(number) * _MS_PER_UNIT[unit]
+    if not total <= MAX_DURATION_MS:  # also infinity, from hundreds of digits
+        longest = format_duration(MAX_DURATION_MS)
+        raise ValueError(f"duration {_shown(text)} is too long: the longest is {longest}")
     ms = round(total)
     if ms <= 0:
-        raise ValueError(f"duration {text!r} must be longer than zero")
+        raise ValueError(f"duration {_shown(text)} must be longer than zero")
     return ms
 
 
 def parse_frequency_hz(text: object) -> float:
     """Parse `2Hz` or `0.5 Hz` into hertz (> 0)."""
     if isinstance(text, bool) or not isinstance(text, str):
-        raise ValueError(f"frequency {text!r} needs a unit: write it like 2Hz")
+        raise ValueError(f"frequency {_shown(text)} needs a unit: write it like 2Hz")
     match = _FREQUENCY.match(text.strip())
     if not match:
         raise ValueError(
-            f"cannot read frequency {text!r}{_unit_hint('frequency', text)}: "
+            f"cannot read frequency {_shown(text)}{_unit_hint('frequency', text)}: "
             "write it like 2Hz or 0.5Hz"
         )
     value = float(match.group(1))
+    if not value <= MAX_FREQUENCY_HZ:
+        raise ValueError(
+            f"frequency {_shown(text)} is too high: the highest is {MAX_FREQUENCY_HZ:,.0f}Hz"
+        )
     if value <= 0:
-        raise ValueError(f"frequency {text!r} must be above zero")
+        raise ValueError(f"frequency {_shown(text)} must be above zero")
     return value
 
 
 def parse_temperature_c(text: object) -> float:
     """Parse `40C` into degrees Celsius."""
     if isinstance(text, bool) or not isinstance(text, str):
-        raise ValueError(f"temperature {text!r} needs a unit: write it like 40C")
+        raise ValueError(f"temperature {_shown(text)} needs a unit: write it like 40C")
     match = _TEMPERATURE.match(text.strip())
     if not match:
         raise ValueError(
-            f"cannot read temperature {text!r}{_unit_hint('temperature', text)}: write it like 40C"
+            f"cannot read temperature {_shown(text)}{_unit_hint('temperature', text)}: "
+            "write it like 40C"
         )
-    return float(match.group(1))
+    value = float(match.group(1))
+    if not abs(value) <= MAX_TEMPERATURE_C:
+        raise ValueError(
+            f"temperature {_shown(text)} is out of range: at most {MAX_TEMPERATURE_C:g}C either way"
+        )
+    return value
 
 
 def format_duration(ms: int, *, exact: bool = True) -> str:

@@ -10,6 +10,7 @@ files that are not UTF-8 text, and documents that expand into too many nodes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,29 @@ _PLAIN_TAGS = {f"{_TAG}{name}" for name in ("str", "timestamp", "binary", "merge
 _CORE_SCALAR_TAGS = {f"{_TAG}{name}" for name in ("int", "float", "bool", "null")}
 _BOOL_WORDS = {"true", "false"}
 _constructor = SafeConstructor()
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it: linear in the input (the pure-Python one is
+quadratic in nesting and ten times slower), with a nesting limit of its own."""
+
+parses = 0
+"""How many documents `parse` has parsed in this process (tests count the work done)."""
+
+
+def _problem_text(problem: str, text: str, index: int) -> str:
+    """libyaml's wording of a syntax error, naming the character or alias it is about."""
+    if not problem:
+        return "malformed YAML"
+    at = text[index] if 0 <= index < len(text) else ""
+    if problem == "found character that cannot start any token" and at:
+        return f"found character {at!r} that cannot start any token"
+    if problem == "found undefined alias" and at == "*":
+        name = re.match(r"[^\s,\[\]{}]*", text[index + 1 : index + 81])
+        return f"found undefined alias {name.group(0) if name else ''!r}"
+    if problem == "exceeded maximum nesting depth":
+        return "nested too deeply"
+    if problem.startswith("did not find expected"):
+        return f"{problem}, but found {repr(at) if at else 'the end of the file'}"
+    return problem
 
 
 @dataclass
@@ -94,6 +118,66 @@ class Located:
         return Problem(self.path, line, col, message)
 
 
+_TOO_MANY = (
+    f"document expands into more than {MAX_NODES:,} values (an alias bomb?); refusing to read it"
+)
+
+
+def _kids(node: Node) -> list[Node]:
+    """The value nodes directly under `node`, in the order `_Converter` visits them."""
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [value for _key, value in node.value]
+    return []
+
+
+def _first_value_past_limit(root: Node) -> Node | None:
+    """The value `_Converter` would refuse as the (MAX_NODES + 1)th, found without expanding.
+
+    Aliases make a document a graph whose expansion can be exponential in its
+    size; here every node's expanded size (and height) is computed once, so an
+    alias bomb is found in time linear in the file. None when the document is
+    small enough, when it is recursive, or when a nesting deeper than MAX_DEPTH
+    comes first (the converter reports those, within the same limit).
+    """
+    sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
+    busy: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = _kids(node)
+            sizes[key] = 1 + sum(sizes[id(k)] for k in kids)
+            heights[key] = 1 + max((heights[id(k)] for k in kids), default=0)
+            busy.discard(key)
+        elif key not in sizes:
+            if key in busy:
+                return None  # a recursive alias: the converter's depth limit refuses it
+            busy.add(key)
+            stack.append((node, True))
+            stack.extend((k, False) for k in reversed(_kids(node)) if id(k) not in sizes)
+    wanted = MAX_NODES + 1
+    if sizes[id(root)] < wanted:
+        return None
+    node, depth = root, 0
+    while wanted > 1:
+        wanted -= 1
+        for kid in _kids(node):
+            size = sizes[id(kid)]
+            if wanted <= size:
+                node, depth = kid, depth + 1
+                break
+            if depth + heights[id(kid)] > MAX_DEPTH:
+                return None  # a too-deep value comes first: the converter says so
+            wanted -= size
+        if depth > MAX_DEPTH:
+            return None
+    return node
+
+
 def _mark(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -114,11 +198,7 @@ class _Converter:
     def convert(self, node: Node, loc: Loc) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise self.fail(
-                node,
-                f"document expands into more than {MAX_NODES:,} values "
-                "(an alias bomb?); refusing to read it",
-            )
+            raise self.fail(node, _TOO_MANY)
         if len(loc) > MAX_DEPTH:
             raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.values[loc] = _mark(node)
@@ -154,7 +234,7 @@ class _Converter:
         self.check_tag(node, None)
         text: str = node.value
         tag = node.tag
-        if tag not in _CORE_SCALAR_TAGS or node.style is not None:
+        if tag not in _CORE_SCALAR_TAGS or node.style:  # plain: None, or "" from libyaml
             return text
         # YAML 1.1 reads yes/no/on/off as booleans and 1:30 as a number; keep them as text.
         if tag.endswith("bool") and text.lower() not in _BOOL_WORDS:
@@ -199,12 +279,14 @@ def parse(text: str, path: str, *, max_bytes: int = MAX_BYTES) -> Located:
         raise InputError(
             Problem(path, 1, 1, f"text is {len(text):,} characters; the limit is {max_bytes:,}")
         )
+    global parses
+    parses += 1
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "malformed YAML"
+        what = _problem_text(exc.problem or "", text, mark.index if mark else -1)
         raise InputError(Problem(path, line, col, f"malformed YAML: {what}")) from None
     except yaml.YAMLError as exc:
         raise InputError(Problem(path, 1, 1, f"malformed YAML: {exc}")) from None
@@ -213,6 +295,9 @@ def parse(text: str, path: str, *, max_bytes: int = MAX_BYTES) -> Located:
     if node is None:
         raise InputError(Problem(path, 1, 1, "file is empty"))
     converter = _Converter(path)
+    bomb = _first_value_past_limit(node) if "*" in text else None  # no alias, no bomb
+    if bomb is not None:
+        raise converter.fail(bomb, _TOO_MANY)
     data = converter.convert(node, ())
     if not isinstance(data, dict):
         line, col = _mark(node)

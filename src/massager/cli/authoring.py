@@ -98,34 +98,34 @@ def validate(
     with --strict it is an error.
     """
     from massager import api
+    from massager.rig import Rig
     from massager.units import format_duration
 
     failed = False
     cap = session_cap_ms(session_cap)
     paths = expand_paths(paths)
-    rigs = [_is_rig_file(ref) for ref in paths]
-    rig_obj = None
-    if not all(rigs):
-        try:  # once for every profile: a bad --rig is reported once
-            rig_obj = api.load_rig(rig)
-        except UsageError:
-            raise
-        except MassagerError as exc:
-            failed = True
-            sys.stderr.write(f"{exc}\n")
-    for ref, is_rig in zip(paths, rigs, strict=True):
+    rig_obj: Rig | None = None
+    rig_failed = False
+    for ref in paths:
         try:
-            if is_rig:
-                checked = api.load_rig(Path(ref) if Path(ref).is_file() else ref)
+            checked = api.load_file(ref)  # parsed once, then told apart: rig or profile
+            if isinstance(checked, Rig):
                 typer.echo(f"ok: rig {checked.name} ({len(checked.actuators)} actuators)")
                 continue
-            profile = api.load_profile(ref)
+            if rig_obj is None and not rig_failed:
+                try:  # once for every profile: a bad --rig is reported once
+                    rig_obj = api.load_rig(rig)
+                except UsageError:
+                    raise
+                except MassagerError as exc:
+                    rig_failed = failed = True
+                    sys.stderr.write(f"{exc}\n")
             if rig_obj is None:
                 continue  # the rig's error is out already; the profile itself loaded
-            stream = api.compile_stream(profile, rig_obj, session_cap_ms=cap)
+            stream = api.compile_stream(checked, rig_obj, session_cap_ms=cap)
             report_warnings(stream, strict=strict)
             typer.echo(
-                f"ok: {profile.name} ({format_duration(stream.duration_ms)}, "
+                f"ok: {checked.name} ({format_duration(stream.duration_ms)}, "
                 f"{len(stream.steps)} steps, {len(stream.commands)} commands on {rig_obj.name})"
             )
         except UsageError:
@@ -135,23 +135,6 @@ def validate(
             sys.stderr.write(f"{exc}\n")
     if failed:
         raise typer.Exit(1)
-
-
-def _is_rig_file(ref: str) -> bool:
-    """Whether `ref` is a rig: a YAML file whose top level has `actuators`, or a bundled rig name.
-
-    A file that does not parse counts as a profile, so loading it reports the YAML error
-    at its position.
-    """
-    from massager import bundled, yamlio
-
-    path = Path(ref)
-    if not path.is_file():
-        return bundled.find("profiles", ref) is None and bundled.find("rigs", ref) is not None
-    try:
-        return "actuators" in yamlio.load(path).data
-    except MassagerError:
-        return False
 
 
 @app.command("compile")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from massager.compiler import reach, safety
+from massager.compiler import bounds, reach, safety
 from massager.compiler.motion import PULSE_REST_MS
 from massager.compiler.notes import Warnings, located
 from massager.compiler.techniques import TECHNIQUES, Job, Window
@@ -31,6 +31,7 @@ from massager.profile.model import (
     Profile,
     Repeat,
 )
+from massager.profile.model import children as _children
 from massager.rig.model import Rig
 from massager.stream import Command, CommandStream, StepInfo
 from massager.units import format_duration
@@ -59,6 +60,7 @@ def compile_profile(profile: Profile, rig: Rig, settings: Settings | None = None
     if settings.session_cap_ms <= 0:
         raise UsageError("the session cap must be above zero")
     check_cap(profile, settings.session_cap_ms)
+    bounds.check_steps(profile)
     builder = _Builder(rig, settings)
     builder.place_all(profile.steps, 0, 0, "")
     if builder.problems:
@@ -139,16 +141,6 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
             raise InputError(
                 Problem("<profile>", 1, 1, f"the profile lasts {format_duration(total)}, {cap}")
             )
-
-
-def _children(item: Item) -> list[Item]:
-    if isinstance(item, Parallel):
-        return list(item.parallel)
-    if isinstance(item, Include):
-        return list(item.profile.steps)
-    if isinstance(item, Group | Repeat):
-        return list(item.steps)
-    return []
 
 
 def _duration_field(item: Any) -> str | None:
@@ -368,6 +360,7 @@ class _Builder:
             self.warnings.nothing(step, info.number, name)
         for note in job.all_notes():
             self.warnings.add(step, info.number, name, note)
+        bounds.check_commands(len(self.commands), step, name)
 
     def windows(self, step: Any, start: int, end: int) -> list[Window]:
         feet = reach.feet_of(step.feet)

@@ -34,6 +34,8 @@ from massager.profile.model import (
 from massager.yamlio import Loc, Located
 
 MAX_INCLUDE_DEPTH = 16
+MAX_INCLUDE_BUILDS = 256
+"""Most different profiles (file and set: values) the includes of one load may build."""
 _REF = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
 _TOP_KEYS = ("name", "description", "params", "steps")
 _BLOCK_KEYS = ("parallel", "repeat", "steps", "include")
@@ -47,8 +49,18 @@ def load(
 
     `params` override its params (values, or text from the command line).
     """
-    doc = yamlio.load(path, display=display or str(path))
-    return build(doc, params=params, stack=(path.resolve(),))
+    loads = Loads()
+    doc = loads.document(path, display or str(path))
+    return build(doc, params=params, stack=(path.resolve(),), loads=loads)
+
+
+def from_document(doc: Located) -> Profile:
+    """Build a profile from a file already parsed by `yamlio.load` (it is not read again)."""
+    if doc.file is None:
+        return build(doc)
+    loads = Loads()
+    loads.documents[doc.file.resolve()] = doc
+    return build(doc, stack=(doc.file.resolve(),), loads=loads)
 
 
 def from_data(
@@ -67,7 +79,7 @@ def with_params(profile: Profile, params: Mapping[str, Any]) -> Profile:
     if doc is None:
         raise UsageError("this profile was not built by the loader; cannot override params")
     stack = (doc.file.resolve(),) if doc.file is not None else ()
-    return build(doc, params=params, stack=stack)
+    return build(doc, params=params, stack=stack, loads=profile._loads)
 
 
 def build(
@@ -76,6 +88,7 @@ def build(
     params: Mapping[str, Any] | None = None,
     stack: tuple[Path, ...] = (),
     cli: bool = True,
+    loads: Loads | None = None,
 ) -> Profile:
     """Validate a parsed profile document into a Profile.
 
@@ -83,7 +96,7 @@ def build(
     name no param or do not fit its type; from an include's `set:` they are
     located problems.
     """
-    return _Builder(doc, stack).build(params or {}, _raise_usage if cli else None)
+    return _Builder(doc, stack, loads or Loads()).build(params or {}, _raise_usage if cli else None)
 
 
 def parse_set_options(options: list[str] | None) -> dict[str, str]:
@@ -121,12 +134,32 @@ def resolve_ref(ref: str, base_dir: Path | None) -> Path | None:
     return bundled.find("profiles", ref)
 
 
+class Loads:
+    """What one load has read and built, so that every file is parsed once and every
+    include (a file with the same `set:` values) is built once, however often it is
+    included: a fan-out of includes costs what its files cost, not their product.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[Path, Located] = {}
+        self.built: dict[tuple[Path, str], Profile | list[Problem]] = {}
+
+    def document(self, path: Path, display: str) -> Located:
+        """The parsed file at `path` (shown as `display` the first time it was read)."""
+        resolved = path.resolve()
+        doc = self.documents.get(resolved)
+        if doc is None:
+            doc = self.documents[resolved] = yamlio.load(path, display=display)
+        return doc
+
+
 class _Builder:
     """One pass over a profile document, collecting problems as it goes."""
 
-    def __init__(self, doc: Located, stack: tuple[Path, ...]) -> None:
+    def __init__(self, doc: Located, stack: tuple[Path, ...], loads: Loads) -> None:
         self.doc = doc
         self.stack = stack
+        self.loads = loads
         self.problems: list[Problem] = []
         self.substituted: dict[Loc, str] = {}  # where a param was substituted: its name
         self.unknown_refs: set[Loc] = set()
@@ -135,7 +168,7 @@ class _Builder:
         self.params_used: dict[str, Any] = {}
         # params an including profile passed in `set:`: where it wrote each value, and
         # the `--set NAME=VALUE` option it came from, if it came from one
-        self.passed: dict[str, tuple[Located, Loc, str | None]] = {}
+        self.passed: dict[str, Passed] = {}
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, key=key))
@@ -180,6 +213,7 @@ class _Builder:
             raise InputError(_dedupe(self.problems))
         profile._origin = Origin(self.doc, ())
         profile._doc = self.doc
+        profile._loads = self.loads
         return profile
 
     def params(self, raw: object, overrides: Mapping[str, Any], on_bad: _OnBad) -> dict[str, Any]:
@@ -378,33 +412,75 @@ class _Builder:
         if len(self.stack) >= MAX_INCLUDE_DEPTH:
             self.add(where, f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
             return None
-        try:
-            doc = yamlio.load(path, display=_display(path, base_dir))
-            sub = _Builder(doc, (*self.stack, resolved))
-            for name in model.set:
-                at = self.doc.align((*loc, "set", name))
-                ref = self.substituted.get(at)
-                option = None
-                if ref is not None and ref in self.cli_values:
-                    option = f"--set {ref}={self.cli_values[ref]}"
-                elif ref is not None and ref in self.passed:
-                    # passed down again: keep pointing at where the user wrote it
-                    sub.passed[name] = self.passed[ref]
-                    continue
-                sub.passed[name] = (self.doc, at, option)
-
-            def bad_set(name: str, value: Any, error: str) -> None:
-                raise InputError(self.doc.problem((*loc, "set", name), error, key=True))
-
-            profile = sub.build(model.set, bad_set)
-        except InputError as exc:
-            self.problems.extend(exc.problems)
+        passed = self.passed_on(model.set, loc)
+        where_passed = sorted((k, d.path, at, opt) for k, (d, at, opt) in passed.items())
+        key = (resolved, repr(sorted(model.set.items())) + repr(where_passed))
+        done = self.loads.built.get(key)
+        if done is None:
+            if len(self.loads.built) >= MAX_INCLUDE_BUILDS:
+                self.add(
+                    where,
+                    f"includes build more than {MAX_INCLUDE_BUILDS} different profiles "
+                    "(a file included with other set: values counts again); refusing to go on",
+                )
+                return None
+            done = self.build_include(path, base_dir, (*loc, "set"), model.set, passed)
+            if done is None:
+                return None
+            self.loads.built[key] = done
+        if isinstance(done, list):
+            self.problems.extend(done)
             return None
-        model._profile = profile
+        model._profile = done
         return model
+
+    def passed_on(self, values: dict[str, Any], loc: Loc) -> dict[str, Passed]:
+        """Where each value an include's `set:` passes was written (for its problems)."""
+        passed: dict[str, Passed] = {}
+        for name in values:
+            at = self.doc.align((*loc, "set", name))
+            ref = self.substituted.get(at)
+            option = None
+            if ref is not None and ref in self.cli_values:
+                option = f"--set {ref}={self.cli_values[ref]}"
+            elif ref is not None and ref in self.passed:
+                # passed down again: keep pointing at where the user wrote it
+                passed[name] = self.passed[ref]
+                continue
+            passed[name] = (self.doc, at, option)
+        return passed
+
+    def build_include(
+        self,
+        path: Path,
+        base_dir: Path | None,
+        set_loc: Loc,
+        values: dict[str, Any],
+        passed: dict[str, Passed],
+    ) -> Profile | list[Problem] | None:
+        """The profile an include builds, or its problems; None if its `set:` was refused
+        (those problems are located here, so they are not cached with the file's)."""
+        refused: list[Problem] = []
+
+        def bad_set(name: str, value: Any, error: str) -> None:
+            refused.append(self.doc.problem((*set_loc, name), error, key=True))
+            raise InputError(refused)
+
+        try:
+            doc = self.loads.document(path, _display(path, base_dir))
+            sub = _Builder(doc, (*self.stack, path.resolve()), self.loads)
+            sub.passed = passed
+            return sub.build(values, bad_set)
+        except InputError as exc:
+            if refused:
+                self.problems.extend(refused)
+                return None
+            return exc.problems
 
 
 _OnBad = Callable[[str, Any, str], None]
+Passed = tuple[Located, Loc, str | None]
+"""Where a passed-in param's value was written: document, location, the --set behind it."""
 
 
 def _raise_usage(name: str, value: Any, error: str) -> None:

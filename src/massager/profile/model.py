@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import (
@@ -48,6 +49,9 @@ PARAM_REF: dict[str, Any] = {
     "description": "a $param",
 }
 """The JSON Schema of a `$param` reference (the loader substitutes it)."""
+MAX_REPEAT = 1_000_000_000
+"""Highest `repeat` count read (the session cap and the compiler's limit on expanded
+steps refuse far lower counts, with messages that say why)."""
 
 
 def _with_ref(schema: dict[str, Any]) -> WithJsonSchema:
@@ -199,6 +203,11 @@ class StepBase(_Model):
     def total_ms(self) -> int:
         """How long the step runs."""
         return self.duration_ms
+
+    @property
+    def expanded_steps(self) -> int:
+        """A step places itself once."""
+        return 1
 
 
 class Rub(StepBase):
@@ -556,6 +565,11 @@ class Rest(_Model):
         """How long the rest lasts."""
         return self.duration_ms
 
+    @property
+    def expanded_steps(self) -> int:
+        """A rest places itself once."""
+        return 1
+
 
 Step = Annotated[
     Rub
@@ -607,28 +621,43 @@ class Parallel(_Model):
     parallel: list[Item] = Field(min_length=2, description="the tracks, each a step or block")
     name: str | None = Field(None, max_length=80)
 
-    @property
+    @cached_property
     def total_ms(self) -> int:
         """Duration of the longest track."""
         return max(item.total_ms for item in self.parallel)
+
+    @cached_property
+    def expanded_steps(self) -> int:
+        """Steps the block places on the session clock: every track's."""
+        return sum(item.expanded_steps for item in self.parallel)
 
 
 class Repeat(_Model):
     """Steps repeated a number of times."""
 
-    repeat: int = Field(ge=1, description="how many times")
+    repeat: int = Field(ge=1, le=MAX_REPEAT, description="how many times")
     steps: list[Item] = Field(min_length=1)
     name: str | None = Field(None, max_length=80)
 
-    @property
+    @cached_property
     def once_ms(self) -> int:
         """Duration of one round."""
         return sum(item.total_ms for item in self.steps)
 
-    @property
+    @cached_property
     def total_ms(self) -> int:
         """Duration of every round together."""
         return self.repeat * self.once_ms
+
+    @cached_property
+    def once_steps(self) -> int:
+        """Steps one round places on the session clock."""
+        return sum(item.expanded_steps for item in self.steps)
+
+    @cached_property
+    def expanded_steps(self) -> int:
+        """Steps every round together places (multiplied, never expanded)."""
+        return self.repeat * self.once_steps
 
 
 class Group(_Model):
@@ -637,10 +666,15 @@ class Group(_Model):
     steps: list[Item] = Field(min_length=1)
     name: str | None = Field(None, max_length=80)
 
-    @property
+    @cached_property
     def total_ms(self) -> int:
         """Sum of its steps."""
         return sum(item.total_ms for item in self.steps)
+
+    @cached_property
+    def expanded_steps(self) -> int:
+        """Steps it places on the session clock."""
+        return sum(item.expanded_steps for item in self.steps)
 
 
 class Include(_Model):
@@ -663,6 +697,11 @@ class Include(_Model):
         """Duration of the included profile."""
         return self.profile.total_ms
 
+    @property
+    def expanded_steps(self) -> int:
+        """Steps the included profile places on the session clock."""
+        return self.profile.expanded_steps
+
 
 Item = Union[Step, Parallel, Repeat, Group, Include]  # noqa: UP007 (forward references)
 """A profile entry: a technique step or a block."""
@@ -680,11 +719,17 @@ class Profile(_Model):
     )
     steps: list[Item] = Field(min_length=1)
     _doc: Located | None = PrivateAttr(None)
+    _loads: Any = PrivateAttr(None)  # the loader's parsed files and built includes
 
-    @property
+    @cached_property
     def total_ms(self) -> int:
         """The profile's computed duration: steps in sequence, parallel tracks at once."""
         return sum(item.total_ms for item in self.steps)
+
+    @cached_property
+    def expanded_steps(self) -> int:
+        """Steps compiling it places on the session clock (repeats multiplied, not expanded)."""
+        return sum(item.expanded_steps for item in self.steps)
 
     @property
     def duration_ms(self) -> int:
@@ -699,10 +744,27 @@ class Profile(_Model):
         return list(seen)
 
 
+def children(item: Item) -> list[Item]:
+    """The items directly under a block (an include's: its profile's steps); none for a step."""
+    if isinstance(item, Parallel):
+        return list(item.parallel)
+    if isinstance(item, Include):
+        return list(item.profile.steps)
+    if isinstance(item, Group | Repeat):
+        return list(item.steps)
+    return []
+
+
 def iter_steps(items: list[Item]) -> list[AnyStep]:
-    """Every technique step under `items`, in written order (repeats not expanded)."""
+    """Every technique step under `items`, in written order.
+
+    Repeats are not expanded, and a profile included several times is walked
+    once (its first time), so the walk is as long as the files, never as the
+    expansion.
+    """
     out: list[AnyStep] = []
     stack: list[Any] = list(reversed(items))
+    walked: set[int] = set()
     while stack:
         item = stack.pop()
         if isinstance(item, Parallel):
@@ -710,7 +772,9 @@ def iter_steps(items: list[Item]) -> list[AnyStep]:
         elif isinstance(item, Repeat | Group):
             stack.extend(reversed(item.steps))
         elif isinstance(item, Include):
-            stack.extend(reversed(item.profile.steps))
+            if id(item.profile) not in walked:
+                walked.add(id(item.profile))
+                stack.extend(reversed(item.profile.steps))
         else:
             out.append(item)
     return out

@@ -7,6 +7,8 @@ the models check ranges and cross-field rules.
 from __future__ import annotations
 
 import re
+import struct
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -19,10 +21,11 @@ from pydantic import (
     model_validator,
 )
 
+from firmware_bridge import codec
 from firmware_bridge.names import KIND_CODES
 from massager import zones
 from massager.diagnostics import At
-from massager.units import parse_duration_ms, parse_temperature_c
+from massager.units import MAX_DURATION_MS, parse_duration_ms, parse_temperature_c
 
 ActuatorKind = Literal["roller", "vibration", "air", "heater"]
 Foot = Literal["left", "right"]
@@ -47,6 +50,10 @@ AIR_MAX_ON_MS = 30_000
 
 HEATER_MAX_TEMP_C = 42.0
 """Default heater cap: skin burns after hours at 44C, so heaters stay below it."""
+
+MIN_SLEW = 0.001
+"""Slowest max_slew (level per second): the longest ramp, -1 to 1 at this rate (2001 s),
+fits the 32-bit microsecond duration of a ramp on the wire (about 71 min)."""
 
 SPI0_PINS: dict[int, str] = {8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
 """BCM pins of the Pi's SPI0 bus, which an MCP3008 temperature input occupies."""
@@ -87,8 +94,24 @@ ReachedZone = Annotated[
 """A zone an actuator reaches (each one checked, so a bad one is reported where it is)."""
 
 
+def wire_problem(encode: Callable[[], bytes]) -> str | None:
+    """Why a value cannot travel in the field of the wire message `encode` builds, or None.
+
+    Every rig field a device is configured with is encoded at load by the very codec
+    the serial link uses, so one that does not fit its field's width is a located
+    error here rather than a failure at `--device serial`.
+    """
+    try:
+        encode()
+    except (struct.error, OverflowError, ValueError) as exc:
+        return f"cannot travel in the device's configuration message ({exc})"
+    return None
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class TempSensor(_Strict):
@@ -201,10 +224,11 @@ class Actuator(_Strict):
     reaches: list[ReachedZone] = Field(min_length=1)
     max_level: Level = 1.0
     min_level: Level = Field(0.0, description="below this the motor stalls (rollers)")
-    max_slew: float = Field(2.0, gt=0.0, le=100.0, description="level per second (soft start)")
+    max_slew: float = Field(2.0, ge=MIN_SLEW, le=100.0, description="level per second (soft start)")
     max_on_ms: DurationMs = Field(
         600_000,
         gt=0,
+        le=MAX_DURATION_MS,
         alias="max_on",
         description="longest continuous on-time, e.g. `10m`; air defaults to 30s",
     )
@@ -254,6 +278,9 @@ class Actuator(_Strict):
             problem = self.bindings.gpio.shape_problem(self.kind)
             if problem:
                 raise At(("bindings", "gpio"), f"actuator {self.id!r}: {problem}")
+        problem = wire_problem(lambda: codec.encode_config_channel(0, *self.device_limits()))
+        if problem:
+            raise ValueError(f"actuator {self.id!r}: its limits {problem}")
         return self
 
     @property
@@ -299,7 +326,11 @@ class Rig(_Strict):
         "watchdog (on the motor drivers' enable) from cutting the motors",
     )
     heat_max_ms: DurationMs = Field(
-        1_200_000, gt=0, alias="heat_max", description="heat timer across the session, e.g. `20m`"
+        1_200_000,
+        gt=0,
+        le=MAX_DURATION_MS,
+        alias="heat_max",
+        description="heat timer across the session, e.g. `20m`",
     )
     watchdog_ms: int = Field(250, ge=20, le=5000, description="device watchdog")
 
@@ -336,6 +367,9 @@ class Rig(_Strict):
                     f"(default {highest}{what}, given {factor})",
                 )
         self._gpio_pins_distinct()
+        problem = wire_problem(lambda: codec.encode_config_begin(0, self.watchdog_ms))
+        if problem:
+            raise ValueError(f"watchdog_ms {problem}")
         return self
 
     def _gpio_pins_distinct(self) -> None:
