@@ -98,6 +98,14 @@ class Driver(ABC):
         self.options = options or DriverOptions()
 
     @property
+    def poll_gap_ms(self) -> float | None:
+        """Longest the session may leave between two polls (clock ms), when polls feed the
+        device's watchdog; None when something else feeds it (the serial link's thread
+        beats at a third of the watchdog). The session polls at least this often.
+        """
+        return None
+
+    @property
     @abstractmethod
     def clock(self) -> Clock:
         """The clock the session waits on while this device plays."""

@@ -84,6 +84,10 @@ class SimHal:
         return self.sensors[ch].read(self.t_s)
 
 
+WATCHDOG_POLLS = 2.5
+"""Polls the session makes per watchdog period, at least (its heartbeat adapts to the rig)."""
+
+
 class SimDriver(Driver):
     """The simulated massager: the device executor, physical models and an optional trace."""
 
@@ -136,6 +140,12 @@ class SimDriver(Driver):
         if self.options.virtual or self.options.speed <= 1.0:
             return base
         return min(round(base * self.options.speed), self.MAX_WATCHDOG_MS)
+
+    @property
+    def poll_gap_ms(self) -> float:
+        """Each poll feeds the watchdog: 2.5 polls per watchdog, so the rig's shortest
+        (20 ms) holds too (a poll every 8 ms of clock time)."""
+        return self.watchdog_ms / WATCHDOG_POLLS
 
     @property
     def clock(self) -> Clock:

@@ -4,7 +4,8 @@ The session sends the commands due in the first `lookahead_ms` (by default
 `driver.lookahead_ms`) before it calls `driver.start()`, then keeps sending
 that far ahead of the
 device's session time, wakes at least every `heartbeat_ms` of clock time to poll the
-device (which also feeds its watchdog), reports what happens through an
+device (which also feeds its watchdog; by default 100 ms, or the shorter
+`driver.poll_gap_ms` a short rig watchdog needs), reports what happens through an
 `EventBus`, and applies the user's controls: pause, resume, intensity, stop.
 Controls may be called from any thread (a key reader, a signal handler); they
 are queued and applied by the thread running `run()`, so the driver is only
@@ -107,13 +108,16 @@ class Session:
         bus: EventBus | None = None,
         intensity: float = 1.0,
         cap_ms: int = DEFAULT_CAP_MS,
-        heartbeat_ms: float = HEARTBEAT_MS,
+        heartbeat_ms: float | None = None,
         max_pause_ms: float = DEFAULT_MAX_PAUSE_MS,
         lookahead_ms: float | None = None,
         handle_signals: bool = False,
     ) -> None:
         if not 0.0 <= intensity <= 1.0:
             raise ValueError(f"intensity must be within 0..1, got {intensity}")
+        if heartbeat_ms is None:  # at least every HEARTBEAT_MS, and as often as the device needs
+            gap = driver.poll_gap_ms
+            heartbeat_ms = HEARTBEAT_MS if gap is None else min(HEARTBEAT_MS, gap)
         if cap_ms <= 0 or heartbeat_ms <= 0 or max_pause_ms <= 0:
             raise ValueError("cap_ms, heartbeat_ms and max_pause_ms must be above zero")
         self.stream = stream
