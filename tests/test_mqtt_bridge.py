@@ -81,9 +81,12 @@ def ha(mosquitto: Broker) -> Iterator[HomeAssistant]:
     client.close()
 
 
-def _bridge(broker: Broker, **options: Any) -> tuple[RecordingDispatcher, BridgeThread]:
+def _bridge(
+    broker: Broker, refuse: tuple[str, ...] = (), **options: Any
+) -> tuple[RecordingDispatcher, BridgeThread]:
     """A bridge on `broker`, waited for until it is connected."""
     dispatcher = RecordingDispatcher()
+    dispatcher.refuse.update(refuse)
     config = MqttConfig(enabled=True, port=broker.port, **options)
     bridge = MqttBridge(config, dispatcher, "http://massager.local:8765/")
     runner = BridgeThread(bridge)
@@ -269,3 +272,15 @@ def _data() -> Any:
     from pathlib import Path
 
     return Path(__file__).parent / "data" / "mqtt"
+
+
+def test_a_failing_question_costs_the_sensors_not_the_bridge(
+    mosquitto: Broker, ha: HomeAssistant
+) -> None:
+    mark = time.monotonic()
+    _dispatcher, runner = _bridge(mosquitto, refuse=("profile.describe",))
+    try:
+        components = ha.wait(TOPICS.config, after=mark).json()["components"]
+        assert "profile" in components and not [k for k in components if k.startswith("temp_")]
+    finally:
+        runner.close()

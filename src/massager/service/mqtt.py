@@ -134,6 +134,7 @@ class MqttBridge:
         self.intensity = 1.0
         self.connected = asyncio.Event()
         self._seen_state = "idle"
+        self.device: DeviceInfo | None = None
 
     async def run(self) -> None:
         """The bridge's life: register with the Dispatcher, then keep a broker connection."""
@@ -141,27 +142,28 @@ class MqttBridge:
 
         self.dispatcher.connect(self.client)
         try:
-            await self._learn()
             backoff = BACKOFF_FIRST_S
             while True:
                 try:
+                    if self.device is None:
+                        await self._learn()
                     async with _client(self.config, self.topics) as mq:
                         backoff = BACKOFF_FIRST_S
                         await self._connected(mq)
                 except aiomqtt.MqttError as exc:
-                    self.connected.clear()
-                    log.warning(
-                        "mqtt: broker %s:%d: %s; retrying in %.1f s",
-                        self.config.host,
-                        self.config.port,
-                        exc,
-                        backoff,
-                    )
+                    self._lost(f"broker {self.config.host}:{self.config.port}: {exc}", backoff)
+                except Exception as exc:  # never a traceback, never the end of the bridge
+                    self._lost(f"{type(exc).__name__}: {exc}", backoff)
                 await asyncio.sleep(backoff * random.uniform(0.9, 1.1))
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
         finally:
             self.connected.clear()
             self.dispatcher.disconnect(self.client)
+
+    def _lost(self, why: str, backoff: float) -> None:
+        """Log why the connection ended and when the next try comes."""
+        self.connected.clear()
+        log.warning("mqtt: %s; retrying in %.1f s", why, backoff)
 
     async def _learn(self) -> None:
         """Subscribe to status and read what discovery announces (profiles, heaters)."""
@@ -172,14 +174,17 @@ class MqttBridge:
         self.profile = str(status.get("profile") or first)
         self.intensity = float(status.get("intensity", 1.0))
         self._seen_state = str(status.get("state", "idle"))
+        self.device = await self._device()
 
     async def _device(self) -> DeviceInfo:
         """What discovery says about this massager, asked of the API."""
         info = await self._call("server.info", {})
         heaters: tuple[str, ...] = ()
-        if self.profile:
+        try:
             described = await self._call("profile.describe", {"profile": self.profile})
             heaters = tuple(a["id"] for a in described["actuators"] if a["kind"] == "heater")
+        except Exception as exc:  # no heater sensors is no reason to stay away
+            log.warning("mqtt: no heater sensors announced: %s", exc)
         return DeviceInfo(
             node_id=self.config.node_id,
             sw_version=__version__,
@@ -226,7 +231,9 @@ class MqttBridge:
 
     async def _announce(self, mq: aiomqtt.Client) -> None:
         """Availability `online`, the discovery config, and the state, all retained."""
-        config = discovery_payload(self.topics, await self._device())
+        if self.device is None:
+            self.device = await self._device()
+        config = discovery_payload(self.topics, self.device)
         await mq.publish(self.topics.availability, "online", qos=1, retain=True)
         await mq.publish(self.topics.config, json.dumps(config), qos=1, retain=True)
         self.throttle.forget()
