@@ -111,9 +111,10 @@ def test_start_intensity_pause_resume_stop_over_mqtt_change_the_trace(
         running = _state(ha, mark, state="running", profile="quick", intensity=100)
         assert running["running"] == "ON"
         wait_until(lambda: ws.call("status.get")["session_ms"] > 15_000, 10, "15 s of session")
+        asked_at = ws.call("status.get")["session_ms"]
         ha.publish(TOPICS.intensity_set, "50")
         _state(ha, mark, state="running", intensity=50)
-        changed_at = ws.call("status.get")["session_ms"]
+        changed_at = ws.call("status.get")["session_ms"]  # the change happened in between
         wait_until(lambda: ws.call("status.get")["session_ms"] > changed_at + 9000, 10, "9 s more")
         ha.publish(TOPICS.command, "pause")
         _state(ha, mark, state="paused")
@@ -132,7 +133,7 @@ def test_start_intensity_pause_resume_stop_over_mqtt_change_the_trace(
         service.close()
     trace = service.trace_levels()
     assert all_zero_at_end(trace) == {}
-    before = _peak(trace, changed_at - 8000, changed_at - 1000)
+    before = _peak(trace, asked_at - 8000, asked_at - 500)
     after = _peak(trace, changed_at + 1500, changed_at + 8000)
     assert before > 0.1
     assert 0.35 * before < after < 0.65 * before  # intensity 100 % -> 50 %
