@@ -50,7 +50,7 @@ class Service:
     """A `massager serve` subprocess; `url` is its base URL, `socket` its Unix socket."""
 
     def __init__(
-        self, tmp: Path, *args: str, speed: float | None = 20.0, env: dict[str, str] | None = None
+        self, tmp: Path, *args: str, speed: float | None = 5.0, env: dict[str, str] | None = None
     ) -> None:
         self.tmp = tmp
         self.socket = tmp / "api.sock"

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 from massager import api
 from massager.errors import MassagerError
 from massager.runtime.events import Fault, Finished, Paused, Progress, Resumed
 from massager.runtime.session import Session
-from massager.service.errors import NOT_CONTROLLER, WRONG_STATE, RpcError
+from massager.service.control import Control, Peer
+from massager.service.errors import WRONG_STATE, RpcError
 from massager.service.history import History
 from massager.service.status import Snapshot, build_status
 from massager.stream import CommandStream
@@ -44,13 +45,6 @@ OUTCOMES: dict[str, str] = {
     "error": "error",
 }
 """A session's finish reason -> the outcome the API and history report."""
-
-
-class Peer(Protocol):
-    """What the core needs of a client: who it is, and whether it is local (the Unix socket)."""
-
-    id: str
-    name: str
 
 
 @dataclass
@@ -99,10 +93,8 @@ class ServiceCore:
         self._state: State = "idle"
         self._run: _Run | None = None
         self.snapshot = Snapshot.idle(self.rig)
-        self.controller: Peer | None = None
-        self.clients: dict[str, Peer] = {}
         self._listeners: list[Callable[[], None]] = []
-        self._deadman_since: float | None = None
+        self.control = Control(self._changed)
         self._idle = threading.Event()
         self._idle.set()
 
@@ -120,48 +112,12 @@ class ServiceCore:
                 log.exception("status listener failed")
 
     def connect(self, client: Peer) -> None:
-        """A client is connected (it counts in `clients` and may hold control)."""
-        self.clients[client.id] = client
-        self._changed()
+        """A client is connected (it may hold control)."""
+        self.control.connect(client)
 
     def disconnect(self, client: Peer) -> None:
         """A client is gone: it drops control, and the dead-man starts counting."""
-        self.clients.pop(client.id, None)
-        if self.controller is not None and self.controller.id == client.id:
-            self.controller = None
-            self._deadman_since = time.monotonic()
-        self._changed()
-
-    # -- control ----------------------------------------------------------------------------
-
-    def take_control(self, client: Peer, force: bool = False) -> None:
-        """Make `client` the controller (`force`: from whoever holds it); else NOT_CONTROLLER."""
-        holder = self.controller
-        if holder is not None and holder.id != client.id and not force:
-            raise RpcError(NOT_CONTROLLER, f"control is held by {holder.name}")
-        self.controller = client
-        self._deadman_since = None
-        self._changed()
-
-    def release_control(self, client: Peer) -> None:
-        """`client` gives up control (nothing if it does not hold it)."""
-        if self.controller is not None and self.controller.id == client.id:
-            self.controller = None
-            self._deadman_since = time.monotonic()
-            self._changed()
-
-    def may_control(self, client: Peer) -> None:
-        """NOT_CONTROLLER if another client holds control (nothing changes either way)."""
-        holder = self.controller
-        if holder is not None and holder.id != client.id:
-            raise RpcError(NOT_CONTROLLER, f"control is held by {holder.name}")
-
-    def check_control(self, client: Peer) -> None:
-        """Start, pause, resume, intensity: the controller only (or `client`, if nobody is)."""
-        if self.controller is None:
-            self.take_control(client)
-        elif self.controller.id != client.id:
-            raise RpcError(NOT_CONTROLLER, f"control is held by {self.controller.name}")
+        self.control.disconnect(client)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -213,12 +169,12 @@ class ServiceCore:
         `cap_ms` (at most the service's cap) ends the session early; `local` (the Unix
         socket: the button, scripts on the Pi) exempts it from the remote dead-man.
         """
-        self.may_control(client)
+        self.control.may(client)
         if self._state == "fault":
             raise RpcError(WRONG_STATE, "a fault is latched: acknowledge it first")
         if self._state != "idle":
             raise RpcError(WRONG_STATE, "a session is already running")
-        self.check_control(client)
+        self.control.check(client)
         options = self.options
         session = api.open_session(
             stream,
@@ -241,7 +197,8 @@ class ServiceCore:
             self._state = "running"
             self.snapshot = Snapshot.starting(self.rig, intensity, self.snapshot)
         self._idle.clear()
-        self._deadman_since = None if self.controller is not None else time.monotonic()
+        if self.control.controller is None:
+            self.control.gone_since = time.monotonic()
         thread = threading.Thread(target=self._play, args=(run,), name="session", daemon=True)
         run.thread = thread
         thread.start()
@@ -250,7 +207,7 @@ class ServiceCore:
     def pause(self, client: Peer) -> None:
         """Ramp every output down and hold (controller only)."""
         run = self._require_session()
-        self.check_control(client)
+        self.control.check(client)
         run.user_paused = True
         run.session.pause()
         self._set_state("paused")
@@ -258,7 +215,7 @@ class ServiceCore:
     def resume(self, client: Peer) -> None:
         """Ramp back up and continue (controller only)."""
         run = self._require_session()
-        self.check_control(client)
+        self.control.check(client)
         run.user_paused = run.deadman_paused = False
         run.session.resume()
         self._set_state("running")
@@ -266,7 +223,7 @@ class ServiceCore:
     def set_intensity(self, client: Peer, value: float) -> None:
         """Change the user intensity (0..1) of the session playing (controller only)."""
         run = self._require_session()
-        self.check_control(client)
+        self.control.check(client)
         applied = run.session.set_intensity(value)
         with self._lock:
             self.snapshot.intensity = applied
@@ -305,10 +262,10 @@ class ServiceCore:
 
     def deadman_in_s(self, now: float | None = None) -> float | None:
         """Seconds until the remote dead-man pauses the session, or None when it is not counting."""
-        run, limit, since = self._run, self.options.deadman_s, self._deadman_since
+        run, limit, since = self._run, self.options.deadman_s, self.control.gone_since
         if run is None or not run.remote or limit is None or since is None:
             return None
-        if self._state != "running" or self.controller is not None:
+        if self._state != "running" or self.control.controller is not None:
             return None
         now = time.monotonic() if now is None else now
         return max(0.0, limit - (now - since))
@@ -411,16 +368,13 @@ class ServiceCore:
         with self._lock:
             run = self._run
             stream = run.stream if run is not None and self._state != "idle" else None
-            controller = self.controller
             return build_status(
                 state=self._state,
                 snap=self.snapshot,
                 rig=self.rig,
                 stream=stream,
-                controller=None
-                if controller is None
-                else {"id": controller.id, "name": controller.name},
+                controller=self.control.holder(),
                 you=you,
-                clients=len(self.clients),
+                clients=len(self.control.clients),
                 deadman_in_s=self.deadman_in_s(),
             )

@@ -164,7 +164,7 @@ class Handlers:
 
     async def session_start(self, client: Any, params: StartParams) -> Status:
         """Compile and play a profile; the caller becomes the controller if nobody is."""
-        self.core.may_control(client)  # refuse a second controller before compiling
+        self.core.control.may(client)  # refuse a second controller before compiling
         stream = await self._compile(params)
         cap = parse_cap(params.session_cap, self.core.options.session_cap_ms)
         try:
@@ -206,19 +206,16 @@ class Handlers:
 
     async def control_take(self, client: Any, params: TakeParams) -> ControlResult:
         """Become the controller."""
-        self.core.take_control(client, params.force)
+        self.core.control.take(client, params.force)
         return self._control()
 
     async def control_release(self, client: Any, params: Params) -> ControlResult:
         """Give up control."""
-        self.core.release_control(client)
+        self.core.control.release(client)
         return self._control()
 
     def _control(self) -> ControlResult:
-        holder = self.core.controller
-        return ControlResult.model_validate(
-            {"controller": None if holder is None else {"id": holder.id, "name": holder.name}}
-        )
+        return ControlResult.model_validate({"controller": self.core.control.holder()})
 
     async def history_list(self, client: Any, params: HistoryParams) -> list[dict[str, Any]]:
         """The latest sessions, newest first."""
