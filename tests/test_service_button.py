@@ -11,7 +11,7 @@ from service_support import Service
 from massager.service.button import ButtonRemote, run_button
 
 
-def _wait(pred: object, timeout: float = 10.0) -> bool:
+def _wait(pred: object, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():  # type: ignore[operator]
@@ -25,7 +25,7 @@ def test_press_and_hold_drive_the_service(tmp_path: Path) -> None:
     factory = MockFactory()
     said: list[str] = []
     remote = ButtonRemote(svc.socket, "quick", report=said.append)
-    button = run_button(remote, 5, hold_s=0.4, pin_factory=factory)
+    button = run_button(remote, 5, hold_s=1.5, pin_factory=factory)
     pin = factory.pin(5)
     ws = svc.ws()
     try:
@@ -45,7 +45,7 @@ def test_press_and_hold_drive_the_service(tmp_path: Path) -> None:
         assert _wait(lambda: state() == "paused")
         press(0.1)
         assert _wait(lambda: state() == "running")
-        press(0.8)  # held: stop
+        press(2.5)  # held: stop
         assert _wait(lambda: state() == "idle")
         assert said == [
             "button: started quick",
