@@ -152,3 +152,24 @@ def test_warning_json_round_trip() -> None:
         "a.yaml", 3, 5, "step 1 'x' (rub): slowed", "slowed", 1, "r", "2Hz", "1Hz"
     )
     assert CompileWarning.from_json(warning.to_json()) == warning
+
+
+def test_a_session_never_announces_a_skipped_step_and_keeps_the_numbers() -> None:
+    from dataclasses import replace
+
+    from fake_driver import FakeDriver
+    from fake_driver import stream as fake_stream
+
+    from massager.runtime.events import EventBus, Recorder, StepStarted
+    from massager.runtime.session import Session
+    from massager.stream import StepInfo
+
+    played = fake_stream()
+    air = StepInfo(1, "air", "ankle_circles", ("ankle",), 1500, 1500, 0, skipped=True)
+    played.steps = [played.steps[0], air, replace(played.steps[1], index=2)]
+    played.commands = [replace(c, step=2) if c.step == 1 else c for c in played.commands]
+    bus = EventBus()
+    recorder = Recorder(bus)
+    assert Session(played, FakeDriver(), bus=bus).run().reason == "done"
+    started = recorder.of(StepStarted)
+    assert [(e.step.number, e.count) for e in started] == [(1, 3), (3, 3)]

@@ -345,7 +345,9 @@ class Session:
             step = steps[self._next_step]
             self._next_step += 1
             # the step's own start: a poll can come late (a busy host, a sped-up simulator)
-            self.bus.publish(StepStarted(t_ms=step.start_ms, step=step, count=len(steps)))
+            # numbered N of every step in the table (skipped ones keep their numbers)
+            count = len(self.stream.steps)
+            self.bus.publish(StepStarted(t_ms=step.start_ms, step=step, count=count))
 
     def _progress(self, status: DeviceStatus, now: float) -> None:
         self.bus.publish(
