@@ -92,8 +92,11 @@ def test_the_pictures_are_drawn(tmp_path: Path) -> None:
     from test_plot import png_size
 
     assert png_size(by_act)[1] > png_size(by_zone)[1]  # more lanes: a taller picture
-    svg = plot_timeline(stream, tmp_path / "z.svg", actuators=INFO)
-    assert "<svg" in svg.read_text()[:400]
+    svg = plot_timeline(stream, tmp_path / "z.svg", actuators=INFO).read_text()
+    assert "<svg" in svg[:400]
+    # each step's box names the step on hover
+    assert '<g id="step-1"><title>1. rub: rub, sole, 0:00-0:30</title>' in svg
+    assert '<g id="step-2"><title>2. heat: heat, calf, 0:30-0:30 (skipped)</title>' in svg
 
 
 def test_simulate_plot_draws_speed_and_temperature(

@@ -360,7 +360,7 @@ def plot_timeline(
         row = tracks.index(step.track)
         width = step.end_ms - step.start_ms
         mark = marks.get(step.index)
-        band.add_patch(
+        box = band.add_patch(
             Rectangle(
                 (step.start_ms, row + 0.06),
                 width,
@@ -371,6 +371,7 @@ def plot_timeline(
                 hatch="////" if mark else None,
             )
         )
+        box.set_gid(f"step-{step.index + 1}")
         label = labels[step.index]
         if label:
             if mark and width / duration * axes_w_pt > len(label) * fontsize * 0.6 + 40:
@@ -435,7 +436,26 @@ def plot_timeline(
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    if out.suffix.lower() == ".svg":
+        _svg_titles(out, stream, marks)
     return out
+
+
+def _svg_titles(path: Path, stream: CommandStream, marks: Mapping[int, str]) -> None:
+    """Give each step's box in an SVG a <title>: its name shows when the pointer is on it."""
+    from html import escape
+
+    text = path.read_text(encoding="utf-8")
+    for step in stream.steps:
+        zones = f", {', '.join(step.zones)}" if step.zones else ""
+        mark = f" ({marks[step.index]})" if step.index in marks else ""
+        title = (
+            f"{step.index + 1}. {step.name}: {step.technique}{zones}, "
+            f"{_format_time(step.start_ms)}-{_format_time(step.end_ms)}{mark}"
+        )
+        anchor = f'<g id="step-{step.index + 1}">'
+        text = text.replace(anchor, f"{anchor}<title>{escape(title)}</title>", 1)
+    path.write_text(text, encoding="utf-8")
 
 
 def _draw_lane(
