@@ -12,6 +12,7 @@ from compiler_support import of, one_step, small_rig
 from massager import api
 from massager.drivers.base import DriverOptions
 from massager.drivers.sim import SimDriver
+from massager.errors import InputError
 from massager.runtime.session import Session
 from massager.stream import CommandStream, Timeline
 from massager.trace import LEVEL_TOLERANCE, read_trace
@@ -200,3 +201,36 @@ def test_a_dense_random_curve_never_holds_a_stalling_level() -> None:
     assert [(c.at_ms, c.op, c.level) for c in right] == [
         (c.at_ms, c.op, c.level) for c in of(stream, "left_heel_roller")
     ]
+
+
+def test_too_many_keyframes_are_refused(tmp_path: Path) -> None:
+    frames = [{"at": f"{i}ms", "level": 0.5} for i in range(100_001)]
+    step = {"technique": "curve", "duration": "20m", "keyframes": {"air": frames}}
+    with pytest.raises(InputError, match="100,001 keyframes, more than the 100,000"):
+        api.profile_from_data({"name": "huge", "steps": [step]})
+    # a file of a million keyframes is refused by the reader's own bound, located
+    lines = ["name: huge", "steps:", "  - technique: curve", "    duration: 20m"]
+    lines += ["    keyframes:", "      air:"]
+    lines += [f"        - {{at: {i}ms, level: 0.5}}" for i in range(1_000_000)]
+    path = tmp_path / "huge.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        api.load_profile(path)
+    assert str(info.value).startswith(f"{path}:")
+
+
+def test_params_work_in_keyframes() -> None:
+    data = {
+        "name": "p",
+        "params": {"peak": 0.6, "when": "4s"},
+        "steps": [curve([("0s", 0.0), ("$when", "$peak"), ("20s", "$peak")], feet="left")],
+    }
+    profile = api.profile_from_data(data)
+    assert level(one_step_profile(profile), HEEL, 4000) == pytest.approx(0.6, abs=1e-3)
+    lower = api.compile_stream(profile, small_rig(), params={"peak": "0.3", "when": "8s"})
+    assert level(lower, HEEL, 8000) == pytest.approx(0.3, abs=1e-3)
+    assert level(lower, HEEL, 4000) == pytest.approx(0.15, abs=1e-3)
+
+
+def one_step_profile(profile: Any) -> CommandStream:
+    return api.compile_stream(profile, small_rig())

@@ -411,12 +411,29 @@ class RollerKeyframe(Keyframe):
     ] = Field(description="-1..1 (sign = direction), scaled like any level")
 
 
+MAX_CURVE_POINTS = 100_000
+"""Most keyframes one curve step may expand to (keyframes x loop rounds, every kind)."""
+
+
+def _few_enough(value: object) -> object:
+    """Refuse a huge keyframe list before validating each of its keyframes."""
+    if isinstance(value, list) and len(value) > MAX_CURVE_POINTS:
+        raise ValueError(
+            f"{len(value):,} keyframes, more than the {MAX_CURVE_POINTS:,} a curve step may have"
+        )
+    return value
+
+
 class Keyframes(_Model):
     """The keyframes of a curve, per actuator kind (at least one kind)."""
 
-    roller: list[RollerKeyframe] | None = Field(None, min_length=1)
-    vibration: list[Keyframe] | None = Field(None, min_length=1)
-    air: list[Keyframe] | None = Field(None, min_length=1)
+    roller: Annotated[list[RollerKeyframe] | None, BeforeValidator(_few_enough)] = Field(
+        None, min_length=1
+    )
+    vibration: Annotated[list[Keyframe] | None, BeforeValidator(_few_enough)] = Field(
+        None, min_length=1
+    )
+    air: Annotated[list[Keyframe] | None, BeforeValidator(_few_enough)] = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _some_kind(self) -> Keyframes:
@@ -440,9 +457,6 @@ class FootOffsets(_Model):
     left: At = KeyTime(0.0, False)
     right: At = KeyTime(0.0, False)
 
-
-MAX_CURVE_POINTS = 100_000
-"""Most keyframes one curve step may expand to (keyframes x loop rounds, every kind)."""
 
 MIN_LOOP_MS = 100
 """Shortest loop period: faster patterns are waves (`vibrate` with a frequency)."""
