@@ -1,4 +1,4 @@
-"""Clocks the session and the devices run on: the real monotonic one, and a virtual one.
+"""Clocks the session and the devices run on: the real monotonic one, a virtual one, a holdable one.
 
 Times are milliseconds (floats) since the clock was made. A virtual clock
 jumps straight to the time it is asked to sleep until, so a 20-minute profile
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -64,3 +65,52 @@ class VirtualClock:
         """Jump to `t_ms` if it lies ahead."""
         if t_ms > self._now:
             self._now = t_ms
+
+
+class HoldClock:
+    """Real time in ms since it was made, standing still while held (a link outage).
+
+    `monotonic` is its time source in seconds (time.monotonic by default).
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._origin = monotonic()
+        self._held_total = 0.0
+        self._held_since: float | None = None
+
+    def _held(self, now: float) -> float:
+        since = self._held_since
+        return self._held_total + (now - since if since is not None else 0.0)
+
+    def now_ms(self) -> float:
+        """Milliseconds since the clock was made, time held excluded."""
+        now = self._monotonic()
+        return (now - self._origin - self._held(now)) * 1000.0
+
+    def sleep_until(self, t_ms: float) -> None:
+        """Sleep until `now_ms()` reaches `t_ms`."""
+        while True:
+            left = t_ms - self.now_ms()
+            if left <= 0:
+                return
+            time.sleep(min(left / 1000.0, 0.05))
+
+    def wait_until(self, t_ms: float, wake: threading.Event) -> None:
+        """Sleep until `now_ms()` reaches `t_ms`, or until `wake` is set."""
+        while not wake.is_set():
+            left = t_ms - self.now_ms()
+            if left <= 0:
+                return
+            wake.wait(min(left / 1000.0, 0.05))
+
+    def hold(self) -> None:
+        """Stop the clock."""
+        if self._held_since is None:
+            self._held_since = self._monotonic()
+
+    def release(self) -> None:
+        """Let the clock run again."""
+        if self._held_since is not None:
+            self._held_total += self._monotonic() - self._held_since
+            self._held_since = None

@@ -24,14 +24,12 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from firmware_bridge import codec, codes
 from firmware_bridge.codes import FAULT_WATCHDOG
 from firmware_bridge.names import MSG_NAMES, fault_names
-from firmware_bridge.ticks import TICKS_MAX
-from massager.clock import Clock
+from massager.clock import Clock, HoldClock
 from massager.drivers.base import (
     DeviceStatus,
     Driver,
@@ -41,8 +39,10 @@ from massager.drivers.base import (
     unknown_actuator_error,
 )
 from massager.drivers.clock_sync import ClockSync
+from massager.drivers.serial_history import CommandHistory
 from massager.drivers.serial_link import Refusal, SerialLink, Status
 from massager.drivers.serial_ports import find_pico, open_port
+from massager.drivers.serial_timebase import SessionTimebase
 from massager.errors import DeviceError, MassagerError, UsageError
 from massager.rig.model import Rig
 from massager.stream import Command
@@ -71,51 +71,6 @@ TRACE_PERIOD_S = 0.05
 """With --trace, the driver asks for a status report this often: the trace's sampling."""
 
 
-class _HoldClock:
-    """Real time in ms since it was made, standing still while held (a link outage)."""
-
-    def __init__(self) -> None:
-        self._origin = time.monotonic()
-        self._held_total = 0.0
-        self._held_since: float | None = None
-
-    def _held(self, now: float) -> float:
-        since = self._held_since
-        return self._held_total + (now - since if since is not None else 0.0)
-
-    def now_ms(self) -> float:
-        """Milliseconds since the clock was made, time held excluded."""
-        now = time.monotonic()
-        return (now - self._origin - self._held(now)) * 1000.0
-
-    def sleep_until(self, t_ms: float) -> None:
-        """Sleep until `now_ms()` reaches `t_ms`."""
-        while True:
-            left = t_ms - self.now_ms()
-            if left <= 0:
-                return
-            time.sleep(min(left / 1000.0, 0.05))
-
-    def wait_until(self, t_ms: float, wake: threading.Event) -> None:
-        """Sleep until `now_ms()` reaches `t_ms`, or until `wake` is set."""
-        while not wake.is_set():
-            left = t_ms - self.now_ms()
-            if left <= 0:
-                return
-            wake.wait(min(left / 1000.0, 0.05))
-
-    def hold(self) -> None:
-        """Stop the clock."""
-        if self._held_since is None:
-            self._held_since = time.monotonic()
-
-    def release(self) -> None:
-        """Let the clock run again."""
-        if self._held_since is not None:
-            self._held_total += time.monotonic() - self._held_since
-            self._held_since = None
-
-
 class SerialDriver(Driver):
     """A Pico running the massager firmware, on a serial port or pyserial URL."""
 
@@ -128,7 +83,7 @@ class SerialDriver(Driver):
 
     def __init__(self, rig: Rig, options: DriverOptions | None = None) -> None:
         super().__init__(rig, options)
-        self._clock = _HoldClock()
+        self._clock = HoldClock()
         self._sync = ClockSync()
         self._link: SerialLink | None = None
         self.last_link: SerialLink | None = None
@@ -139,22 +94,14 @@ class SerialDriver(Driver):
         self._channels: dict[str, int] = {}
         self._gpio_order = False  # channels by actuator order: the GPIO device process
         self._session_nonce = 0
-        self._started = False
-        self._paused = False
+        self._time = SessionTimebase()
         self._stopped = False
         self._closed = False
-        self._frozen_ms = 0.0
-        self._reported_ms = 0.0
-        self._anchor_us = 0.0  # unwrapped device time of session time 0 (before pauses)
-        self._shift_acc = 0  # device us added by pauses since the anchor was set
-        self._shift_raw = 0  # the device's last reported shift_us
         self._intensity = 1.0
         self._pending: list[Command] = []
         self._backlog: deque[Command] = deque()
         self._queued_at: deque[int] = deque()
-        self._history: dict[str, list[Command]] = {}
-        self._by_id: dict[int, Command] = {}
-        self._next_id = 0
+        self._history = CommandHistory()
         self._refused_base = 0
         self._last_api = time.monotonic()
         self.recoveries = 0
@@ -201,11 +148,8 @@ class SerialDriver(Driver):
         if st is None:
             raise DeviceError(f"the device on {self.target} stopped answering")
         self._refused_base = st.refused
-        now_dev = self._sync.device_us(time.monotonic())
-        self._anchor_us = now_dev + START_LEAD_MS * 1000.0
-        self._shift_acc = 0
-        self._started = True
-        self._record(self._anchor_us, [], [])  # nothing plays before session time 0
+        self._time.start(self._device_now(), START_LEAD_MS)
+        self._record(self._time.anchor_us, [], [])  # nothing plays before session time 0
         pending, self._pending = self._pending, []
         self._send_commands(pending)
 
@@ -214,7 +158,7 @@ class SerialDriver(Driver):
         self._api()
         if self._stopped:
             return
-        if not self._started:
+        if not self._time.started:
             self._pending.extend(commands)
             return
         self._send_commands(list(commands))
@@ -243,16 +187,15 @@ class SerialDriver(Driver):
         if self._trace is not None:
             self._ask_for_trace(link)
         return DeviceStatus(
-            session_ms=t, levels=levels, faults=faults, temps=temps, paused=self._paused
+            session_ms=t, levels=levels, faults=faults, temps=temps, paused=self._time.paused
         )
 
     def pause(self) -> None:
         """Freeze the program on the device; outputs ramp down within 1 s."""
         self._api()
-        if self._paused:
+        if self._time.paused:
             return
-        self._frozen_ms = self._session_ms()
-        self._paused = True
+        self._time.pause(self._device_now())
         link = self._need_link()
         n = link.send(codes.MSG_PAUSE)
         self._status_after(link, n, 0.5)
@@ -260,15 +203,14 @@ class SerialDriver(Driver):
     def resume(self) -> None:
         """Continue the program; the device shifts every queued time by the paused span."""
         self._api()
-        if not self._paused:
+        if not self._time.paused:
             return
         link = self._need_link()
         n = link.send(codes.MSG_RESUME)
         st = self._status_after(link, n)
         if st is None:
             raise DeviceError("the device did not confirm the resume; every output was turned off")
-        self._take_shift(st)
-        self._paused = False
+        self._time.resume(st.shift_us)
 
     def set_intensity(self, intensity: float) -> None:
         """Scale every output by `intensity` (0..1), through the device's slew limits."""
@@ -359,7 +301,11 @@ class SerialDriver(Driver):
     def _ask_for_trace(self, link: SerialLink) -> None:
         """Ask for a status report every TRACE_PERIOD_S while tracing a session."""
         now = time.monotonic()
-        if self._started and now - self._trace_asked >= TRACE_PERIOD_S and link.in_flight() <= 2:
+        if (
+            self._time.started
+            and now - self._trace_asked >= TRACE_PERIOD_S
+            and link.in_flight() <= 2
+        ):
             self._trace_asked = now
             link.send(codes.MSG_STATUS, codec.encode_token(0xFFFF))
 
@@ -373,9 +319,9 @@ class SerialDriver(Driver):
         """
         with self._trace_lock:
             trace = self._trace
-            if trace is None or not self._started:
+            if trace is None or not self._time.started:
                 return
-            t_ms = (device_us - self._anchor_us) / 1000.0
+            t_ms = self._time.trace_ms(device_us)
             if t_ms < self._traced_ms:
                 return  # made before session time 0, or a recovery moved the anchor back
             self._traced_ms = t_ms
@@ -392,11 +338,11 @@ class SerialDriver(Driver):
 
     def device_time(self, at_ms: float) -> int:
         """The device clock reading (us, modulo 2**30) at which session time `at_ms` runs."""
-        return self._device_ticks(at_ms)
+        return self._time.ticks(at_ms)
 
     def host_time(self, at_ms: float) -> float:
         """The host's time.monotonic() at which session time `at_ms` runs (clock estimate)."""
-        return self._sync.host_s(self._anchor_us + at_ms * 1000.0 + self._shift_acc)
+        return self._sync.host_s(self._time.device_us(at_ms))
 
     # -- connecting -----------------------------------------------------------------------
 
@@ -484,7 +430,7 @@ class SerialDriver(Driver):
                 raise self._refusal_error(refusal)
         link.refusals.clear()
         self._refused_base = st.refused
-        self._shift_raw = st.shift_us
+        self._time.device_shift_is(st.shift_us)
         if self._intensity != 1.0:
             link.send(codes.MSG_INTENSITY, codec.encode_intensity(self._intensity))
 
@@ -514,25 +460,15 @@ class SerialDriver(Driver):
 
     # -- time -------------------------------------------------------------------------------
 
+    def _device_now(self) -> float:
+        """The device's clock now (unwrapped us), by the clock sync's estimate."""
+        return self._sync.device_us(time.monotonic())
+
     def _session_at(self, host_s: float) -> float:
-        if not self._started:
-            return 0.0
-        if self._paused:
-            return self._frozen_ms
-        dev = self._sync.device_us(host_s)
-        return (dev - self._anchor_us - self._shift_acc) / 1000.0
+        return self._time.at(self._sync.device_us(host_s))
 
     def _session_ms(self) -> float:
-        t = max(self._session_at(time.monotonic()), self._reported_ms)
-        self._reported_ms = t
-        return max(0.0, t)
-
-    def _device_ticks(self, at_ms: float) -> int:
-        return round(self._anchor_us + at_ms * 1000.0 + self._shift_acc) & TICKS_MAX
-
-    def _take_shift(self, st: Status) -> None:
-        self._shift_acc += (st.shift_us - self._shift_raw) & 0xFFFFFFFF
-        self._shift_raw = st.shift_us
+        return self._time.now_ms(self._device_now())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -542,12 +478,12 @@ class SerialDriver(Driver):
         for command in commands:
             if command.actuator not in self._channels:
                 raise unknown_actuator_error(command.actuator, self.rig)
-            self._history.setdefault(command.actuator, []).append(command)
+        self._history.add(commands)
         self._backlog.extend(commands)
         self._flush_backlog()
 
     def _flush_backlog(self) -> None:
-        if not self._backlog or not self._started:
+        if not self._backlog or not self._time.started:
             return
         link = self._need_link()
         identity = self.identity
@@ -560,13 +496,13 @@ class SerialDriver(Driver):
         while queued and queued[0] < now_ms - 20:
             queued.popleft()
         batch: list[tuple[int, int, int, float, float, float, float]] = []
-        first_id = self._next_id
+        first_id = self._history.next_id
         size = 3
         while self._backlog and len(queued) < capacity - 1:
             command = self._backlog.popleft()
             op, a, b, c, d = command.args()
             wire = (
-                self._device_ticks(command.at_ms),
+                self._time.ticks(command.at_ms),
                 self._channels[command.actuator],
                 op,
                 a,
@@ -577,11 +513,10 @@ class SerialDriver(Driver):
             n = codec.command_size(op)
             if batch and (size + n > max_payload or len(batch) >= 255):
                 link.send(codes.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
-                batch, size, first_id = [], 3, self._next_id
+                batch, size, first_id = [], 3, self._history.next_id
             batch.append(wire)
             size += n
-            self._by_id[self._next_id] = command
-            self._next_id = (self._next_id + 1) & 0xFFFF
+            self._history.number(command)
             queued.append(command.at_ms)
         if batch:
             link.send(codes.MSG_SCHEDULE, codec.encode_schedule(first_id, batch))
@@ -593,13 +528,7 @@ class SerialDriver(Driver):
             )
 
     def _prune_history(self) -> None:
-        keep_from = self._session_at(time.monotonic()) - 1000.0
-        for actuator, commands in self._history.items():
-            i = 0
-            while i + 1 < len(commands) and commands[i + 1].at_ms <= keep_from:
-                i += 1
-            if i:
-                self._history[actuator] = commands[i:]
+        self._history.prune(self._session_at(time.monotonic()) - 1000.0)
 
     def _check_refusals(self, link: SerialLink) -> None:
         if link.refusals:
@@ -613,7 +542,7 @@ class SerialDriver(Driver):
         """The error for a refusal the device reported, naming what it refused and why."""
         why = r.reason
         if r.mtype == codes.MSG_SCHEDULE:
-            command = self._by_id.get(r.ident)
+            command = self._history.command(r.ident)
             if command is not None:
                 at = command.at_ms / 1000
                 what = f"the {command.op} command for {command.actuator} at {at:.3f} s"
@@ -643,13 +572,13 @@ class SerialDriver(Driver):
         self._last_api = time.monotonic()
 
     def _alive(self) -> bool:
-        return not self._started or time.monotonic() - self._last_api < STALL_S
+        return not self._time.started or time.monotonic() - self._last_api < STALL_S
 
     def _check_link(self, link: SerialLink) -> None:
         """Wait out a link outage (or a watchdog trip) and resume the program, or fail."""
         if link.failure:
             raise DeviceError(f"the serial link to {self.target} failed: {link.failure}")
-        if not self._started or self._stopped:
+        if not self._time.started or self._stopped:
             if not link.connected and not self._stopped:
                 raise DeviceError(f"lost the serial port {self.target}: {link.port_error}")
             return
@@ -670,7 +599,7 @@ class SerialDriver(Driver):
                 f"lost the link to the device on {self.target} {MAX_RECOVERIES} times; "
                 "giving up (its watchdog turned every output off)"
             )
-        t_resume = self._frozen_ms if self._paused else max(0.0, self._session_at(since))
+        t_resume = self._time.frozen_ms if self._time.paused else max(0.0, self._session_at(since))
         self._clock.hold()
         try:
             deadline = since + self.grace_s
@@ -703,7 +632,7 @@ class SerialDriver(Driver):
                 # their refusals are not the resumed session's
                 link.refusals.clear()
                 self._refused_base = st.refused
-                self._shift_raw = st.shift_us
+                self._time.device_shift_is(st.shift_us)
                 self._resync(2)
             self._replay(link, t_resume)
         finally:
@@ -711,33 +640,11 @@ class SerialDriver(Driver):
 
     def _replay(self, link: SerialLink, t_resume: float) -> None:
         """Send the program again from session time `t_resume`, starting shortly from now."""
-        now_dev = self._sync.device_us(time.monotonic())
-        self._anchor_us = now_dev + RESUME_LEAD_MS * 1000.0 - t_resume * 1000.0
-        self._shift_acc = 0
-        self._reported_ms = min(self._reported_ms, max(t_resume, 0.0))
+        self._time.resume_at(self._device_now(), RESUME_LEAD_MS, t_resume)
         self._queued_at.clear()
         self._backlog.clear()
-        again: list[tuple[float, int, Command]] = []
-        for commands in self._history.values():
-            active = [c for c in commands if c.at_ms <= t_resume]
-            if active:
-                again.append((t_resume, -1, _resumed(active[-1], t_resume)))
-            again.extend((c.at_ms, i, c) for i, c in enumerate(commands) if c.at_ms > t_resume)
-        again.sort(key=lambda x: (x[0], x[1]))
         link.send(codes.MSG_INTENSITY, codec.encode_intensity(self._intensity))
-        if self._paused:
+        if self._time.paused:
             link.send(codes.MSG_PAUSE)
-            self._frozen_ms = t_resume
-        self._backlog.extend(c for _, _, c in again)
+        self._backlog.extend(self._history.replay_from(t_resume))
         self._flush_backlog()
-
-
-def _resumed(command: Command, t_ms: float) -> Command:
-    """`command`, which began before `t_ms`, as it would begin at `t_ms` with the same goal."""
-    at = int(t_ms)
-    if command.op == "ramp":
-        end = command.at_ms + command.duration_ms
-        if end > at:
-            return replace(command, at_ms=at, duration_ms=end - at)
-        return Command(at, command.actuator, "set", level=command.level, step=command.step)
-    return replace(command, at_ms=at)
