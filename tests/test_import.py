@@ -32,6 +32,8 @@ def test_a_funscript_imports_compiles_and_runs_on_the_simulator(tmp_path: Path) 
     again = api.load_profile(out)  # what it wrote reads back as the same profile
     assert again.name == profile.name == "wave"
     stream = api.compile_stream(again, RIG)
+    # thinned to what the actuators follow: the compiler slows nothing down
+    assert [w.kind for w in stream.warnings if w.kind == "slowed"] == []
     trace_path = tmp_path / "trace.csv"
     driver = SimDriver(RIG, DriverOptions(virtual=True, trace=trace_path))
     assert Session(stream, driver).run().reason == "done"
@@ -65,6 +67,13 @@ def test_every_loss_is_reported_at_its_place_in_the_file() -> None:
     assert fast and "slowed, changes faster than the vibration can follow" in fast[0]
     stall = [m for m in where if m.startswith("actions[28]..actions[30]")]
     assert stall and "levels below 0.143 run as 0" in stall[0]
+
+
+@pytest.mark.parametrize("name", ["edge.funscript", "inverted.funscript", "pattern.ahap"])
+def test_imported_keyframes_compile_without_being_slowed(name: str) -> None:
+    _, profile = api.import_haptic(DATA / name, RIG, zones=("arch",))
+    stream = api.compile_stream(profile, RIG)
+    assert [str(w) for w in stream.warnings if w.kind == "slowed"] == []
 
 
 def test_an_ahap_pattern_keeps_its_events_and_drops_what_a_massager_cannot_do() -> None:

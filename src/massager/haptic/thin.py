@@ -23,6 +23,10 @@ GRID_MS = 10
 SETTLE_MS = 1000
 """How long the followed course runs on after the source's last point."""
 
+MARGIN = 0.97
+"""The course is followed a little under max_slew, so the compiler's ramps (whole ms, a ms
+of margin) keep up with the keyframes written."""
+
 JOIN_MS = 500
 """Flagged stretches less than this apart are reported as one."""
 
@@ -37,7 +41,7 @@ class Limits:
 
 
 def follow(samples: Sequence[Sample], slew: float) -> tuple[list[int], list[float], list[float]]:
-    """Grid times, the source there, and the slew-limited response from rest."""
+    """Grid times, the source there, and the response from rest, under MARGIN x `slew`."""
     end = int(samples[-1].t_ms) + SETTLE_MS
     times = list(range(0, end + 1, GRID_MS))
     starts = [s.t_ms for s in samples]
@@ -51,10 +55,10 @@ def follow(samples: Sequence[Sample], slew: float) -> tuple[list[int], list[floa
         else:
             a, b = samples[i], samples[i + 1]
             source.append(a.level + (b.level - a.level) * (t - a.t_ms) / (b.t_ms - a.t_ms))
-    step = slew * GRID_MS / 1000.0
-    response: list[float] = []
+    step = slew * MARGIN * GRID_MS / 1000.0
+    response: list[float] = [0.0]  # at rest when the step starts
     level = 0.0
-    for target in source:
+    for target in source[1:]:
         level = min(target, level + step) if target > level else max(target, level - step)
         response.append(level)
     return times, source, response
