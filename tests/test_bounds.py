@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import tracemalloc
+from itertools import pairwise
 from pathlib import Path
 from typing import NoReturn
 
@@ -23,6 +24,8 @@ from massager.compiler import assemble, bounds
 from massager.errors import InputError
 from massager.profile import loader
 from massager.rig.model import MIN_SLEW
+from massager.stream import StepInfo
+from massager.ui.thin import MAX_DRAWN_STEPS, drawn_steps
 
 BOUNDS = Path(__file__).parent / "data" / "bounds"
 
@@ -275,3 +278,51 @@ def _compare_alias_count(data: st.DataObject) -> None:
         assert (exc.problems[0].line, exc.problems[0].col) == yamlio._mark(fast)
     else:
         assert fast is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 5000), min_size=1, max_size=1500),
+    tracks=st.integers(1, 3),
+)
+def test_a_picture_draws_a_bounded_number_of_step_boxes(lengths: list[int], tracks: int) -> None:
+    steps: list[StepInfo] = []
+    t = dict.fromkeys(range(tracks), 0)
+    for i, length in enumerate(lengths):
+        track = i % tracks
+        steps.append(StepInfo(i, f"s{i}", "rub", ("sole",), t[track], t[track] + length, track))
+        t[track] += length
+    duration = max(t.values())
+    drawn, note = drawn_steps(steps, duration)
+    assert len(drawn) <= (MAX_DRAWN_STEPS + 1) * tracks
+    assert (note == "") == (drawn == steps)
+    for track in range(tracks):  # each track still covers the same time, in order
+        mine = [s for s in drawn if s.track == track]
+        theirs = [s for s in steps if s.track == track]
+        if not theirs:
+            continue
+        assert mine[0].start_ms == theirs[0].start_ms
+        assert mine[-1].end_ms == theirs[-1].end_ms
+        assert all(a.end_ms == b.start_ms for a, b in pairwise(mine))
+
+
+def test_a_plot_of_thousands_of_steps_stays_a_picture(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from massager.ui import plot
+
+    steps = [{"technique": "rest", "duration": "100ms"}] * 5000
+    stream = api.compile_stream(api.profile_from_data({"steps": steps}), api.load_rig())
+    labelled: list[StepInfo] = []
+    real = plot._step_label
+
+    def counting(step: StepInfo, width_pt: float, fontsize: float) -> str:
+        labelled.append(step)
+        return real(step, width_pt, fontsize)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plot, "_step_label", counting)
+        path = plot.plot_timeline(stream, tmp_path / "many.png")
+    assert len(labelled) <= MAX_DRAWN_STEPS + 1  # steps drawn, not the 5,000 of the profile
+    with path.open("rb") as png:  # the notes list is capped: the picture stays page-sized
+        height = struct.unpack(">II", png.read(24)[16:24])[1]
+    assert height < 1200

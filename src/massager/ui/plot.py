@@ -23,6 +23,7 @@ from firmware_bridge import waveforms as wf
 from massager.errors import UsageError
 from massager.stream import Command, CommandStream, StepInfo, Timeline
 from massager.ui.lanes import ActuatorInfo, Lane, lanes
+from massager.ui.thin import MAX_NOTED_STEPS, drawn_steps
 
 PLOT_EXTRA = "pip install 'massager[plot]'"
 """What installs the pictures' dependencies (matplotlib, and numpy under it)."""
@@ -307,6 +308,7 @@ def plot_timeline(
     mids = [(edges[j] + edges[j + 1]) / 2 for j in range(COLUMNS)]
     tracks = sorted({s.track for s in stream.steps}) or [0]
     marks = _marks(stream)
+    steps, thinned = drawn_steps(stream.steps, duration)
 
     lane_h = 0.95
     band_h = 0.42 * len(tracks) + 0.15
@@ -315,15 +317,17 @@ def plot_timeline(
     fontsize = 7.5
     labels = {
         s.index: _step_label(s, (s.end_ms - s.start_ms) / duration * axes_w_pt, fontsize)
-        for s in stream.steps
+        for s in steps
     }
     unlabelled = [
         f"{s.index + 1}. {s.name} ({s.technique}"
         + (f", {marks[s.index]})" if s.index in marks else ")")
-        for s in stream.steps
-        if s.name not in labels[s.index].replace("\n", " ")
+        for s in steps
+        if s.technique and s.name not in labels[s.index].replace("\n", " ")
     ]
-    notes: list[str] = []
+    if len(unlabelled) > MAX_NOTED_STEPS:
+        unlabelled[MAX_NOTED_STEPS:] = [f"and {len(unlabelled) - MAX_NOTED_STEPS:,} more"]
+    notes: list[str] = textwrap.wrap(thinned, NOTE_CHARS) if thinned else []
     if unlabelled:
         notes += textwrap.wrap("steps: " + "; ".join(unlabelled), NOTE_CHARS)
     if idle_ids:
@@ -356,10 +360,10 @@ def plot_timeline(
     for side in ("top", "right", "left", "bottom"):
         band.spines[side].set_visible(False)
     band.set_ylabel("steps", rotation=0, ha="right", va="center", fontsize=9)
-    for step in stream.steps:
+    for step in steps:
         row = tracks.index(step.track)
         width = step.end_ms - step.start_ms
-        mark = marks.get(step.index)
+        mark = marks.get(step.index) if step.technique else None
         box = band.add_patch(
             Rectangle(
                 (step.start_ms, row + 0.06),
@@ -387,10 +391,10 @@ def plot_timeline(
                 color="#555555" if mark else "black",
             )
 
-    main = [s for s in stream.steps if s.track == tracks[0]]
+    main = [s for s in steps if s.track == tracks[0]]
     for lane_ax, lane in zip(axes_list[1:], rows, strict=True):
         commands = by_actuator.get(lane.shown, [])
-        _draw_lane(lane_ax, lane, commands, edges, mids, duration, main, stream, marks)
+        _draw_lane(lane_ax, lane, commands, edges, mids, duration, main, steps, marks)
         if trace is not None and lane.shown in trace:
             tlo, thi = _widen(*trace_envelope(trace[lane.shown], edges))
             lane_ax.plot(mids, thi, color=TRACE_COLOR, linewidth=0.7, zorder=5)
@@ -437,22 +441,20 @@ def plot_timeline(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     if out.suffix.lower() == ".svg":
-        _svg_titles(out, stream, marks)
+        _svg_titles(out, steps, marks)
     return out
 
 
-def _svg_titles(path: Path, stream: CommandStream, marks: Mapping[int, str]) -> None:
+def _svg_titles(path: Path, steps: Sequence[StepInfo], marks: Mapping[int, str]) -> None:
     """Give each step's box in an SVG a <title>: its name shows when the pointer is on it."""
     from html import escape
 
     text = path.read_text(encoding="utf-8")
-    for step in stream.steps:
+    for step in steps:
         zones = f", {', '.join(step.zones)}" if step.zones else ""
-        mark = f" ({marks[step.index]})" if step.index in marks else ""
-        title = (
-            f"{step.index + 1}. {step.name}: {step.technique}{zones}, "
-            f"{_format_time(step.start_ms)}-{_format_time(step.end_ms)}{mark}"
-        )
+        mark = f" ({marks[step.index]})" if step.index in marks and step.technique else ""
+        what = f"{step.index + 1}. {step.name}: {step.technique}" if step.technique else step.name
+        title = f"{what}{zones}, {_format_time(step.start_ms)}-{_format_time(step.end_ms)}{mark}"
         anchor = f'<g id="step-{step.index + 1}">'
         text = text.replace(anchor, f"{anchor}<title>{escape(title)}</title>", 1)
     path.write_text(text, encoding="utf-8")
@@ -466,7 +468,7 @@ def _draw_lane(
     mids: Sequence[float],
     duration: float,
     main: Sequence[StepInfo],
-    stream: CommandStream,
+    steps: Sequence[StepInfo],
     marks: Mapping[int, str],
 ) -> None:
     """One lane: step shading, the level (fast waves as a light band, labelled), a heat strip."""
@@ -474,9 +476,17 @@ def _draw_lane(
     signed = lane.kind == "roller" or min(lo, default=0.0) < 0.0
     for n, step in enumerate(main):
         ax.axvspan(step.start_ms, step.end_ms, color=STEP_SHADES[n % 2], zorder=0, linewidth=0)
-    for step in stream.steps:
-        ax.axvline(step.start_ms, color="#bbbbbb", linewidth=0.5, zorder=1)
-        if step.index in marks:
+    ax.vlines(  # one collection, not an artist per step
+        [step.start_ms for step in steps],
+        0.0,
+        1.0,
+        transform=ax.get_xaxis_transform(),
+        colors="#bbbbbb",
+        linewidth=0.5,
+        zorder=1,
+    )
+    for step in steps:
+        if step.index in marks and step.technique:
             ax.axvspan(
                 step.start_ms,
                 step.end_ms,
