@@ -90,8 +90,14 @@ class Connection {
     ws.onerror = () => ws.close();
   }
 
-  /** Close the socket (it reconnects by itself); used when the link looks dead. */
-  restart() { if (this.ws) this.ws.close(); }
+  /** Give the socket up now (a dead link may never finish closing) and reconnect with backoff. */
+  restart() {
+    const ws = this.ws;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ws.close();
+    this.dropped(ws);
+  }
 
   /** Reconnect now if we are waiting to (page shown again, network back). */
   hurry() { if (!this.ws) { this.attempt = 0; this.connect(); } }
@@ -229,7 +235,7 @@ function drawBars(box, entries) {
     const pct = Math.round(Math.min(1, Math.abs(value)) * 100);
     cells[i * 3 + 1].firstChild.style.width = `${pct}%`;
     cells[i * 3 + 1].setAttribute("aria-valuenow", String(pct));
-    cells[i * 3 + 2].textContent = `${value < 0 ? "−" : ""}${pct}`;
+    cells[i * 3 + 2].textContent = `${value < 0 ? "−" : ""}${pct} %`;
   });
 }
 
