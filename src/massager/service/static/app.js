@@ -288,7 +288,8 @@ class Remote {
       this.renderProfiles();
       this.loadHistory();
     } catch (err) {
-      this.failed(err);
+      if (err.code === 0 && this.conn.open) this.conn.restart(); // no answer: try a new connection
+      else this.failed(err);
     }
     this.render();
   }
@@ -307,7 +308,7 @@ class Remote {
       this.conn.call("status.get", {}, 4000).then((s) => this.update(s), () => {})
         .finally(() => { this.polling = false; });
     }
-    if (this.conn.open && age > DEAD_AFTER_MS) {
+    if (this.conn.open && this.subscribed && age > DEAD_AFTER_MS) {
       this.lastStatusAt = performance.now() - STALE_AFTER_MS; // keep the banner, restart the clock
       this.conn.restart();
     }
