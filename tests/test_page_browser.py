@@ -175,6 +175,7 @@ def test_the_page_plays_changes_pauses_resumes_and_stops_a_session(service: Serv
         expect(page.get_by_role("button", name="Resume the massage")).to_be_enabled()
         paused = wait_for("every output at zero", when(service, lambda s: not moving(s, 0.0)))
         assert paused["state"] == "paused"
+        page.wait_for_timeout(1000)  # the user stays paused a second: SPEED s of device time
         page.get_by_role("button", name="Resume the massage").click()
         expect(page.locator("body")).to_have_attribute("data-state", "running", timeout=WAIT_MS)
         wait_for("levels again", when(service, lambda s: moving(s, 0.01)))
@@ -194,8 +195,10 @@ def test_the_page_plays_changes_pauses_resumes_and_stops_a_session(service: Serv
     # Full intensity until the change, then 0.3 of what the profile asks (limits as compiled).
     assert 0.85 <= ratio(trace, want, 1000, before_change - 200) <= 1.05
     assert 0.2 <= ratio(trace, want, changed_ms + 1000, changed_ms + 3000) <= 0.4
-    # The pause: every output at zero for a while, then moving again, then zero at the stop.
-    stretches = zero_stretches(trace, trace.end_ms, min_ms=300.0)
+    # The pause: every output at zero for a while (the second paused is SPEED s of device time
+    # when the simulator keeps up; a loaded machine slows it, so ask for far less), then moving
+    # again, then zero at the stop.
+    stretches = zero_stretches(trace, trace.end_ms, min_ms=200.0)
     middle = [s for s in stretches if changed_ms < s[0] and s[1] < trace.end_ms - 10]
     assert middle, f"no pause in the trace: {stretches}"
     assert any(abs(r.level) > 0.01 for r in trace if r.t_ms > middle[-1][1])  # resumed
@@ -226,8 +229,8 @@ def test_closing_the_page_mid_session_ramps_down_by_the_deadman(service: Service
     wait_for("idle", when(service, lambda s: s["state"] == "idle"))
     trace = service.trace_levels()
     assert all_zero_at_end(trace) == {}
-    # Outputs were at zero well before the stop came (the last second of waiting at least)...
-    quiet = zero_stretches(trace, trace.end_ms, min_ms=SPEED * 1000 * 0.5)
+    # Outputs were at zero well before the stop came (a second of waiting: up to SPEED s)...
+    quiet = zero_stretches(trace, trace.end_ms, min_ms=500.0)
     assert quiet and quiet[-1][1] >= trace.end_ms - 10, quiet
     # ...and they got there by a ramp (the rig's slew limit), not a cut.
     assert ramp_ms(trace, quiet[-1][0]) >= 50.0
