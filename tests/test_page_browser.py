@@ -24,7 +24,7 @@ from massager.trace import Trace
 SPEED = 5.0  # simulated seconds per wall second: classic's 13 min last 156 s, ample headroom
 DEADMAN_S = 2.0
 PROFILE = "classic"
-WAIT_MS = 15_000  # the longest any single expectation may take (a shared, loaded machine)
+WAIT_MS = 30_000  # the longest any single expectation may take (a shared, loaded machine)
 
 
 @pytest.fixture
