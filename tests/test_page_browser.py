@@ -135,7 +135,7 @@ def zero_stretches(trace: Trace, end_ms: float, min_ms: float) -> list[tuple[flo
 
 def ramp_ms(trace: Trace, quiet_from: float) -> float:
     """How long the output that was highest just before `quiet_from` took from 90 % to 10 %."""
-    window = [r for r in trace if quiet_from - 1000 <= r.t_ms <= quiet_from]
+    window = [r for r in trace if quiet_from - 1000 <= r.t_ms <= quiet_from + 50]
     top = max(window, key=lambda r: abs(r.level))
     rows = [r for r in window if r.actuator == top.actuator and r.t_ms >= top.t_ms]
     high = max(r.t_ms for r in rows if abs(r.level) >= 0.9 * abs(top.level))
@@ -166,7 +166,14 @@ def test_the_page_plays_changes_pauses_resumes_and_stops_a_session(service: Serv
         for _ in range(14):
             down.click()
         expect(page.locator("#intensity-out")).to_have_text("30 %")
-        changed = wait_for("intensity 0.3", when(service, lambda s: s["intensity"] == 0.3))
+        try:
+            changed = wait_for("intensity 0.3", when(service, lambda s: s["intensity"] == 0.3))
+        except AssertionError as exc:
+            shown = (
+                page.locator("#intensity-out").text_content(),
+                page.locator("#toast").text_content(),
+            )
+            raise AssertionError(f"{exc}: page {shown}, service {status(service)}") from None
         changed_ms = changed["session_ms"]
         wait_for("3 s at 0.3", when(service, lambda s: s["session_ms"] >= changed_ms + 3000))
 
