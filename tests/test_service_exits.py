@@ -176,7 +176,7 @@ def test_pico_stop(tmp_path: Path, pico: VirtualDevice) -> None:
     try:
         ws = svc.ws()
         ws.call("session.start", {"text": SHORT_PROFILE})
-        assert wait_for(lambda: pico.hal.levels[0] != 0.0, timeout=30)
+        assert wait_for(lambda: abs(pico.hal.levels[0]) > 0.1, timeout=30)
         ws.call("session.stop")
         assert ws.wait_state("idle")["last_outcome"]["outcome"] == "stopped"
         _ends_at_zero(pico)
@@ -191,7 +191,7 @@ def test_pico_deadman_and_sigterm(tmp_path: Path, pico: VirtualDevice) -> None:
     try:
         phone, watcher = svc.ws(), svc.ws()
         phone.call("session.start", {"text": SHORT_PROFILE})
-        assert wait_for(lambda: pico.hal.levels[0] != 0.0, timeout=30)
+        assert wait_for(lambda: abs(pico.hal.levels[0]) > 0.1, timeout=30)
         phone.vanish()
         assert watcher.wait_state("paused", timeout=8)["state"] == "paused"
         assert wait_for(pico.hal.all_zero, timeout=3.0)  # ramped down, held
@@ -213,7 +213,7 @@ def test_pico_sigkill_of_the_service_trips_the_device_watchdog(
     try:
         ws = svc.ws()
         ws.call("session.start", {"text": SHORT_PROFILE})
-        assert wait_for(lambda: pico.hal.levels[0] != 0.0, timeout=30)
+        assert wait_for(lambda: abs(pico.hal.levels[0]) > 0.1, timeout=30)
         killed = time.monotonic()
         svc.terminate(signal.SIGKILL)
         assert wait_for(pico.hal.all_zero, timeout=2.0)
@@ -233,7 +233,7 @@ def test_pico_a_cut_link_is_a_device_error_latched_until_acknowledged(
     try:
         ws = svc.ws()
         ws.call("session.start", {"text": SHORT_PROFILE})
-        assert wait_for(lambda: pico.hal.levels[0] != 0.0, timeout=30)
+        assert wait_for(lambda: abs(pico.hal.levels[0]) > 0.1, timeout=30)
         proxy.cut(float("inf"))
         status = ws.wait_state("fault", timeout=15)
         assert status["state"] == "fault" and status["fault"]["reason"] == "device"
