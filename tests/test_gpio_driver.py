@@ -632,3 +632,16 @@ def test_pause_holds_session_time_and_ramps_down(w1: Path) -> None:
     assert not all_outputs_zero(factory)
     assert not math.isnan(status.levels["vib_l"])
     driver.close()
+
+
+def test_a_device_process_without_pins_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # no pin factory that works on this PC: the device process ends, the driver says why
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-factory")
+    rig = Rig.model_validate({**_doc_without_heater(), "estop_pin": None})
+    driver = GpioDriver(rig)
+    with pytest.raises(DeviceError) as info:
+        driver.open()
+    assert str(info.value).startswith("gpio: cannot claim the pins of 'roller_l': ")
+    assert info.value.exit_code == 3
+    driver.close()
+    assert driver.process is None

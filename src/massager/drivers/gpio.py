@@ -199,7 +199,8 @@ class GpioDriver(SerialDriver):
         threading.Thread(target=self._listen, args=(proc,), daemon=True).start()
         if not self._wait_ready(proc):
             host.close()
-            raise DeviceError("gpio: " + (self.said() or "the device process did not start"))
+            said = self.said() or "the device process did not start"
+            raise DeviceError(said if said.startswith("gpio:") else "gpio: " + said)
         return SocketPort(host)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> bool:
@@ -234,7 +235,7 @@ class GpioDriver(SerialDriver):
         if mcu is not None:
             mcu.stop()
         if thread is not None and thread is not threading.current_thread():
-            thread.join(2.0)
+            thread.join(5.0)  # its last act closes the sensor poller and the button
         proc, self.process = self.process, None
         if proc is not None:
             try:
@@ -270,7 +271,7 @@ class GpioDriver(SerialDriver):
         """The serial driver's poll; an output write that failed is a DeviceError (exit 3)."""
         status = super().poll()
         if "hal" in status.faults:
-            why = self.said() or "an output write failed"
+            why = (self.said() or "an output write failed").removeprefix("gpio: ")
             raise DeviceError(f"gpio: {why}; every output was turned off")
         return status
 
@@ -278,7 +279,7 @@ class GpioDriver(SerialDriver):
         error = super()._refusal_error(r)
         said = self.said()
         if r.mtype == codes.MSG_CONFIG_CHANNEL and said:
-            return DeviceError(f"gpio: {said}")
+            return DeviceError(said if said.startswith("gpio:") else f"gpio: {said}")
         return error
 
     def close(self) -> None:
