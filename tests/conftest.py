@@ -3,12 +3,16 @@
 On CI (`CI` set in the environment) hypothesis runs derandomized: the same
 examples every run, so a submission lands or fails on its own merits, not on
 the draw. Local runs keep exploring new examples (and keep the ones that failed).
+Every test gets a runtime folder of its own for device claims (`XDG_RUNTIME_DIR`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -32,3 +36,13 @@ def mosquitto() -> Iterator[Broker]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture(autouse=True)
+def _private_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test claims devices in a runtime folder of its own (short: a socket path is <108
+    bytes), so tests and other checkouts running at once never see each other's claims."""
+    folder = Path(tempfile.mkdtemp(prefix="mrt-", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

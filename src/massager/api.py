@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_RIG",
     "HARD_CAP_MS",
     "MAX_SPEED",
+    "MIN_SPEED",
     "bundled_profiles",
     "bundled_rigs",
     "check_device",
@@ -56,6 +57,10 @@ MAX_SPEED = 300.0
 """Fastest simulator speed: past it the simulator (ticking every 10 ms of device time and
 writing its trace) cannot keep up with its sped-up clock on a small computer; its polls come
 later and later and the trace runs on past the profile's end."""
+MIN_SPEED = 0.01
+"""Slowest simulator speed: a hundred times slower than real time (a 5-minute profile in
+over 8 hours) is slow enough to watch any ramp; a session still wakes every 100 ms of real
+time, so a control or a signal acts at once at any speed."""
 
 
 def _resolve(kind: bundled.Kind, ref: str | Path) -> tuple[Path, str]:
@@ -176,14 +181,14 @@ def bundled_rigs() -> list[str]:
 def check_device(device: str, speed: float = 1.0) -> str:
     """The driver name of `device` if it and `speed` can be used together; else UsageError.
 
-    `speed` (how much faster than real time) applies to the simulator only, above 0
-    and at most MAX_SPEED.
+    `speed` (how much faster than real time) applies to the simulator only, from
+    MIN_SPEED to MAX_SPEED.
     """
     from massager.drivers.registry import parse_device
 
     driver_cls, _ = parse_device(device)
-    if not 0.0 < speed <= MAX_SPEED:  # also refuses NaN
-        raise UsageError(f"--speed {speed:g}: give a number above 0, at most {MAX_SPEED:g}")
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # also refuses NaN
+        raise UsageError(f"--speed {speed:g}: give a number from {MIN_SPEED:g} to {MAX_SPEED:g}")
     if speed != 1.0 and driver_cls.name != "sim":
         raise UsageError(f"--speed applies to the simulator only, not to device {device!r}")
     return driver_cls.name
@@ -204,8 +209,8 @@ def open_session(
     """A Session that plays `stream` on `device` (``sim``, ``serial[:PORT]``, ``gpio``, ...).
 
     The one way `massager run` and `massager serve` set a session up: the
-    driver named by `device` for `rig`, `speed` (the simulator only, above 0 and
-    at most MAX_SPEED) with the lookahead stretched to match, the `trace` file,
+    driver named by `device` for `rig`, `speed` (the simulator only, MIN_SPEED to
+    MAX_SPEED) with the lookahead stretched to match, the `trace` file,
     the cap and the initial intensity. Nothing is opened until `run()`.
     Raises UsageError for a bad device, speed or intensity.
     """

@@ -126,6 +126,16 @@ class DeviceError(MassagerError):
     exit_code = 3
 
 
+class OutputError(MassagerError):
+    """A file or stream massager writes (stdout, a trace, a picture) could not be written."""
+
+    exit_code = 3
+
+
+class TraceError(OutputError):
+    """The trace file could not be written, at start, mid-run or in its final flush."""
+
+
 class SafetyStop(MassagerError):
     """A safety stop at run time: emergency stop, watchdog, over-temperature, ..."""
 
@@ -133,6 +143,7 @@ class SafetyStop(MassagerError):
 
 
 class Interrupted(MassagerError):
-    """The user interrupted the run (Ctrl-C, SIGTERM); outputs were ramped down."""
+    """The run was stopped from outside: a stop signal (Ctrl-C, SIGTERM, SIGHUP, ...), a
+    closed stdout or terminal, or `massager off`; outputs were ramped down (or turned off)."""
 
     exit_code = 130

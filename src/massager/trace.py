@@ -14,22 +14,33 @@ in between. This is swinging-door compression, as process historians store
 sensor data: a ramp is two rows, a wave a handful per period, a steady output
 none, and the trace is exact at every row (each row is a real sample, so an
 output at rest reads exactly 0). See docs/stream-format.md, "Trace format".
+
+A writer never raises from `sample()` (a device's tick must not fail because a
+disk did): the first write failure is kept as `failure` (a `TraceError`) and
+every later write is dropped; the session asks the driver for it and ends the
+run with it. Rows reach the file at least every `FLUSH_S` (`flush_due()`, which
+drivers call on every poll) and on `close()`.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import time
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from massager.errors import TraceError
+
 COLUMNS = ("t_ms", "actuator", "level", "speed", "pressure", "temp_c")
 PHYSICAL = ("speed", "pressure", "temp_c")
 LEVEL_TOLERANCE = 0.005
 PHYSICAL_TOLERANCE = {"speed": 0.01, "pressure": 0.01, "temp_c": 0.05}
+FLUSH_S = 1.0
+"""Longest a written row waits in memory before it is flushed to the file."""
 
 Sample = tuple[float, float, float | None]
 """(t_ms, level, physical value or None)."""
@@ -76,14 +87,20 @@ class TraceWriter:
         if isinstance(out, (str, Path)):
             self._file: TextIO = open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._owned = True
+            self.name = str(out)
         else:
             self._file = out
             self._owned = False
+            self.name = str(getattr(out, "name", "<stream>"))
         self.ids = [a for a, _ in actuators]
         self.hold_ms = hold_ms
         self._lanes = lanes
-        self._file.write(",".join(COLUMNS) + "\n")
+        self.failure: TraceError | None = None
+        """Why the trace could not be written (the first failure), or None."""
         self.closed = False
+        self._dirty = False
+        self._flushed_at = time.monotonic()
+        self._write(",".join(COLUMNS) + "\n")
 
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
         """Record actuator `index` at `t_ms` (samples of one actuator come in time order)."""
@@ -152,9 +169,38 @@ class TraceWriter:
         lv = f"{round(level, 3) + 0.0:.3f}"
         if lane.tol:
             ph = "" if phys is None else f"{round(phys, 3) + 0.0:.3f}"
-            self._file.write(lane.fmt % (t_ms, lv, ph))
+            self._write(lane.fmt % (t_ms, lv, ph))
         else:
-            self._file.write(lane.fmt % (t_ms, lv))
+            self._write(lane.fmt % (t_ms, lv))
+
+    def _write(self, text: str) -> None:
+        if self.failure is not None:
+            return
+        try:
+            self._file.write(text)
+        except (OSError, ValueError) as exc:
+            self._failed(exc)
+            return
+        self._dirty = True
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = trace_error(self.name, exc)
+
+    def flush_due(self) -> None:
+        """Flush the rows written so far if the last flush is `FLUSH_S` old (never raises)."""
+        if self._dirty and self.failure is None:
+            now = time.monotonic()
+            if now - self._flushed_at >= FLUSH_S:
+                self._flush(now)
+
+    def _flush(self, now: float) -> None:
+        self._flushed_at = now
+        self._dirty = False
+        try:
+            self._file.flush()
+        except (OSError, ValueError) as exc:
+            self._failed(exc)
 
     def flush_pending(self) -> None:
         """Write each actuator's latest sample as a row (its course so far is then complete)."""
@@ -167,15 +213,27 @@ class TraceWriter:
                 lane.hi = lane.phi = math.inf
 
     def close(self) -> None:
-        """Write what is pending and close the file (if this writer opened it). Idempotent."""
+        """Write what is pending and close the file (if this writer opened it). Idempotent.
+
+        Never raises: a failure to write the last rows is kept in `failure`.
+        """
         if self.closed:
             return
         self.closed = True
         self.flush_pending()
+        if self.failure is None:
+            self._flush(time.monotonic())
         if self._owned:
-            self._file.close()
-        else:
-            self._file.flush()
+            try:
+                self._file.close()
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
+
+
+def trace_error(name: str, exc: BaseException) -> TraceError:
+    """The error for trace file `name` that could not be written because of `exc`."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return TraceError(f"trace {name} could not be written: {why}")
 
 
 @dataclass(frozen=True, slots=True)

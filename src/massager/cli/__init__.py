@@ -1,5 +1,11 @@
 """The `massager` command line. Exit codes: 0 done; 1 invalid input or refused by a
-safety limit; 2 usage; 3 device or link failure; 4 safety stop; 130 interrupted."""
+safety limit; 2 usage; 3 device or link failure, or an output (trace, stdout) that could
+not be written; 4 safety stop; 130 interrupted (a stop signal, a closed stdout, `massager
+off`).
+
+The console script enters through `massager._main`, which catches every stop signal
+before this module (and typer) load.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,6 @@ import importlib
 import sys
 
 import typer
-
-from massager.cli.app import app
-from massager.errors import MassagerError
 
 _COMMAND_MODULES = ("authoring", "running", "devices", "importing", "serve", "mcu", "show")
 _ONLY_FOR: dict[str, frozenset[str]] = {
@@ -36,17 +39,19 @@ def _register(argv: list[str] | None = None) -> None:
                 raise
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the command line with `argv` (default: sys.argv[1:]) and return its exit code."""
-    _register(argv)
-    try:
-        result = app(args=argv, standalone_mode=False)
-    except typer.Exit as exc:
+def _report(exc: BaseException) -> int:
+    """The exit code for `exc`, which ended a command; its message goes to stderr."""
+
+    from massager.errors import MassagerError
+    from massager.runtime import stops
+
+    exc = stops.interrupted_by(exc) or exc
+    if isinstance(exc, typer.Exit):
         return exc.exit_code
-    except typer.Abort:
+    if isinstance(exc, typer.Abort | KeyboardInterrupt):
         sys.stderr.write("interrupted\n")
         return 130
-    except typer.TyperException as exc:
+    if isinstance(exc, typer.TyperException):
         # typer vendors click: its usage errors derive from TyperException
         show = getattr(exc, "show", None)
         if callable(show):
@@ -54,15 +59,45 @@ def run(argv: list[str] | None = None) -> int:
         else:
             sys.stderr.write(f"{exc}\n")
         return 2
-    except MassagerError as exc:
+    if isinstance(exc, MassagerError):
         sys.stderr.write(f"{exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
-    return result if isinstance(result, int) else 0
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    raise exc  # a bug: its traceback is wanted
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]) and return its exit code.
+
+    stdout and stderr are guarded while it runs (`massager.cli.stdio`): a failure to write
+    them never raises, and a failed stdout decides the exit code of a command that
+    otherwise succeeded. After the command, a stop signal is only recorded, so the outcome
+    is always reported whole.
+    """
+    from massager.cli import stdio
+    from massager.runtime import stops
+
+    stdio.open_missing_descriptors()
+    with stdio.guarded() as out:
+        try:
+            try:
+                stops.arm()  # a signal that came during start-up is raised here
+                _register(argv)
+                from massager.cli.app import app
+
+                result = app(args=argv, standalone_mode=False)
+                code = result if isinstance(result, int) else 0
+                out.flush()  # the last bytes: a full disk shows here
+            finally:
+                stops.hold()
+        except BaseException as exc:
+            code = _report(exc)
+        return stdio.outcome(out, code)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run())
+    """Console-script entry point (kept for installs made before `massager._main`)."""
+    from massager._main import main as entry
+
+    entry()

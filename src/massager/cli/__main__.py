@@ -1,5 +1,5 @@
 """`python -m massager.cli`."""
 
-from massager.cli import main
+from massager._main import main
 
 main()

@@ -89,14 +89,28 @@ def off(
         typer.Option("--rig", "-r", help="The rig the device drives [default: reference]."),
     ] = None,
 ) -> None:
-    """Turn every output of a device off now, whatever it was doing."""
-    from massager import api
-    from massager.drivers.base import DriverOptions
-    from massager.drivers.registry import parse_device
+    """Turn every output of a device off now, whatever it was doing.
 
-    driver_cls, target = parse_device(device)
-    rig_obj = api.load_rig(rig)
-    driver = driver_cls(rig_obj, DriverOptions(target=target))
-    driver.turn_off()
+    If another massager process holds the device (`massager run`, `massager serve`), it is
+    asked to stop first (over its control socket, else by SIGTERM); then the device is
+    turned off from here as well.
+    """
+    from massager import api
+    from massager.cli.options import resolve_device
+    from massager.drivers.base import DriverOptions
+    from massager.drivers.registry import driver_class
+    from massager.runtime import stops
+    from massager.runtime.owner import device_key, request_stop
+
+    with stops.shielded():  # a signal now must not leave the device half turned off
+        name, target = resolve_device(device)
+        driver_cls = driver_class(name)
+        key = device_key(name, target)
+        asked = request_stop(key) if key is not None else None
+        rig_obj = api.load_rig(rig)
+        driver = driver_cls(rig_obj, DriverOptions(target=target))
+        driver.turn_off()
     where = f"{driver_cls.name}:{target}" if target else driver_cls.name
+    if asked is not None:
+        typer.echo(f"{where}: stopped `massager {asked.command}` (pid {asked.pid})")
     typer.echo(f"{where}: every output is off")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -81,6 +83,30 @@ def report_warnings(stream: CommandStream, *, strict: bool = False) -> None:
         raise StrictError(stream.warnings)
     for warning in stream.warnings:
         sys.stderr.write(f"{warning}\n")
+
+
+def resolve_device(device: str) -> tuple[str, str | None]:
+    """The driver name and target of `--device`, with the port a bare ``serial`` will use
+    (the Pico found by its USB id), so the device can be claimed before it is opened."""
+    from massager.drivers.registry import parse_device
+
+    driver_cls, target = parse_device(device)
+    if driver_cls.name == "serial" and target is None:
+        from massager.drivers.serial_ports import find_pico
+
+        target = find_pico()
+    return driver_cls.name, target
+
+
+def claim(
+    driver: str, target: str | None, command: str, on_stop: Callable[[], None]
+) -> AbstractContextManager[object]:
+    """Hold the device while inside (`massager.runtime.owner`); DeviceBusy if another process
+    does. The simulator is never claimed."""
+    from massager.runtime.owner import Claim, device_key
+
+    key = device_key(driver, target)
+    return nullcontext() if key is None else Claim(key, command, on_stop)
 
 
 def compile_for(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -19,17 +20,19 @@ from massager.cli.options import (
     SetOpt,
     StrictOpt,
     check_intensity,
+    claim,
     compile_for,
+    resolve_device,
     session_cap_ms,
 )
-from massager.errors import UsageError
+from massager.cli.outputs import check_output_path, check_plot_path, writing
+from massager.cli.stdio import stdout_guard
+from massager.errors import Interrupted, OutputError, UsageError
 
 if TYPE_CHECKING:  # keep `massager --help` light
     from massager.rig import Rig
     from massager.trace import Trace
     from massager.ui.lanes import ActuatorInfo
-
-PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _kinds(rig: Rig) -> dict[str, str]:
@@ -81,7 +84,8 @@ def run(
     speed: Annotated[
         float,
         typer.Option(
-            "--speed", help="Simulator only: run N times faster than real time (up to 300)."
+            "--speed",
+            help="Simulator only: run N times faster than real time (0.01 to 300).",
         ),
     ] = 1.0,
     trace: Annotated[
@@ -95,6 +99,7 @@ def run(
     Ctrl-C or SIGTERM ramps every output down and exits with 130.
     """
     from massager import api
+    from massager.runtime import stops
     from massager.ui.live import play
 
     check_intensity(intensity)
@@ -102,10 +107,11 @@ def run(
     cap = session_cap_ms(session_cap)
     api.check_device(device, speed)  # a bad device or --speed is refused before compiling
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
+    name, target = resolve_device(device)
     session = api.open_session(
         stream,
         rig_obj,
-        device,
+        f"{name}:{target}" if target else name,
         intensity=intensity,
         cap_ms=cap,
         speed=speed,
@@ -113,7 +119,31 @@ def run(
         handle_signals=True,
     )
     out = sys.stdout
-    result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
+
+    def stopped_by_off() -> None:
+        session.abort(
+            Interrupted("stopped by `massager off`; every output was turned off"), at_once=True
+        )
+
+    def stdout_failed(closed: bool, reason: str) -> None:
+        if closed:
+            session.interrupt("stdout closed")
+        else:
+            session.abort(OutputError(f"stdout could not be written: {reason}"))
+
+    guard = stdout_guard()
+    with contextlib.ExitStack() as stack:
+        if guard is not None:
+            stack.callback(guard.watch())  # a pipe already without a reader fails at once
+            if guard.failure is not None and guard.closed_by_reader:
+                raise Interrupted(
+                    f"interrupted (stdout closed: {guard.failure}); nothing was started"
+                )
+            stack.callback(guard.on_failure(stdout_failed))
+        # the device is claimed before it is opened: a held one is refused, nothing opened
+        stack.enter_context(stops.shielded())
+        stack.enter_context(claim(name, target, "run", stopped_by_off))
+        result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
     if out.isatty():
         out.write(
             f"{stream.profile}: {result.outcome} at {_clock(result.session_ms)}; "
@@ -187,44 +217,28 @@ def simulate(
             from massager.ui.plot import plot_timeline
 
             read = read_trace(trace_path)
-            plot_timeline(
-                stream,
-                plot,
-                actuators=_pictured(rig_obj),
-                trace=read.points(),
-                physical=_physical(read),
-                title=f"{stream.profile} on {stream.rig}: commanded and applied (simulator)",
-                by=by,
-            )
+            with writing("plot", plot):
+                plot_timeline(
+                    stream,
+                    plot,
+                    actuators=_pictured(rig_obj),
+                    trace=read.points(),
+                    physical=_physical(read),
+                    title=f"{stream.profile} on {stream.rig}: commanded and applied (simulator)",
+                    by=by,
+                )
             out.write(f"plot: {plot}\n")
 
 
 def _check_plot_path(path: Path, what: str, by: str = "zone") -> None:
-    from massager.ui.plot import require_matplotlib
-
     if by not in ("zone", "actuator"):
         raise UsageError(f"--by {by!r}: choose zone or actuator")
-    require_matplotlib(what)
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise UsageError(
-            f"cannot draw {str(path)!r}: the file name must end in {', '.join(PLOT_SUFFIXES)}"
-        )
-    _check_output_path(path)
+    check_plot_path(path, what)
 
 
 def _check_trace_path(path: Path | None) -> None:
     if path is not None:
-        _check_output_path(path, option="--trace ")
-
-
-def _check_output_path(path: Path, option: str = "") -> None:
-    """A usage error, before anything starts, if `path` cannot be a file we write."""
-    if path.is_dir():
-        raise UsageError(f"{option}cannot write {str(path)!r}: it is a folder")
-    if not path.parent.is_dir():
-        raise UsageError(
-            f"{option}cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist"
-        )
+        check_output_path(path, option="--trace ")
 
 
 @app.command()
@@ -249,5 +263,6 @@ def plot(
 
     # a picture harms no one: draw any profile up to the hard cap
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=HARD_CAP_MS, strict=strict)
-    plot_timeline(stream, output, actuators=_pictured(rig_obj), by=by)
+    with writing("plot", output):
+        plot_timeline(stream, output, actuators=_pictured(rig_obj), by=by)
     sys.stdout.write(f"{output}\n")

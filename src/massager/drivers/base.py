@@ -18,9 +18,17 @@ from typing import ClassVar
 from firmware_bridge import names
 from firmware_bridge.codes import ERR_FAULT, ERR_LIMIT
 from massager.clock import Clock
-from massager.errors import DeviceError, MassagerError, SafetyError, SafetyStop, UsageError
+from massager.errors import (
+    DeviceError,
+    MassagerError,
+    SafetyError,
+    SafetyStop,
+    TraceError,
+    UsageError,
+)
 from massager.rig import Rig
 from massager.stream import Command
+from massager.trace import TraceWriter, trace_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,29 @@ class Driver(ABC):
     def __init__(self, rig: Rig, options: DriverOptions | None = None) -> None:
         self.rig = rig
         self.options = options or DriverOptions()
+        self._trace_writer: TraceWriter | None = None
+
+    def open_trace(
+        self, columns: Sequence[tuple[str, str]], hold_ms: float = 0.0
+    ) -> TraceWriter | None:
+        """The writer of `options.trace` (None without one); TraceError if it cannot be made.
+
+        `trace_failure()` then reports any later write failure of it, even after close().
+        """
+        path = self.options.trace
+        if path is None:
+            return None
+        try:
+            writer = TraceWriter(path, columns, hold_ms=hold_ms)
+        except OSError as exc:
+            raise trace_error(str(path), exc) from exc
+        self._trace_writer = writer
+        return writer
+
+    def trace_failure(self) -> TraceError | None:
+        """Why the trace could not be written (opened by `open_trace`), or None."""
+        writer = getattr(self, "_trace_writer", None)
+        return None if writer is None else writer.failure
 
     @property
     def poll_gap_ms(self) -> float | None:

@@ -154,8 +154,9 @@ class GpioDriver(SerialDriver):
         """Channel n is the rig's n-th actuator (the device process serves them in order)."""
         return {a.id: ch for ch, a in enumerate(self.rig.actuators)}
 
-    def _open_link(self) -> SerialLink:
-        """Start the device (pins claimed, all low) and the link to it."""
+    def _open_link(self, *, exclusive: bool = True) -> SerialLink:
+        """Start the device (pins claimed, all low) and the link to it (always its own: a
+        device process is never shared, so `exclusive` changes nothing)."""
         self.target = "gpio"
         link = SerialLink(self._start_device)
         link.reconnect = True  # a device process that died is started again

@@ -41,7 +41,7 @@ from massager.drivers.base import (
 from massager.drivers.clock_sync import ClockSync
 from massager.drivers.serial_history import CommandHistory
 from massager.drivers.serial_link import Refusal, SerialLink, Status
-from massager.drivers.serial_ports import find_pico, open_port
+from massager.drivers.serial_ports import find_pico, open_port, port_held
 from massager.drivers.serial_timebase import SessionTimebase
 from massager.errors import DeviceError, MassagerError, UsageError
 from massager.rig.model import Rig
@@ -129,10 +129,10 @@ class SerialDriver(Driver):
             raise
         if self.options.trace is not None:
             try:
-                self._trace = TraceWriter(self.options.trace, trace_columns(self.rig))
-            except OSError as exc:
+                self._trace = self.open_trace(trace_columns(self.rig))
+            except BaseException:
                 self.close()
-                raise DeviceError(f"cannot write the trace {self.options.trace}: {exc}") from exc
+                raise
             link.on_status = self._on_status
 
     def start(self) -> None:
@@ -186,6 +186,8 @@ class SerialDriver(Driver):
             faults = tuple(fault_names(st.faults))
         if self._trace is not None:
             self._ask_for_trace(link)
+            with self._trace_lock:
+                self._trace.flush_due()
         return DeviceStatus(
             session_ms=t, levels=levels, faults=faults, temps=temps, paused=self._time.paused
         )
@@ -239,11 +241,11 @@ class SerialDriver(Driver):
         except Exception:
             pass
 
-    def _open_link(self) -> SerialLink:
+    def _open_link(self, *, exclusive: bool = True) -> SerialLink:
         """Open the target port (or the Pico found by its USB id) as this driver's link."""
         target = self.options.target or find_pico()
         self.target = target
-        link = SerialLink(lambda: open_port(target))
+        link = SerialLink(lambda: open_port(target, exclusive=exclusive))
         try:
             link.open()
         except Exception as exc:
@@ -256,8 +258,15 @@ class SerialDriver(Driver):
 
         Ignores the rig (its channels, limits and watchdog): a device that a rig
         does not fit is turned off all the same. DeviceError if it does not confirm.
+        A port another process still holds (one that ignored `massager off`'s request
+        to stop) is opened shared, as the last resort.
         """
-        link = self._open_link()
+        try:
+            link = self._open_link()
+        except DeviceError as exc:
+            if not port_held(exc):
+                raise
+            link = self._open_link(exclusive=False)
         try:
             self.identity = link.identify(secrets.randbits(32), timeout=3.0)
             if self.identity is None:

@@ -70,8 +70,9 @@ def find_pico() -> str:
     return picos[0].device
 
 
-def open_port(target: str) -> Port:
-    """Open a port path or pyserial URL (socket://, rfc2217://, loop://) exclusively."""
+def open_port(target: str, *, exclusive: bool = True) -> Port:
+    """Open a port path or pyserial URL (socket://, rfc2217://, loop://), exclusively unless
+    told otherwise (`massager off`'s last resort on a port another process holds)."""
     import serial
 
     return serial.serial_for_url(
@@ -79,8 +80,13 @@ def open_port(target: str) -> Port:
         baudrate=BAUDRATE,
         timeout=READ_TIMEOUT_S,
         write_timeout=WRITE_TIMEOUT_S,
-        exclusive=True,
+        exclusive=exclusive,
     )
+
+
+def port_held(exc: BaseException) -> bool:
+    """Whether opening a port failed because another process holds it (its exclusive lock)."""
+    return "exclusively lock" in str(exc)
 
 
 def probe(target: str, timeout: float = 0.5) -> Identity | None:

@@ -251,15 +251,8 @@ class SimDriver(Driver):
         self.executor = executor
         self._next_tick = 0
         self._last_tick = -self.TICK_US
-        if self.options.trace is not None:
-            columns = [(a, self.physics[a].column) for a in self.ids]
-            try:
-                self.hal.trace = TraceWriter(
-                    self.options.trace, columns, hold_ms=self.TICK_US / 1000.0
-                )
-            except OSError as exc:
-                where = self.options.trace
-                raise DeviceError(f"sim: cannot write the trace {where}: {exc}") from exc
+        columns = [(a, self.physics[a].column) for a in self.ids]
+        self.hal.trace = self.open_trace(columns, hold_ms=self.TICK_US / 1000.0)
 
     def start(self) -> None:
         """Session time 0 is now; queue what was sent before."""
@@ -294,6 +287,7 @@ class SimDriver(Driver):
         trace = self.hal.trace
         if trace is not None:
             self._sample_physics(trace, executor)
+            trace.flush_due()
         return self.status()
 
     def _sample_physics(self, trace: TraceWriter, executor: ex.Executor) -> None:

@@ -79,9 +79,10 @@ class Resumed(Event):
 
 @dataclass(frozen=True, slots=True)
 class Fault(Event):
-    """Something went wrong: a latched device fault or a device/link failure."""
+    """Something went wrong: a latched device fault, a device/link failure, or an output
+    of the run (the trace) that could not be written."""
 
-    kind: Literal["safety", "device"]
+    kind: Literal["safety", "device", "output"]
     message: str
     faults: tuple[str, ...] = ()
 

@@ -11,25 +11,29 @@ Controls may be called from any thread (a key reader, a signal handler); they
 are queued and applied by the thread running `run()`, so the driver is only
 ever touched by one thread.
 
-Every way out of `run()` (the end, stop, the session cap, SIGINT/SIGTERM, a
+Every way out of `run()` (the end, stop, the session cap, a stop signal, an
+`abort()` from another thread such as `massager off` or a failing output, a
 device error, a latched device fault, a bug) calls the driver's `stop()`,
 `off()` and `close()` in a `finally`.
+
+On a clock slower than real time (`speed` below 1) the session still wakes at
+least every `heartbeat_ms` of real time, and bounds a ramp-down by real time,
+so a control or a signal acts as promptly as at speed 1.
 """
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Literal, TypeVar
 
 from massager.drivers.base import DeviceStatus, Driver
-from massager.errors import DeviceError, Interrupted, MassagerError, SafetyStop
+from massager.errors import DeviceError, Interrupted, MassagerError, SafetyStop, TraceError
 from massager.limits import DEFAULT_CAP_MS
+from massager.runtime import stops
 from massager.runtime.events import (
     EventBus,
     Fault,
@@ -95,9 +99,13 @@ class Session:
     output by it, and the device never lets it lift a level past a limit.
     `cap_ms` is the session limit (session time). `lookahead_ms` (default
     `driver.lookahead_ms`) is how far ahead commands are sent; a device whose
-    clock runs faster than real time needs it scaled up. With `handle_signals`,
-    SIGINT and SIGTERM ramp every output down and `run()` raises `Interrupted`
-    (only possible when `run()` is called from the main thread).
+    clock runs faster than real time needs it scaled up. `speed` is how fast
+    the driver's clock runs against real time (default: the clock's own
+    `speed`, else 1); below 1 the heartbeat and the ramp-down limit shrink
+    with it, so they stay the same real time. With `handle_signals`, every stop
+    signal (`stops.STOP_SIGNALS`: SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...) ramps
+    every output down and `run()` raises `Interrupted` (only possible when
+    `run()` is called from the main thread).
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class Session:
         max_pause_ms: float = DEFAULT_MAX_PAUSE_MS,
         lookahead_ms: float | None = None,
         handle_signals: bool = False,
+        speed: float | None = None,
     ) -> None:
         if not 0.0 <= intensity <= 1.0:
             raise ValueError(f"intensity must be within 0..1, got {intensity}")
@@ -120,6 +129,14 @@ class Session:
             heartbeat_ms = HEARTBEAT_MS if gap is None else min(HEARTBEAT_MS, gap)
         if cap_ms <= 0 or heartbeat_ms <= 0 or max_pause_ms <= 0:
             raise ValueError("cap_ms, heartbeat_ms and max_pause_ms must be above zero")
+        if speed is None:
+            speed = float(getattr(driver.clock, "speed", 1.0))
+        if not speed > 0:
+            raise ValueError(f"speed must be above zero, got {speed}")
+        real = min(1.0, speed)  # clock ms per real ms, on a slow clock
+        heartbeat_ms *= real
+        self.ramp_down_limit_ms = RAMP_DOWN_LIMIT_MS * real
+        self.stall_limit_ms = STALL_LIMIT_MS * real
         self.stream = stream
         self.driver = driver
         self.bus = bus if bus is not None else EventBus()
@@ -140,6 +157,8 @@ class Session:
         self._lock = threading.Lock()
         self._interrupts = 0  # written by signal handlers: no lock on that path
         self._signal_name = ""
+        self._abort: MassagerError | None = None
+        self._abort_now = False
         self._sent = 0
         self._next_step = 0
         # a step the rig skips takes no time and is not announced as if it ran
@@ -149,6 +168,7 @@ class Session:
         self._start_wall = 0.0
         self._last_status: DeviceStatus | None = None
         self._wake = threading.Event()
+        self._runner: threading.Thread | None = None
         """Set by every control, so a waiting play loop acts on it at once (real clocks)."""
 
     # -- controls: callable from any thread -------------------------------------------------
@@ -206,10 +226,33 @@ class Session:
         self._wake.set()
 
     def interrupt(self, name: str = "SIGINT") -> None:
-        """Like a signal: ramp down and make `run()` raise `Interrupted`; twice: off at once."""
-        self._signal_name = name
+        """Like a signal: ramp down and make `run()` raise `Interrupted`; twice: off at once.
+
+        `name` says what interrupted (a signal's name, "stdout closed", ...); the first one
+        is the one reported.
+        """
+        if not self._signal_name:
+            self._signal_name = name
         self._interrupts += 1
-        self._wake.set()
+        self._wake_up()
+
+    def abort(self, error: MassagerError, *, at_once: bool = False) -> None:
+        """End the session with `error`: ramp every output down (`at_once`: off now), then
+        `run()` raises `error`. Callable from any thread (`massager off`, a failing output);
+        the first abort is the one reported."""
+        if self._abort is None:
+            self._abort = error
+        if at_once:
+            self._abort_now = True
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        """Wake the session's wait, unless called from the session's own thread: there it is
+        not waiting, or a signal handler interrupted its wait, and setting the event could
+        deadlock on the lock that thread holds inside Event.wait (it wakes within a
+        heartbeat anyway)."""
+        if threading.current_thread() is not self._runner:
+            self._wake.set()
 
     # -- playing ----------------------------------------------------------------------------
 
@@ -220,23 +263,44 @@ class Session:
         failed) or SafetyStop (a latched device fault, or the session cap).
         Every output is off when this returns or raises.
         """
-        driver = self.driver
+        self._runner = threading.current_thread()
         try:
             with self._signals():
                 try:
-                    return self._play()
+                    result = self._play()
                 except MassagerError as exc:
                     self._fail(exc)
                     raise
-        finally:
-            for action in (driver.stop, driver.off, driver.close):
-                with suppress(Exception):
-                    action()
+        except (Interrupted, TraceError) as exc:
+            self._close()
+            self._check_trace(exc)  # a cut trace is reported before an interrupt
+            raise
+        except BaseException:
+            self._close()
+            raise
+        self._close()
+        self._check_trace(None)
+        return result
+
+    def _close(self) -> None:
+        for action in (self.driver.stop, self.driver.off, self.driver.close):
+            with suppress(Exception):
+                action()
+
+    def _check_trace(self, raising: BaseException | None) -> None:
+        """After closing: if the trace could not be written (its final flush too), raise that."""
+        failure = self.driver.trace_failure()
+        if failure is None or failure is raising:
+            return
+        self.bus.publish(Fault(t_ms=self._session_ms, kind="output", message=str(failure)))
+        raise failure
 
     def _play(self) -> SessionResult:
         driver = self.driver
         clock = driver.clock
+        self._before_start()
         self._device(driver.open)
+        self._before_start()  # a signal or a stop during the handshake: nothing starts
         self._device(driver.set_intensity, self._intensity)
         # The first window goes out before session time 0, so nothing is late on a real clock.
         self._send_ahead(0.0)
@@ -261,6 +325,21 @@ class Session:
             return self._ramp_down(end.reason, end.message)
         raise AssertionError("unreachable: the play loop only ends by _Ended")  # pragma: no cover
 
+    def _before_start(self) -> None:
+        """Before session time 0: an interrupt or an abort ends the session unstarted."""
+        error: MassagerError | None = self._abort
+        if self._interrupts:
+            name = self._signal_name or "SIGINT"
+            error = Interrupted(
+                f"interrupted ({name}) before the session started; every output is off"
+            )
+        if error is not None:
+            reason: FinishReason = "interrupted" if isinstance(error, Interrupted) else "error"
+            self._finish(
+                Finished(t_ms=0.0, reason=reason, exit_code=error.exit_code, message=str(error))
+            )
+            raise error
+
     def _loop(self) -> None:
         driver = self.driver
         clock = driver.clock
@@ -275,13 +354,13 @@ class Session:
             self._apply_controls(t)
             if t != last_t or self._paused:
                 last_t, last_move = t, now
-            elif now - last_move > max(STALL_LIMIT_MS, 20 * self.heartbeat_ms):
+            elif now - last_move > max(self.stall_limit_ms, 20 * self.heartbeat_ms):
                 raise DeviceError(f"{driver.name}: the device's session time stopped at {t:.0f} ms")
             self._send_ahead(t)
             self._announce_steps(t)
             if want_progress:
                 self._progress(status, now)
-            if self._interrupts:
+            if self._interrupts or self._abort is not None:
                 raise _Ended("interrupted")
             if t >= stream.duration_ms:
                 raise _Ended("done")
@@ -303,7 +382,7 @@ class Session:
             self.driver.clock.sleep_until(t_ms)
             return
         self._wake.clear()
-        if not (self._controls or self._interrupts):  # one may have come before the clear
+        if not (self._controls or self._interrupts or self._abort):  # one came before the clear
             wait_until(t_ms, self._wake)
 
     def _apply_controls(self, t: float) -> None:
@@ -364,6 +443,10 @@ class Session:
 
     def _poll(self) -> DeviceStatus:
         status = self._device(self.driver.poll)
+        if self._abort is None:
+            failure = self.driver.trace_failure()
+            if failure is not None:
+                self._abort = failure  # ramp down, then report it
         self._last_status = status
         self._session_ms = status.session_ms
         if status.faults:
@@ -379,10 +462,10 @@ class Session:
         driver = self.driver
         clock = driver.clock
         self._device(driver.stop)
-        deadline = clock.now_ms() + RAMP_DOWN_LIMIT_MS
+        deadline = clock.now_ms() + self.ramp_down_limit_ms
         while True:
-            if self._interrupts >= 2:
-                break  # asked twice: no more waiting
+            if self._interrupts >= 2 or self._abort_now:
+                break  # asked twice, or told to turn off now: no more waiting
             status = self._poll()
             if all(abs(v) <= _ZERO for v in status.levels.values()):
                 break
@@ -391,7 +474,7 @@ class Session:
                 break
             clock.sleep_until(now + min(self.heartbeat_ms, deadline - now))
         self._device(driver.off)
-        if self._interrupts:
+        if self._interrupts or self._abort is not None:
             reason = "interrupted"
         wall = clock.now_ms() - self._start_wall
         t = self._session_ms
@@ -399,11 +482,18 @@ class Session:
             # the program ended at its own end, whenever the last poll noticed it
             t = min(t, float(self.stream.duration_ms))
         if reason == "interrupted":
-            name = self._signal_name or "SIGINT"
-            error: MassagerError = Interrupted(
-                f"interrupted ({name}) at {t / 1000:.1f} s; every output ramped down and off"
-            )
-            self._finish(Finished(t_ms=t, reason=reason, exit_code=130, message=str(error)))
+            error: MassagerError | None = self._abort
+            if error is None or (self._interrupts and not isinstance(error, TraceError)):
+                name = self._signal_name or "SIGINT"
+                how = "turned off at once" if self._interrupts >= 2 else "ramped down and off"
+                error = Interrupted(f"interrupted ({name}) at {t / 1000:.1f} s; every output {how}")
+            if isinstance(error, Interrupted):
+                self._finish(Finished(t_ms=t, reason=reason, exit_code=130, message=str(error)))
+            else:
+                self.bus.publish(Fault(t_ms=t, kind="output", message=str(error)))
+                self._finish(
+                    Finished(t_ms=t, reason="error", exit_code=error.exit_code, message=str(error))
+                )
             raise error
         if reason == "cap":
             error = SafetyStop(f"{message}; every output ramped down and off")
@@ -449,17 +539,9 @@ class Session:
 
     @contextmanager
     def _signals(self) -> Iterator[None]:
-        """SIGINT and SIGTERM become `interrupt()` while playing (main thread only)."""
-        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+        """Every stop signal becomes `interrupt()` while playing (main thread only)."""
+        if not self.handle_signals:
             yield
             return
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            self.interrupt(signal.Signals(signum).name)
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with stops.forward_to(self.interrupt):
             yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)

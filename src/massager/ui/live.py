@@ -177,9 +177,12 @@ class KeyReader:
                 if not ready:
                     continue
                 data = os.read(self._fd, 32)
-            except (OSError, ValueError):
+            except (OSError, ValueError):  # EIO: the terminal hung up
+                if not self._stop.is_set():
+                    self.session.interrupt("stdin closed")
                 return
-            if not data:
+            if not data:  # the terminal is gone: nobody can press q or Ctrl-C any more
+                self.session.interrupt("stdin closed")
                 return
             for key in data.decode("utf-8", "replace"):
                 self.handle(key)
