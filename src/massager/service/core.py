@@ -231,10 +231,15 @@ class ServiceCore:
 
     def stop(self) -> None:
         """Ramp every output down and end the session. Anyone, any state, idempotent."""
-        run = self._run
-        if run is not None and self._state in ("running", "paused", "stopping"):
-            run.session.stop()
-            self._set_state("stopping")
+        with self._lock:
+            run = self._run
+            if run is None or self._state not in ("running", "paused", "stopping"):
+                return
+            # "stopping" before the session is asked, so its end (idle or fault, set by
+            # `_ended` under the same lock) always comes after it and wins
+            self._state = "stopping"
+        self._changed()
+        run.session.stop()
 
     def acknowledge(self) -> None:
         """Clear a latched fault (fault -> idle); nothing in any other state."""
