@@ -204,12 +204,22 @@ def test_a_holder_whose_socket_does_not_answer_gets_sigterm() -> None:
 
 
 def test_a_holder_that_ignores_the_request_is_still_held_after_the_timeout() -> None:
-    with Claim("gpio", "serve", lambda: None):
+    with Claim("gpio", "run", lambda: None):
         started = time.monotonic()
         asked = request_stop("gpio", timeout_s=0.3)
         assert 0.3 <= time.monotonic() - started < 1.0
         assert asked is not None
         assert holder("gpio") == asked  # never SIGTERM to ourselves
+
+
+def test_a_service_that_stopped_its_session_keeps_the_device() -> None:
+    """A `serve` holder's `ok` means its session is stopped: no wait for a release."""
+    stops: list[str] = []
+    with Claim("gpio", "serve", lambda: stops.append("stop")):
+        asked = request_stop("gpio", timeout_s=30.0)
+        assert asked is not None and asked.command == "serve"
+        assert stops == ["stop"]
+        assert holder("gpio") == asked  # still the service's: nothing waited for a release
 
 
 def test_a_failing_on_stop_answers_an_error() -> None:

@@ -250,3 +250,32 @@ def test_pico_a_cut_link_is_a_device_error_latched_until_acknowledged(
     finally:
         svc.close()
         proxy.close()
+
+
+def test_pico_held_by_the_service(tmp_path: Path, pico: VirtualDevice) -> None:
+    """The service claims its device: a `massager run` on it is refused (exit 3, naming
+    the service), and `massager off` stops the session (every output at zero) while the
+    service keeps the device and goes on serving."""
+    from massager.cli import run as cli
+    from massager.runtime.owner import device_key, holder
+
+    svc = _serve_pico(tmp_path, pico.port)
+    try:
+        key = device_key("serial", pico.port)
+        assert key is not None
+        info = holder(key)
+        assert info is not None and info.command == "serve" and info.pid == svc.proc.pid
+        device = f"serial:{pico.port}"
+        assert cli(["run", "quick", "--device", device, "--rig", "pico-serial"]) == 3
+        ws = svc.ws()
+        ws.call("session.start", {"text": SHORT_PROFILE})
+        assert wait_for(lambda: abs(pico.hal.levels[0]) > 0.1, timeout=30)
+        assert cli(["off", "--device", device]) == 0
+        assert wait_for(pico.hal.all_zero, timeout=15)
+        assert ws.wait_state("idle")["last_outcome"]["outcome"] == "stopped"
+        assert holder(key) == info  # the service keeps its device
+        assert pico.device.executor.faults == 0
+        _ends_at_zero(pico)
+        ws.close()
+    finally:
+        svc.close()

@@ -100,17 +100,23 @@ def off(
     from massager.drivers.base import DriverOptions
     from massager.drivers.registry import driver_class
     from massager.runtime import stops
-    from massager.runtime.owner import device_key, request_stop
+    from massager.runtime.owner import KEEPERS, device_key, holder, request_stop
 
     with stops.shielded():  # a signal now must not leave the device half turned off
         name, target = resolve_device(device)
         driver_cls = driver_class(name)
+        where = f"{driver_cls.name}:{target}" if target else driver_cls.name
         key = device_key(name, target)
         asked = request_stop(key) if key is not None else None
+        if asked is not None and asked.command in KEEPERS and key and holder(key) == asked:
+            typer.echo(
+                f"{where}: stopped the session of `massager {asked.command}` (pid {asked.pid}),"
+                " which keeps the device; every output is off"
+            )
+            return
         rig_obj = api.load_rig(rig)
         driver = driver_cls(rig_obj, DriverOptions(target=target))
         driver.turn_off()
-    where = f"{driver_cls.name}:{target}" if target else driver_cls.name
     if asked is not None:
         typer.echo(f"{where}: stopped `massager {asked.command}` (pid {asked.pid})")
     typer.echo(f"{where}: every output is off")

@@ -117,6 +117,9 @@ def serve(
         typer.echo(f"mqtt: removed {c.mqtt.node_id} from Home Assistant")
         return
     api.check_device(c.device.device, speed)
+    from massager.cli.options import resolve_device
+    from massager.runtime.owner import device_key
+
     token: str | None = c.serve.token or None
     if auth and token is None:
         token = load_or_make_token(cfg.state_dir() / "token")
@@ -134,6 +137,7 @@ def serve(
         speed=speed,
         trace=trace,
         mqtt=c.mqtt,
+        device_key=device_key(*resolve_device(c.device.device)),
     )
     raise typer.Exit(asyncio.run(run_service(settings)))
 

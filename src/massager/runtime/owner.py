@@ -44,6 +44,9 @@ STOP_LINE = b"stop\n"
 """What a client sends on a holder's control socket to make it stop."""
 OK_LINE = b"ok\n"
 """The holder's answer once its `on_stop` has been called."""
+KEEPERS = frozenset({"serve"})
+"""Holders that keep the device after a stop (the service): their `ok` means every output
+is at zero, and `massager off` leaves the device to them."""
 _IO_TIMEOUT_S = 0.5  # longest a control connection waits for a line
 _POLL_S = 0.01  # how often a waiting request_stop looks at the lock
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
@@ -399,7 +402,8 @@ def request_stop(key: str, timeout_s: float = 1.0) -> OwnerInfo | None:
 
     Asks over the holder's control socket; when that does not answer, sends
     the holder's process SIGTERM (never this process's own). Returns the
-    holder that was asked, or None if nobody held the device. The claim may
+    holder that was asked, or None if nobody held the device. A holder in `KEEPERS` that
+    answers keeps its claim (its session stopped, outputs at zero). The claim may
     still be held when this returns (a holder that ignores both): check
     `holder(key)`.
     """
@@ -409,6 +413,8 @@ def request_stop(key: str, timeout_s: float = 1.0) -> OwnerInfo | None:
     deadline = time.monotonic() + timeout_s
     # no answer: signal the process that holds the lock now (not a stale, reused pid)
     answered = _ask(info, timeout_s)
+    if answered and info.command in KEEPERS:
+        return info  # it stopped its session and keeps the device, every output at zero
     if not answered and 0 < info.pid != os.getpid() and holder(key) == info:
         with contextlib.suppress(OSError):
             os.kill(info.pid, signal.SIGTERM)

@@ -39,6 +39,26 @@ class ServeSettings:
     trace: Path | None = None
     mqtt: MqttConfig | None = None
     """The Home Assistant bridge's settings (None or not enabled: no bridge)."""
+    device_key: str | None = None
+    """The device's claim key (`massager.runtime.owner`); None for the simulator."""
+
+
+OFF_WAIT_S = 0.9
+"""How long a `massager off` request waits for the session's ramp-down to end."""
+
+
+def _claim(settings: ServeSettings, core: ServiceCore) -> contextlib.AbstractContextManager[object]:
+    """Hold the service's device for its whole life; `massager off` stops the session
+    (the service goes on, its outputs at zero) and a second holder gets DeviceBusy."""
+    if settings.device_key is None:
+        return contextlib.nullcontext()
+    from massager.runtime.owner import Claim
+
+    def stopped_by_off() -> None:
+        core.stop()
+        core.wait_idle(OFF_WAIT_S)
+
+    return Claim(settings.device_key, "serve", stopped_by_off)
 
 
 async def start_mqtt(
@@ -166,6 +186,7 @@ async def serve(
     from massager.service.rpc import Dispatcher
 
     out = out if out is not None else sys.stdout
+    claim = contextlib.ExitStack()
     history = History(settings.history)
     core = ServiceCore(
         CoreOptions(
@@ -178,6 +199,7 @@ async def serve(
         ),
         history,
     )
+    claim.enter_context(_claim(settings, core))  # DeviceBusy (exit 3) if another holds it
     listen = f"{settings.host}:{settings.port}"
     dispatcher = Dispatcher(core, listen=listen, auth_required=settings.auth_required)
     app = build_app(dispatcher, Access(settings.token, settings.auth_required))
@@ -217,6 +239,7 @@ async def serve(
         sd_notify("STOPPING=1")
         core.stop()
         await asyncio.to_thread(core.shutdown)
+        claim.close()
         if bridge is not None:  # after the ramp-down: Home Assistant sees idle, then offline
             bridge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
