@@ -6,6 +6,7 @@ import itertools
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -189,6 +190,22 @@ def test_pause_left_alone_ends_the_session() -> None:
     result = session.run()
     assert result.reason == "pause_limit"
     assert result.wall_ms == pytest.approx(6000, abs=200)
+    assert_safe_exit(driver)
+
+
+def test_the_pause_limit_is_wall_time_on_a_sped_up_clock() -> None:
+    # at --speed 60 a 0.3 s pause limit is 18 s of clock time, not 0.3 s of it
+    session, driver, rec = make(
+        FakeDriver(clock=MonotonicClock(speed=60.0)), duration_ms=600_000, max_pause_ms=300
+    )
+    session.pause()
+    started = time.monotonic()
+    result = session.run()
+    assert time.monotonic() - started >= 0.3
+    assert result.reason == "pause_limit"
+    assert result.wall_ms >= 300 * 60
+    assert result.outcome == "paused longer than 0.005 min, so the session ended"
+    assert "pause_limit" not in rec.of(Finished)[0].outcome
     assert_safe_exit(driver)
 
 

@@ -26,27 +26,66 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """Real time from time.monotonic, optionally running `speed` times faster."""
+    """Real time from time.monotonic, optionally running `speed` times faster.
 
-    def __init__(self, speed: float = 1.0) -> None:
+    With `max_gap_ms` (wall ms) the clock is paced, as the simulator runs on: between
+    two reads it moves at most `max_gap_ms` of wall time beyond the sleep it was asked
+    for. A host starved of CPU (or a simulator that cannot compute `speed` times real
+    time) then slows the clock instead of letting it leap: the simulated device, which
+    lives in the same process, was frozen too, so it must not see a silent host or a
+    late command that never happened. `lost_ms` is the wall time dropped so.
+    """
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        max_gap_ms: float | None = None,
+        source: Callable[[], float] = time.monotonic,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be above zero")
+        if max_gap_ms is not None and max_gap_ms <= 0:
+            raise ValueError("max_gap_ms must be above zero")
         self.speed = speed
-        self._origin = time.monotonic()
+        self.max_gap_ms = max_gap_ms
+        self._source = source
+        self._origin = source()
+        self._lock = threading.Lock()
+        self._last = 0.0  # the paced wall ms at the last read
+        self._nap = 0.0  # wall ms of sleep asked for since that read
+        self.lost_ms = 0.0
+        """Wall ms the paced clock dropped because the host fell behind."""
 
     def now_ms(self) -> float:
         """Milliseconds since the clock started, scaled by `speed`."""
-        return (time.monotonic() - self._origin) * 1000.0 * self.speed
+        wall = (self._source() - self._origin) * 1000.0
+        if self.max_gap_ms is None:
+            return wall * self.speed
+        with self._lock:
+            paced = wall - self.lost_ms
+            allowed = self._last + self.max_gap_ms + self._nap
+            if paced > allowed:
+                self.lost_ms += paced - allowed
+                paced = allowed
+            self._last = paced
+            self._nap = 0.0
+        return paced * self.speed
+
+    def _delay_s(self, t_ms: float) -> float:
+        delay = (t_ms - self.now_ms()) / self.speed
+        if delay > 0:
+            self._nap = delay
+        return delay / 1000.0
 
     def sleep_until(self, t_ms: float) -> None:
         """Sleep until the scaled time `t_ms`."""
-        delay = (t_ms - self.now_ms()) / 1000.0 / self.speed
+        delay = self._delay_s(t_ms)
         if delay > 0:
             time.sleep(delay)
 
     def wait_until(self, t_ms: float, wake: threading.Event) -> None:
         """Sleep until the scaled time `t_ms`, or until `wake` is set (a control to act on)."""
-        delay = (t_ms - self.now_ms()) / 1000.0 / self.speed
+        delay = self._delay_s(t_ms)
         if delay > 0:
             wake.wait(delay)
 

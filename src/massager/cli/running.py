@@ -143,7 +143,12 @@ def run(
         # the device is claimed before it is opened: a held one is refused, nothing opened
         stack.enter_context(stops.shielded())
         stack.enter_context(claim(name, target, "run", stopped_by_off))
-        result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
+        try:
+            result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
+        finally:
+            note = session.driver.lag_note()
+            if note:
+                typer.echo(note, err=True)
     if out.isatty():
         out.write(
             f"{stream.profile}: {result.outcome} at {_clock(result.session_ms)}; "

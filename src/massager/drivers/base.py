@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from firmware_bridge import names
-from firmware_bridge.codes import ERR_FAULT, ERR_LIMIT
+from firmware_bridge.codes import ERR_FAULT, ERR_LATE, ERR_LIMIT
 from massager.clock import Clock
 from massager.errors import (
     DeviceError,
@@ -77,8 +77,34 @@ def refusal_error(code: int, what: str, faults: Sequence[str] = ()) -> MassagerE
     if code == ERR_LIMIT:
         return SafetyError(text)
     if code == ERR_FAULT:
-        return SafetyStop(text + (f" ({', '.join(faults)})" if faults else ""))
+        return SafetyStop(
+            text + (f" ({', '.join(faults)})" if faults else "") + fault_advice(faults)
+        )
+    if code == ERR_LATE:
+        return DeviceError(text + BEHIND_ADVICE)
     return DeviceError(text)
+
+
+BEHIND_ADVICE = (
+    "; this computer was too busy (or the link stalled) to keep the device fed in time: "
+    "close other work and run again"
+)
+"""What to do when a host fell behind its device (a late command, a watchdog stop)."""
+
+
+def fault_advice(faults: Sequence[str]) -> str:
+    """What to do about latched `faults`, when a host falling behind explains them ("" if not).
+
+    The watchdog latches when the device hears nothing from the host for its
+    watchdog period: the host was starved, or the link stalled.
+    """
+    if "watchdog" not in faults:
+        return ""
+    return (
+        "; the device heard nothing from this computer for longer than its watchdog"
+        + BEHIND_ADVICE
+        + " (or give the rig a longer watchdog_ms)"
+    )
 
 
 def unknown_actuator_error(actuator: str, rig: Rig) -> UsageError:
@@ -135,6 +161,10 @@ class Driver(ABC):
         beats at a third of the watchdog). The session polls at least this often.
         """
         return None
+
+    def lag_note(self) -> str:
+        """What the user should know about a device that could not keep up ("" if it did)."""
+        return ""
 
     @property
     @abstractmethod

@@ -86,6 +86,13 @@ class SimHal:
 
 WATCHDOG_POLLS = 2.5
 """Polls the session makes per watchdog period, at least (its heartbeat adapts to the rig)."""
+PACE_SHARE = 0.1
+"""On a real clock the simulator's time moves at most this share of the watchdog (wall time)
+between two reads beyond the sleep asked for: a host starved of CPU slows the simulated world
+(device included) instead of tripping a watchdog or making a command late. Between two feeds
+the session reads the clock about five times and sleeps at most 1/WATCHDOG_POLLS of it."""
+LAG_NOTE_MS = 50.0
+"""Wall time lost to a slowed clock above which the run says so (once, at its end)."""
 
 
 class SimDriver(Driver):
@@ -101,7 +108,11 @@ class SimDriver(Driver):
     def __init__(self, rig: Rig, options: DriverOptions | None = None, *, seed: int = 0) -> None:
         super().__init__(rig, options)
         opts = self.options
-        self._clock: Clock = VirtualClock() if opts.virtual else MonotonicClock(opts.speed)
+        self._clock: Clock = (
+            VirtualClock()
+            if opts.virtual
+            else MonotonicClock(opts.speed, max_gap_ms=self._watchdog_wall_ms() * PACE_SHARE)
+        )
         self.ids = [a.id for a in rig.actuators]
         self._index = {a: i for i, a in enumerate(self.ids)}
         self.physics: dict[str, Model] = {a.id: model_for(a) for a in rig.actuators}
@@ -140,6 +151,21 @@ class SimDriver(Driver):
         if self.options.virtual or self.options.speed <= 1.0:
             return base
         return min(round(base * self.options.speed), self.MAX_WATCHDOG_MS)
+
+    def _watchdog_wall_ms(self) -> float:
+        return self.watchdog_ms / max(self.options.speed, 1e-9)
+
+    def lag_note(self) -> str:
+        """Says once how much the real clock slowed because the host could not keep up."""
+        lost = getattr(self._clock, "lost_ms", 0.0)
+        if lost < LAG_NOTE_MS:
+            return ""
+        return (
+            f"note: this machine could not keep up with --speed {self.options.speed:g}; "
+            f"the simulator slowed its clock by {lost / 1000:.1f} s of real time rather than "
+            "report a fault the device did not have (a lower --speed, or `simulate`, runs "
+            "without slowing)"
+        )
 
     @property
     def poll_gap_ms(self) -> float:

@@ -97,6 +97,8 @@ class Outcome:
     @property
     def outcome(self) -> str:
         """`reason`, or `reason: message` when there is a message (for people to read)."""
+        if self.reason == "pause_limit" and self.message:
+            return self.message  # it says why; the internal reason code is not for people
         return f"{self.reason}: {self.message}" if self.message else self.reason
 
 

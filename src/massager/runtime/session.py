@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from massager.drivers.base import DeviceStatus, Driver
+from massager.drivers.base import DeviceStatus, Driver, fault_advice
 from massager.errors import DeviceError, Interrupted, MassagerError, SafetyStop, TraceError
 from massager.limits import DEFAULT_CAP_MS
 from massager.runtime import stops
@@ -50,7 +50,8 @@ from massager.runtime.events import (
 from massager.stream import CommandStream
 
 DEFAULT_MAX_PAUSE_MS = 10 * 60 * 1000
-"""A session left paused this long ends (every output is already off)."""
+"""A session left paused this long (wall time, whatever the clock's speed) ends (every output
+is already off)."""
 HEARTBEAT_MS = 100
 """The session polls the device at least this often (clock ms)."""
 INTENSITY_STEP = 0.1
@@ -345,6 +346,9 @@ class Session:
         clock = driver.clock
         stream = self.stream
         want_progress = self.bus.wants(Progress)
+        # the pause limit is the user's time: wall time on a sped-up clock (a virtual one
+        # has no speed, and the limit counts in its time)
+        speed = float(getattr(clock, "speed", 1.0))
         last_t = -1.0
         last_move = clock.now_ms()
         while True:
@@ -366,9 +370,10 @@ class Session:
                 raise _Ended("done")
             if t >= self.cap_ms:
                 raise _Ended("cap", f"session limit of {self.cap_ms / 60000:g} min reached")
-            if self._paused and now - self._paused_at >= self.max_pause_ms:
+            if self._paused and (now - self._paused_at) / speed >= self.max_pause_ms:
                 raise _Ended(
-                    "pause_limit", f"paused for {self.max_pause_ms / 60000:g} min: session ended"
+                    "pause_limit",
+                    f"paused longer than {self.max_pause_ms / 60000:g} min, so the session ended",
                 )
             step = self.heartbeat_ms
             if not self._paused:
@@ -453,7 +458,7 @@ class Session:
             names = ", ".join(status.faults)
             raise SafetyStop(
                 f"safety stop on the device ({names}) at {status.session_ms / 1000:.1f} s; "
-                "every output is off"
+                f"every output is off{fault_advice(status.faults)}"
             )
         return status
 
