@@ -59,7 +59,7 @@ INTENSITY_STEP = 0.1
 RAMP_DOWN_LIMIT_MS = 3000
 """Longest wait for outputs to ramp down before forcing them off."""
 STALL_LIMIT_MS = 2000
-"""A device whose session time stands still this long while playing has failed."""
+"""A device whose session time stands still this long (wall time) while playing has failed."""
 _ZERO = 1e-6
 
 T = TypeVar("T")
@@ -137,7 +137,10 @@ class Session:
         real = min(1.0, speed)  # clock ms per real ms, on a slow clock
         heartbeat_ms *= real
         self.ramp_down_limit_ms = RAMP_DOWN_LIMIT_MS * real
-        self.stall_limit_ms = STALL_LIMIT_MS * real
+        # a stalled device and a pause left alone are judged in real time at any speed
+        # (2 s of clock time is 7 ms of it at --speed 289)
+        self.stall_limit_ms = STALL_LIMIT_MS * speed
+        self.speed = speed
         self.stream = stream
         self.driver = driver
         self.bus = bus if bus is not None else EventBus()
@@ -346,9 +349,7 @@ class Session:
         clock = driver.clock
         stream = self.stream
         want_progress = self.bus.wants(Progress)
-        # the pause limit is the user's time: wall time on a sped-up clock (a virtual one
-        # has no speed, and the limit counts in its time)
-        speed = float(getattr(clock, "speed", 1.0))
+        speed = self.speed  # the pause limit is the user's time: real time at any speed
         last_t = -1.0
         last_move = clock.now_ms()
         while True:
