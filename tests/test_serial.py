@@ -16,7 +16,7 @@ import pytest
 from serial_support import CH, RIG, driver_for, first_time, steps_stream, unwrapped, wait_for
 
 from firmware_bridge.codes import FAULT_WATCHDOG
-from firmware_bridge.device import Device
+from firmware_bridge.device import MAX_WATCHDOG_MS, Device
 from firmware_bridge.ticks import TICKS_PERIOD
 from firmware_bridge.virtual import VirtualDevice, VirtualHal
 from massager import api
@@ -276,7 +276,9 @@ def test_massager_off_turns_a_running_device_off(
     virtual: VirtualDevice, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rig = api.load_rig("pico-serial")
-    driver = SerialDriver(rig, DriverOptions(target=virtual.port))
+    # the longest watchdog the device takes: on a starved machine its 250 ms one could turn
+    # the outputs off before `off` does, and this test is about `off`
+    driver = SerialDriver(rig, DriverOptions(target=virtual.port, watchdog_ms=MAX_WATCHDOG_MS))
     driver.open()
     driver.start()
     driver.send([Command(0, rig.actuators[6].id, "set", level=0.9)])
@@ -286,7 +288,7 @@ def test_massager_off_turns_a_running_device_off(
     link.close()  # the host goes away without a word; the outputs stay on for now
     started = time.monotonic()
     assert cli(["off", "--device", f"serial:{virtual.port}", "--rig", "pico-serial"]) == 0
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < MAX_WATCHDOG_MS / 1000  # off came before the watchdog
     assert virtual.hal.all_zero()
     assert virtual.device.executor.faults == 0  # off, not the watchdog
     assert "every output is off" in capsys.readouterr().out
@@ -296,7 +298,7 @@ def test_massager_off_ignores_a_rig_that_does_not_fit_the_device(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with VirtualDevice(channels=4) as dev:
-        driver = driver_for(dev)
+        driver = driver_for(dev, watchdog_ms=MAX_WATCHDOG_MS)  # `off` turns it off, as above
         driver.open()
         driver.start()
         driver.send([Command(0, "vib", "set", level=0.9)])
