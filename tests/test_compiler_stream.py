@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from compiler_support import small_rig
 
@@ -161,3 +163,24 @@ def test_repeat_that_blows_the_cap_names_the_repeat() -> None:
     )
     with pytest.raises(InputError, match=r"repeat 1000000000 x 1s = 277777h46m40s"):
         api.compile_stream(profile, small_rig())
+
+
+def test_compile_leaves_the_garbage_collector_as_it_found_it() -> None:
+    """The compile pauses the cycle collector (its passes over a large stream made
+    compile time grow faster than the stream) and always puts it back."""
+    rig = api.load_rig()
+    assert gc.isenabled()
+    api.compile_stream(api.load_profile("quick"), rig)
+    assert gc.isenabled()
+    bad = api.profile_from_data(
+        {"name": "x", "steps": [{"technique": "rub", "zones": ["calf"], "duration": "30m"}]}
+    )
+    with pytest.raises(InputError):
+        api.compile_stream(bad, rig)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        api.compile_stream(api.load_profile("quick"), rig)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

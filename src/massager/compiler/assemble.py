@@ -13,6 +13,7 @@ the compiler changes of what the profile asked becomes a warning on the stream.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,19 @@ def compile_profile(profile: Profile, rig: Rig, settings: Settings | None = None
     Raises InputError (cap, reach, conflicting tracks), SafetyError (a limit
     the stream would break) or UsageError (bad settings).
     """
+    # The compile allocates up to 100,000 commands (bounds.py) and keeps them all:
+    # the cycle collector's passes over that growing heap made compile time grow
+    # faster than the stream (2.3x per keyframe at 50,000). Nothing here needs it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile(profile, rig, settings)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _compile(profile: Profile, rig: Rig, settings: Settings | None) -> CommandStream:
     settings = settings or Settings()
     if not 0.0 <= settings.intensity <= 1.0:
         raise UsageError(f"intensity {settings.intensity:g} is outside 0..1")
