@@ -173,3 +173,25 @@ def test_a_session_never_announces_a_skipped_step_and_keeps_the_numbers() -> Non
     assert Session(played, FakeDriver(), bus=bus).run().reason == "done"
     started = recorder.of(StepStarted)
     assert [(e.step.number, e.count) for e in started] == [(1, 3), (3, 3)]
+
+
+def test_run_and_simulate_strict_refuse_warnings_before_any_device_is_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = tmp_path / "no-such-port"  # opening it would fail: exit 3
+    trace = tmp_path / "trace.csv"
+    device = f"serial:{port}"
+    args = ["classic", "--rig", "pi-gpio-minimal", "--trace", str(trace)]
+    assert run(["run", *args, "--device", device]) == 3  # warned, then the device was tried
+    assert capsys.readouterr().err.count(": warning: step ") == 2
+    assert run(["run", *args, "--device", device, "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--strict: 2 warning(s) treated as errors" in captured.err
+    assert ": error: step 5 'Achilles tendon'" in captured.err
+    assert str(port) not in captured.err and not trace.exists()
+    assert run(["simulate", *args, "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--strict: 2 warning(s) treated as errors" in captured.err
+    assert not trace.exists()
+    assert run(["simulate", "classic", "--strict"]) == 0  # nothing to warn about on reference
+    assert capsys.readouterr().out.startswith("classic on reference: done")

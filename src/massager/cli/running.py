@@ -92,11 +92,13 @@ def run(
         Path | None, typer.Option("--trace", help="Write the applied levels to this CSV file.")
     ] = None,
     session_cap: SessionCapOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Play a profile on a device (the simulator by default) with a live view.
 
     Keys: space pauses and resumes, + and - change the intensity by 0.1, q stops.
-    Ctrl-C or SIGTERM ramps every output down and exits with 130.
+    Ctrl-C or SIGTERM ramps every output down and exits with 130. The compiler's
+    warnings go to stderr (with --strict they are errors, before the device is opened).
     """
     from massager import api
     from massager.runtime import stops
@@ -106,7 +108,7 @@ def run(
     _check_trace_path(trace)
     cap = session_cap_ms(session_cap)
     api.check_device(device, speed)  # a bad device or --speed is refused before compiling
-    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
+    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap, strict=strict)
     name, target = resolve_device(device)
     session = api.open_session(
         stream,
@@ -173,8 +175,12 @@ def simulate(
     ] = None,
     session_cap: SessionCapOpt = None,
     by: ByOpt = "zone",
+    strict: StrictOpt = False,
 ) -> None:
-    """Run a profile on the simulator as fast as possible and print a summary."""
+    """Run a profile on the simulator as fast as possible and print a summary.
+
+    The compiler's warnings go to stderr (with --strict they are errors).
+    """
     from massager.drivers.base import DriverOptions
     from massager.drivers.registry import driver_class
     from massager.runtime.events import Fault, Progress, Recorder
@@ -184,7 +190,7 @@ def simulate(
     if plot is not None:
         _check_plot_path(plot, "simulate --plot", by)
     cap = session_cap_ms(session_cap)
-    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap)
+    stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap, strict=strict)
     with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
         trace_path = trace if trace is not None else (Path(tmp) / "trace.csv" if plot else None)
         driver = driver_class("sim")(rig_obj, DriverOptions(virtual=True, trace=trace_path))
