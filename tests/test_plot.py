@@ -96,6 +96,20 @@ def test_trace_envelope_joins_the_corners_with_straight_lines() -> None:
     assert hi == pytest.approx([0.0, 0.25, 0.5, 0.5, 0.3])
 
 
+def test_trace_envelope_keeps_both_corners_of_rows_that_share_a_time() -> None:
+    # a jump: two rows at 100 ms; from 100 ms on the course runs from the later one
+    rows = [TraceRow(0.0, "a", 0.0), TraceRow(100.0, "a", 0.0), TraceRow(100.0, "a", 0.8)]
+    rows.append(TraceRow(200.0, "a", 0.0))
+    trace = Trace(rows)
+    edges = [0.0, 50.0, 100.0, 150.0, 200.0]
+    lo, hi = trace_envelope(trace.points()["a"], edges)
+    assert lo == pytest.approx([0.0, 0.0, 0.4, 0.0])
+    assert hi == pytest.approx([0.0, 0.8, 0.8, 0.4])
+    for j, t in enumerate(edges[1:]):  # the same course as Trace reads it
+        assert lo[j] <= trace.level_at("a", t) <= hi[j]
+    assert trace.level_at("a", 125.0) == pytest.approx(0.6)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 1000), st.floats(-1, 1)), min_size=1, max_size=12),

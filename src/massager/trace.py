@@ -258,6 +258,7 @@ class Trace:
         for actuator_rows in self._by.values():
             actuator_rows.sort(key=lambda r: r.t_ms)
         self._times = {a: [r.t_ms for r in rs] for a, rs in self._by.items()}
+        self._values: dict[tuple[str, str], list[float | None]] = {}
 
     @property
     def actuators(self) -> tuple[str, ...]:
@@ -281,18 +282,12 @@ class Trace:
         times = self._times.get(actuator)
         if not times:
             return None
-        rows = self._by[actuator]
-        i = bisect_right(times, t_ms) - 1
-        if i < 0:
-            return None
-        v0 = getattr(rows[i], column)
-        if i + 1 >= len(rows) or v0 is None:
-            return v0  # type: ignore[no-any-return]
-        v1 = getattr(rows[i + 1], column)
-        t0, t1 = times[i], times[i + 1]
-        if v1 is None or t1 <= t0:
-            return v0  # type: ignore[no-any-return]
-        return v0 + (v1 - v0) * (t_ms - t0) / (t1 - t0)  # type: ignore[no-any-return]
+        values = self._values.get((actuator, column))
+        if values is None:
+            values = self._values[actuator, column] = [
+                getattr(r, column) for r in self._by[actuator]
+            ]
+        return on_course(times, values, bisect_right(times, t_ms), t_ms)
 
     def level_at(self, actuator: str, t_ms: float) -> float:
         """The applied level of `actuator` at `t_ms`, on the straight line between its rows.
@@ -315,6 +310,31 @@ class Trace:
     def points(self) -> dict[str, list[tuple[float, float]]]:
         """(t_ms, level) of every row, by actuator (what the timeline plot draws)."""
         return {a: [(r.t_ms, r.level) for r in rs] for a, rs in self._by.items()}
+
+
+def on_course(
+    times: Sequence[float], values: Sequence[float | None], i: int, t_ms: float
+) -> float | None:
+    """A traced value at `t_ms`, from the corners (`times`, `values`) of its course.
+
+    `i` is the number of corners at or before `t_ms` (``bisect_right(times, t_ms)``).
+    None before the first corner; the last corner's value after the last; in
+    between, on the straight line from the last corner at or before `t_ms` to the
+    next (so of two corners at one time, the later one holds from that time on). A
+    corner without the value (None) holds its neighbour's course: None stays None,
+    and a line to a None holds the value. `Trace` and the plot's trace envelope both
+    read a trace through this.
+    """
+    if i <= 0:
+        return None
+    v0 = values[i - 1]
+    if i >= len(times) or v0 is None:
+        return v0
+    v1 = values[i]
+    t0, t1 = times[i - 1], times[i]
+    if v1 is None or t1 <= t0:
+        return v0
+    return v0 + (v1 - v0) * (t_ms - t0) / (t1 - t0)
 
 
 def _cell(text: str, column: str, line: int) -> float | None:

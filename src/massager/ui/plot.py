@@ -22,6 +22,7 @@ from typing import Any
 from firmware_bridge import waveforms as wf
 from massager.errors import UsageError
 from massager.stream import Command, CommandStream, StepInfo, Timeline
+from massager.trace import on_course
 from massager.ui.lanes import ActuatorInfo, Lane, lanes
 from massager.ui.thin import MAX_NOTED_STEPS, drawn_steps
 
@@ -148,18 +149,16 @@ def trace_envelope(
     lo = [0.0] * bins
     hi = [0.0] * bins
     n = len(points)
+    times = [t for t, _ in points]
+    values = [v for _, v in points]
     i = 0  # the first point after the edge being evaluated
 
     def at(t: float) -> float:
         nonlocal i
-        while i < n and points[i][0] <= t:
+        while i < n and times[i] <= t:
             i += 1
-        if i == 0:
-            return 0.0
-        if i == n:
-            return points[-1][1]
-        (t0, v0), (t1, v1) = points[i - 1], points[i]
-        return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
+        value = on_course(times, values, i, t)
+        return 0.0 if value is None else value
 
     for j in range(bins):
         low = high = at(edges[j])
