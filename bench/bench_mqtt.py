@@ -74,7 +74,7 @@ class InProcessService:
 
     def levels_zero(self) -> bool:
         """Every output of the simulator at zero right now."""
-        run = self.core._run
+        run = self.core.run
         if run is None:
             return True
         return all(abs(v) <= 1e-6 for v in run.session.driver.levels().values())
@@ -142,7 +142,7 @@ def _stop_once(
     ws.call("session.start", {"profile": "quick", "intensity": 1.0})
     wait_until(lambda: not service.levels_zero(), 10, "the outputs to move")
     time.sleep(0.3)
-    run = service.core._run
+    run = service.core.run
     assert run is not None
     driver = run.session.driver
     told: list[float] = []

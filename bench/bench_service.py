@@ -298,11 +298,11 @@ def sim_stops(n: int, via_api: bool) -> tuple[list[float], list[float]]:
         for _ in range(n):
             ws.call("session.start", {"text": SIM_PROFILE})
             deadline = time.monotonic() + 10
-            while core._run is None or not core.status()["levels"].get("right_arch_vibration"):
+            while core.run is None or not core.status()["levels"].get("right_arch_vibration"):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the sim never moved")
                 time.sleep(0.01)
-            session = core._run.session
+            session = core.run.session
             stamps: dict[str, float] = {}
             driver_stop = session.driver.stop
 

@@ -2,49 +2,38 @@
 
 A session plays exactly as under `massager run` (`api.open_session`: the same
 compiler, Session and driver), in a worker thread of its own, so the asyncio
-loop that serves the clients never waits on the device. The session's events
-update a snapshot under a lock; listeners (the status pusher) hear of every
-change. States: idle, running, paused, stopping, fault (latched until a person
-acknowledges it).
+loop that serves the clients never waits on the device. The core puts together
+the parts of the service that each do one thing: the state machine and the
+session's snapshot (`Lifecycle`, service/lifecycle.py), what is known of the
+session playing (`Run`, service/playing.py), its thread and events (`Player`,
+service/player.py), the control holder (`Control`) and the remote dead-man
+(`DeadMan`). Listeners (the status pusher) hear of every change.
 
-Controls are called on the asyncio loop; the session applies them from its
-own thread (Session's controls are thread-safe). Stop is always accepted.
+Controls may be called from any thread (the asyncio loop, the device claim's
+stop); the session applies them from its own thread (Session's controls are
+thread-safe). Stop is always accepted.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 from massager import api
-from massager.errors import MassagerError
-from massager.runtime.events import Fault, Finished, Paused, Progress, Resumed
-from massager.runtime.session import Session
 from massager.service.control import Control, Peer
-from massager.service.errors import WRONG_STATE, RpcError
+from massager.service.deadman import DeadMan
 from massager.service.history import History
+from massager.service.lifecycle import Lifecycle, State
+from massager.service.player import Player
+from massager.service.playing import Run, now_iso
 from massager.service.status import Snapshot, build_status
 from massager.stream import CommandStream
 
-State = Literal["idle", "running", "paused", "stopping", "fault"]
 log = logging.getLogger("massager.service")
-
-OUTCOMES: dict[str, str] = {
-    "done": "done",
-    "stopped": "stopped",
-    "cap": "cap",
-    "pause_limit": "stopped",
-    "interrupted": "stopped",
-    "fault": "fault",
-    "error": "error",
-}
-"""A session's finish reason -> the outcome the API and history report."""
 
 
 @dataclass
@@ -61,26 +50,6 @@ class CoreOptions:
     """Where each session's trace is written (the simulator; the last session's is kept)."""
 
 
-@dataclass
-class _Run:
-    """The session being played and what the core knows about it."""
-
-    session: Session
-    stream: CommandStream
-    started_at: str
-    remote: bool
-    thread: threading.Thread | None = None
-    finished: Finished | None = None
-    faults: tuple[str, ...] = ()
-    deadman_paused: bool = False
-    user_paused: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class ServiceCore:
     """One device, at most one session on it, the control holder and the remote dead-man."""
 
@@ -89,14 +58,11 @@ class ServiceCore:
         self.device_name = api.check_device(options.device, options.speed)
         self.rig = api.load_rig(options.rig)
         self.history = history
-        self._lock = threading.Lock()
-        self._state: State = "idle"
-        self._run: _Run | None = None
-        self.snapshot = Snapshot.idle(self.rig)
+        self.life = Lifecycle(Snapshot.idle(self.rig))
         self._listeners: list[Callable[[], None]] = []
         self.control = Control(self._changed)
-        self._idle = threading.Event()
-        self._idle.set()
+        self.deadman = DeadMan(options.deadman_s, self.control)
+        self.player = Player(self.life, history, self._changed)
 
     # -- listeners and clients --------------------------------------------------------------
 
@@ -124,13 +90,12 @@ class ServiceCore:
     @property
     def state(self) -> State:
         """idle, running, paused, stopping or fault."""
-        return self._state
+        return self.life.state
 
-    def _require_session(self) -> _Run:
-        run = self._run
-        if run is None or self._state not in ("running", "paused"):
-            raise RpcError(WRONG_STATE, "no session is running")
-        return run
+    @property
+    def run(self) -> Run | None:
+        """The session being played (or the last one played), or None before the first."""
+        return self.life.run
 
     def compile(
         self,
@@ -155,6 +120,8 @@ class ServiceCore:
             session_cap_ms=cap_ms or self.options.session_cap_ms,
         )
 
+    # -- controls ---------------------------------------------------------------------------
+
     def start(
         self,
         client: Peer,
@@ -170,10 +137,7 @@ class ServiceCore:
         socket: the button, scripts on the Pi) exempts it from the remote dead-man.
         """
         self.control.may(client)
-        if self._state == "fault":
-            raise RpcError(WRONG_STATE, "a fault is latched: acknowledge it first")
-        if self._state != "idle":
-            raise RpcError(WRONG_STATE, "a session is already running")
+        self.life.may_start()
         self.control.check(client)
         options = self.options
         session = api.open_session(
@@ -185,201 +149,96 @@ class ServiceCore:
             speed=options.speed,
             trace=options.trace,
         )
-        run = _Run(session=session, stream=stream, started_at=_now_iso(), remote=not local)
-        bus = session.bus
-        bus.subscribe(lambda e: self._on_progress(run, e), Progress)
-        bus.subscribe(lambda e: self._on_paused(run, e), Paused)
-        bus.subscribe(lambda e: self._on_paused(run, e), Resumed)
-        bus.subscribe(lambda e: self._on_fault(run, e), Fault)
-        bus.subscribe(lambda e: self._on_finished(run, e), Finished)
-        with self._lock:
-            self._run = run
-            self._state = "running"
-            self.snapshot = Snapshot.starting(self.rig, intensity, self.snapshot)
-        self._idle.clear()
+        run = Run(session=session, stream=stream, started_at=now_iso(), remote=not local)
+        self.life.begin(run, Snapshot.starting(self.rig, intensity, self.life.snapshot))
         if self.control.controller is None:
             self.control.gone_since = time.monotonic()
-        thread = threading.Thread(target=self._play, args=(run,), name="session", daemon=True)
-        run.thread = thread
-        thread.start()
+        self.player.launch(run)
         self._changed()
 
     def pause(self, client: Peer) -> None:
         """Ramp every output down and hold (controller only)."""
-        run = self._require_session()
+        run = self.life.current()
         self.control.check(client)
         run.user_paused = True
         run.session.pause()
-        self._set_state("paused")
+        self.player.move(run, "paused")
 
     def resume(self, client: Peer) -> None:
         """Ramp back up and continue (controller only)."""
-        run = self._require_session()
+        run = self.life.current()
         self.control.check(client)
         run.user_paused = run.deadman_paused = False
         run.session.resume()
-        self._set_state("running")
+        self.player.move(run, "running")
 
     def set_intensity(self, client: Peer, value: float) -> None:
         """Change the user intensity (0..1) of the session playing (controller only)."""
-        run = self._require_session()
+        run = self.life.current()
         self.control.check(client)
         applied = run.session.set_intensity(value)
-        with self._lock:
-            self.snapshot.intensity = applied
+        self.life.update(run, lambda snap: setattr(snap, "intensity", applied))
         self._changed()
 
     def stop(self) -> None:
         """Ramp every output down and end the session. Anyone, any state, idempotent."""
-        with self._lock:
-            run = self._run
-            if run is None or self._state not in ("running", "paused", "stopping"):
-                return
-            # "stopping" before the session is asked, so its end (idle or fault, set by
-            # `_ended` under the same lock) always comes after it and wins
-            self._state = "stopping"
+        run = self.life.stopping()
+        if run is None:
+            return
         self._changed()
         run.session.stop()
 
     def acknowledge(self) -> None:
         """Clear a latched fault (fault -> idle); nothing in any other state."""
-        with self._lock:
-            if self._state == "fault":
-                self._state = "idle"
-                self.snapshot.fault = None
-        self._changed()
-
-    _MOVES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "paused": ("running",),
-        "running": ("paused",),
-        "stopping": ("running", "paused"),
-    }
-    """The states each state may be reached from by a control or a session event (the end of
-    a session moves to idle or fault by itself, in `_ended`)."""
-
-    def _set_state(self, state: State) -> None:
-        with self._lock:
-            if self._state in self._MOVES[state]:
-                self._state = state
+        self.life.acknowledge()
         self._changed()
 
     # -- the remote dead-man ----------------------------------------------------------------
 
     def deadman_in_s(self, now: float | None = None) -> float | None:
         """Seconds until the remote dead-man pauses the session, or None when it is not counting."""
-        run, limit, since = self._run, self.options.deadman_s, self.control.gone_since
-        if run is None or not run.remote or limit is None or since is None:
-            return None
-        if self._state != "running" or self.control.controller is not None:
-            return None
-        now = time.monotonic() if now is None else now
-        return max(0.0, limit - (now - since))
+        return self.deadman.left_s(self.life.run, self.life.state, now)
 
     def check_deadman(self, now: float | None = None) -> bool:
         """Pause a remote session whose controller has been gone too long; whether it did."""
-        left = self.deadman_in_s(now)
-        run = self._run
-        if left is None or left > 0 or run is None:
+        run, state = self.life.read(lambda state, run, _snap: (run, state))
+        left = self.deadman.left_s(run, state, now)
+        if run is None or left is None or left > 0:
             return False
         run.deadman_paused = True
         run.session.pause()
-        log.warning("dead-man: no controlling client for %gs; pausing", self.options.deadman_s)
-        with self._lock:
-            self.snapshot.warnings = [
-                f"dead-man: paused after {self.options.deadman_s:g} s without a controlling client"
-            ]
-        self._set_state("paused")
+        log.warning("dead-man: no controlling client for %gs; pausing", self.deadman.limit_s)
+        warning = self.deadman.warning()
+        self.life.update(run, lambda snap: setattr(snap, "warnings", [warning]))
+        self.player.move(run, "paused")
         return True
-
-    # -- the session thread -----------------------------------------------------------------
-
-    def _play(self, run: _Run) -> None:
-        try:
-            run.session.run()
-        except MassagerError:
-            pass  # reported by the Finished event
-        except Exception:
-            log.exception("the session failed")
-        finally:
-            self._ended(run)
-
-    def _on_progress(self, run: _Run, event: Progress) -> None:
-        with self._lock:
-            snap = self.snapshot
-            snap.session_ms = event.t_ms
-            snap.levels = dict(event.levels)
-            snap.temps.update(event.temps)
-            snap.intensity = event.intensity
-        self._changed()
-
-    def _on_paused(self, run: _Run, event: Paused | Resumed) -> None:
-        self._set_state("paused" if isinstance(event, Paused) else "running")
-
-    def _on_fault(self, run: _Run, event: Fault) -> None:
-        run.faults = tuple(event.faults) or run.faults
-
-    def _on_finished(self, run: _Run, event: Finished) -> None:
-        run.finished = event
-
-    def _ended(self, run: _Run) -> None:
-        finished = run.finished
-        reason = finished.reason if finished is not None else "error"
-        message = finished.message if finished is not None else "internal error in the session"
-        outcome = OUTCOMES.get(reason, "error")
-        if run.deadman_paused and reason == "pause_limit":
-            outcome = "deadman"
-        with self._lock:
-            snap = self.snapshot
-            snap.levels = {a: 0.0 for a in snap.levels}
-            snap.last_outcome = {"outcome": outcome, "message": message}
-            if outcome in ("fault", "error"):
-                kind = (
-                    run.faults[0] if run.faults else ("safety" if reason == "fault" else "device")
-                )
-                snap.fault = {"reason": kind, "message": message}
-                self._state = "fault"
-            else:
-                self._state = "idle"
-        if self.history is not None:
-            try:
-                self.history.add(
-                    profile=run.stream.profile,
-                    started_at=run.started_at,
-                    duration_ms=int(snap.session_ms),
-                    outcome=outcome,
-                    message=message,
-                    faults=list(run.faults),
-                )
-            except Exception:
-                log.exception("could not record the session in the history")
-        self._idle.set()
-        self._changed()
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until no session plays (the thread has ended) or `timeout` s; whether it did."""
-        return self._idle.wait(timeout)
+        return self.life.wait_idle(timeout)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop any session (ramping down) and wait for its thread: the service is leaving."""
-        run = self._run
-        if run is not None and not self._idle.is_set():
+        run = self.life.run
+        if run is not None and not self.life.is_idle:
             run.session.stop()
-            self._idle.wait(timeout)
+            self.life.wait_idle(timeout)
 
     # -- status -----------------------------------------------------------------------------
 
     def status(self, you: str | None = None) -> dict[str, Any]:
         """The status object (see docs/api.md) as the client `you` sees it."""
-        with self._lock:
-            run = self._run
-            stream = run.stream if run is not None and self._state != "idle" else None
+
+        def view(state: State, run: Run | None, snap: Snapshot) -> dict[str, Any]:
             return build_status(
-                state=self._state,
-                snap=self.snapshot,
+                state=state,
+                snap=snap,
                 rig=self.rig,
-                stream=stream,
+                stream=run.stream if run is not None and state != "idle" else None,
                 controller=self.control.holder(),
                 you=you,
                 clients=len(self.control.clients),
-                deadman_in_s=self.deadman_in_s(),
+                deadman_in_s=self.deadman.left_s(run, state),
             )
+
+        return self.life.read(view)
