@@ -14,10 +14,10 @@ scheduled time (the host's clock estimate of the device's).
   `pi-gpio-minimal`, per minute, times 20), idle and with the host process
   saturated (a CPU-bound thread, the live view drawing, a status client
   encoding the device's status 50 times a second);
-- emergency stop: from the button press to every output pin at zero, through
-  the edge callback and through the per-tick poll (an edge that never came),
-  against the hobby script's gpiozero `when_pressed` callback. The device runs
-  in a thread here (the press is made on its mock pins): the same code.
+- emergency stop: from the button press to every output pin at zero, in the
+  device process (a signal toggles its mock button; both ends are its pin log's
+  stamps), through the edge callback and through the per-tick poll (the edge
+  lost), against the hobby script's gpiozero `when_pressed` callback.
 """
 
 from __future__ import annotations
@@ -35,13 +35,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import gpiozero.pins.mock as gpiozero_mock
 from gpiozero import Button, PWMOutputDevice
 from run import Row
 
 from firmware_bridge.ticks import TICKS_MAX, ticks_diff
 from massager.drivers.gpio import GpioDriver
-from massager.drivers.gpio_mock import mock_factory
+from massager.drivers.gpio_mock import PRESS_SIGNAL, SILENT_PRESS_SIGNAL, mock_factory
 from massager.rig.model import Rig
 from massager.runtime.session import Session
 from massager.stream import Command, CommandStream
@@ -233,32 +232,79 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def estop_driver(samples: int, lose_edge: bool) -> list[float]:
-    """Press the button mid-run, `samples` times: ms until every output pin reads zero."""
+def estop_device(samples: int, lose_edge: bool) -> list[float]:
+    """Press the button mid-run in the device process, `samples` times: ms to every pin at zero.
+
+    One `--device gpio` on logged mock pins; the press is the device process's own (a
+    signal toggles its mock button, see `gpio_mock.press_on_signals`), with its edge
+    seen or lost, and both ends are read from its pin log: the press's stamp to the
+    last output pin's fall. Between samples the button is released and a new session
+    started (which clears the latched stop).
+    """
+    how = SILENT_PRESS_SIGNAL if lose_edge else PRESS_SIGNAL
     out = []
-    real_call = gpiozero_mock.MockPin._call_when_changed
-    if lose_edge:
-        gpiozero_mock.MockPin._call_when_changed = lambda self: None
-    try:
-        for _ in range(samples):
-            factory = mock_factory()
-            driver = GpioDriver(RIG, pin_factory=factory)
-            driver.open()
-            driver.send([Command(0, a, "set", level=0.6) for a in IDS])
-            driver.start()
-            while not all(factory.pin(p).state for p in PINS):  # session time 0: a lead on
-                time.sleep(0.001)
-            time.sleep(random.uniform(0.03, 0.08))
-            pressed = time.monotonic()
-            factory.pin(ESTOP).drive_low()
-            while any(factory.pin(p).state for p in PINS):
-                time.sleep(0.0001)
-            done = max(factory.pin(p).stamps[-1][0] for p in PINS)
-            out.append((done - pressed) * 1000.0)
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "pins.log"
+        driver = GpioDriver(RIG, pin_log=log)
+        driver.open()
+        try:
+            assert driver.process is not None
+            for _ in range(samples):
+                driver.start()
+                driver.send([Command(0, a, "set", level=0.6) for a in IDS])
+                seen = len(_wait_for(log, 0, lambda rows: all(_states(rows).get(p) for p in PINS)))
+                time.sleep(random.uniform(0.03, 0.08))
+                os.kill(driver.process.pid, how)
+                fell = _fell(_wait_for(log, seen, lambda rows: _fell(rows) is not None)[seen:])
+                assert fell is not None
+                out.append(fell * 1000.0)
+                os.kill(driver.process.pid, how)  # released: the next start clears the latch
+                _wait_for(log, seen, lambda rows: _states(rows).get(ESTOP) == 1.0)
+                time.sleep(0.02)  # a few ticks: the device latches the press before the new start
+        finally:
             driver.close()
-    finally:
-        gpiozero_mock.MockPin._call_when_changed = real_call
     return out
+
+
+Rows = list[tuple[float, int, float]]
+
+
+def _wait_for(log: Path, after: int, done: Callable[[Rows], bool]) -> Rows:
+    """Wait (10 s at most) until the pin log's rows from row `after` on satisfy `done`.
+
+    Returns every row the log then has.
+    """
+    deadline = time.monotonic() + 10.0
+    while True:
+        rows = [(float(t), int(p[4:]), float(v)) for t, p, v in map(str.split, _lines(log))]
+        if done(rows[after:]):
+            return rows
+        if time.monotonic() > deadline:
+            raise RuntimeError("the device process did not get there in 10 s")
+        time.sleep(0.001)
+
+
+def _lines(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _states(rows: Rows) -> dict[int, float]:
+    """Each pin's latest state in rows of a device's pin log."""
+    return {pin: state for _, pin, state in rows}
+
+
+def _fell(rows: Rows) -> float | None:
+    """Seconds from the button's press to the last output pin at zero, once all are; else None."""
+    pressed: float | None = None
+    zero_at: dict[int, float] = {}
+    for t, pin, state in rows:
+        if pin == ESTOP and state == 0.0:
+            pressed = t
+        elif pressed is not None and pin in PINS and state == 0.0:
+            zero_at[pin] = t
+    if pressed is None or len(zero_at) < len(PINS):
+        return None
+    return max(zero_at.values()) - pressed
 
 
 def estop_hobby(samples: int) -> list[float]:
@@ -327,8 +373,8 @@ def run(quick: bool) -> list[Row]:
         )
     )
     samples = 30 if quick else 200
-    callback = estop_driver(samples, lose_edge=False)
-    polled = estop_driver(samples, lose_edge=True)
+    callback = estop_device(samples, lose_edge=False)
+    polled = estop_device(samples, lose_edge=True)
     hobby_stop = estop_hobby(samples)
     hobby_label = "hobby script: gpiozero when_pressed turns every device off"
     for label, values in (("edge callback", callback), ("edge lost: per-tick poll", polled)):

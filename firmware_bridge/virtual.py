@@ -33,7 +33,71 @@ AMBIENT_C = 25.0
 HEATER_RISE_C = 30.0  # above ambient at full duty, once settled
 HEATER_TAU_S = 30.0
 MOTOR_AMPS = 0.8  # current at full level
-_OUT_LIMIT = 1 << 16  # bytes kept for a host that does not read; older ones are dropped
+OUT_LIMIT = 1 << 16  # bytes kept for a host that does not read; older ones are dropped
+
+
+class FdLink:
+    """A device's end of its link on a non-blocking file descriptor (a pty master, a socket).
+
+    What the firmware writes waits here, at most `OUT_LIMIT` bytes (a host that does
+    not read loses the oldest, counted in `dropped`), until `flush()` sends it.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.dropped = 0
+        self._out = bytearray()
+        os.set_blocking(fd, False)
+
+    def write(self, frame: bytes) -> None:
+        """Queue a frame for the host."""
+        self._out += frame
+        if len(self._out) > OUT_LIMIT:
+            self.dropped += len(self._out) - OUT_LIMIT
+            del self._out[: len(self._out) - OUT_LIMIT]
+
+    def read(self) -> "bytes | None":
+        """What has arrived (b'' if nothing yet); None once nobody holds the other end."""
+        try:
+            data = os.read(self.fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:  # EIO: a pty nobody has open
+            return None
+        return data or None
+
+    def flush(self) -> None:
+        """Send what the firmware wrote, as far as the link takes it now."""
+        if not self._out:
+            return
+        try:
+            sent = os.write(self.fd, self._out)
+            del self._out[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self.dropped += len(self._out)
+            self._out = bytearray()
+
+
+def open_pty(link: "str | None" = None) -> "tuple[int, int, str]":
+    """A raw pseudo-terminal: (master, slave, its path); `link`, if given, becomes a symlink to it.
+
+    Raw from the start, so nothing is echoed back before the host configures the port.
+    """
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    if link:
+        symlink(name, link)
+    return master, slave, name
+
+
+def symlink(target: str, link: str) -> None:
+    """Make `link` a symlink to `target`, replacing an older symlink there."""
+    if os.path.islink(link):
+        os.remove(link)
+    os.symlink(target, link)
 
 
 class VirtualHal:
@@ -150,23 +214,20 @@ class VirtualDevice:
             queue_size=queue_size,
         )
         self.tick_s = tick_s
-        self.dropped = 0
-        self._out = bytearray()
-        self._master, self._slave = os.openpty()
-        # raw from the start, so nothing is echoed back before the host configures the port;
         # the slave stays open here so the terminal survives the host closing it
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
+        self._master, self._slave, self.port = open_pty()
+        self.link = FdLink(self._master)
         self._stop = threading.Event()
         self._thread = None  # type: threading.Thread | None
         self._closed = False
 
     def _write(self, frame: bytes) -> None:
-        self._out += frame
-        if len(self._out) > _OUT_LIMIT:
-            self.dropped += len(self._out) - _OUT_LIMIT
-            del self._out[: len(self._out) - _OUT_LIMIT]
+        self.link.write(frame)
+
+    @property
+    def dropped(self) -> int:
+        """Bytes dropped because the host did not read them."""
+        return self.link.dropped
 
     def step(self, timeout: float = 0.0) -> None:
         """Wait up to `timeout` s for bytes, hand them to the firmware, tick, send replies."""
@@ -175,25 +236,13 @@ class VirtualDevice:
         except (OSError, ValueError):
             readable = []
         if readable:
-            try:
-                data = os.read(self._master, 4096)
-            except (BlockingIOError, InterruptedError):
-                data = b""
-            except OSError:  # EIO: nobody has the terminal open
-                data = b""
+            data = self.link.read()
+            if data is None:  # nobody has the terminal open
                 time.sleep(timeout)
-            if data:
+            elif data:
                 self.device.feed(data)
         self.device.tick()
-        if self._out:
-            try:
-                sent = os.write(self._master, self._out)
-                del self._out[:sent]
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                self.dropped += len(self._out)
-                self._out = bytearray()
+        self.link.flush()
 
     def run(self) -> None:
         """Serve until `close()` (or `stop()`); every output is zero when this returns."""
@@ -272,9 +321,7 @@ def main(argv: "list[str] | None" = None) -> int:
         parser.error("--link %s exists and is not a symbolic link; choose another path" % args.link)
     dev = VirtualDevice(args.channels, start, args.trace)
     if args.link:
-        if os.path.islink(args.link):
-            os.remove(args.link)
-        os.symlink(dev.port, args.link)
+        symlink(dev.port, args.link)
 
     def finish(signum: int, frame: object) -> None:
         dev._stop.set()

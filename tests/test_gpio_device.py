@@ -10,6 +10,7 @@ tick (5 ms) of the host's last word.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from massager.drivers.gpio_mock import PRESS_SIGNAL, SILENT_PRESS_SIGNAL
+
 OUTPUTS = ("GPIO17", "GPIO27", "GPIO22", "GPIO23", "GPIO12", "GPIO13")
 """The output pins of the bundled pi-gpio-minimal rig (rollers, vibration motors)."""
 HEARTBEAT = "GPIO24"
+ESTOP = "GPIO26"
 WATCHDOG_S = 0.25
 TICK_S = 0.005
 SLACK_S = 0.02
@@ -50,8 +54,15 @@ def wait_for(predicate: object, timeout: float) -> bool:
 
 
 @pytest.fixture
-def device(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+def device(device_process: tuple[Path, Path, int]) -> tuple[Path, Path]:
     """A device process serving pi-gpio-minimal on a pty: (its link, its pin log)."""
+    link, log, _ = device_process
+    return link, log
+
+
+@pytest.fixture
+def device_process(tmp_path: Path) -> Iterator[tuple[Path, Path, int]]:
+    """A device process serving pi-gpio-minimal on a pty: (its link, its pin log, its pid)."""
     link, log = tmp_path / "gpio", tmp_path / "pins.log"
     proc = subprocess.Popen(
         massager(
@@ -64,7 +75,7 @@ def device(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == str(link)
-        yield link, log
+        yield link, log, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
@@ -148,3 +159,35 @@ def test_a_run_plays_on_the_device_process_and_ends_with_every_output_off(
     assert all(v == 0.0 for p, v in levels_at(rows, time.monotonic()).items() if p in OUTPUTS)
     beats = [t for t, pin, _ in rows if pin == HEARTBEAT]
     assert len(beats) > 300  # a 100 Hz square wave while the session ran
+
+
+@pytest.mark.parametrize("how", [PRESS_SIGNAL, SILENT_PRESS_SIGNAL], ids=["edge", "edge-lost"])
+def test_the_estop_in_the_device_process_stops_the_run_even_with_its_edge_lost(
+    device_process: tuple[Path, Path, int], how: signal.Signals
+) -> None:
+    # SILENT_PRESS_SIGNAL moves the mock button with no edge callback: only the device's
+    # per-tick poll of the button can see it
+    link, log, pid = device_process
+    host = subprocess.Popen(
+        massager("run", "quick", "--device", f"serial:{link}", "--rig", "pi-gpio-minimal"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: running(log), 20.0), "the outputs never came on"
+        os.kill(pid, how)
+        out, err = host.communicate(timeout=30)
+    finally:
+        host.kill()
+        host.wait(10)
+    assert host.returncode == 4, out + err
+    assert "emergency stop" in err or "estop" in err, err
+    rows = read_log(log)
+    pressed = [i for i, (_, pin, v) in enumerate(rows) if pin == ESTOP and v == 0.0]
+    assert len(pressed) == 1
+    before = levels_at(rows[: pressed[0]], float("inf"))
+    assert any(before.get(p, 0.0) > 0 for p in OUTPUTS)  # running when the button went down
+    after = rows[pressed[0] + 1 :]
+    assert not [r for r in after if r[1] in OUTPUTS and r[2] > 0], "an output rose again"
+    assert all(levels_at(rows, float("inf")).get(p, 0.0) == 0.0 for p in OUTPUTS)

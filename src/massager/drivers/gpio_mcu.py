@@ -31,7 +31,6 @@ import socket
 import sys
 import threading
 import time
-import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 from firmware_bridge.codes import CAP_TEMP
 from firmware_bridge.device import Device
 from firmware_bridge.ticks import ticks_diff
+from firmware_bridge.virtual import FdLink, open_pty
 from massager.drivers.gpio_hal import GpioHal, say
 from massager.drivers.temp_sensors import W1_DEVICES
 from massager.errors import MassagerError
@@ -53,7 +53,6 @@ TICK_HZ_ENV = "MASSAGER_GPIO_TICK_HZ"
 """Environment variable overriding the tick rate (Hz, 10..2000)."""
 RT_PRIORITY = 10
 """SCHED_FIFO priority of the device process (systemd: ``LimitRTPRIO=10`` allows it)."""
-_OUT_LIMIT = 1 << 16  # bytes kept for a host that does not read; older ones are dropped
 _MCL_CURRENT, _MCL_FUTURE = 1, 2
 
 
@@ -77,21 +76,15 @@ class GpioMcu:
         self.fd = fd
         self.period_us = round(1_000_000 / tick_hz)
         caps = CAP_TEMP if any(a.kind == "heater" for a in hal.rig.actuators) else 0
-        self.device = Device(hal, len(hal.rig.actuators), self._write, FIRMWARE, caps, QUEUE_SIZE)
+        self.link = FdLink(fd)
+        self.device = Device(
+            hal, len(hal.rig.actuators), self.link.write, FIRMWARE, caps, QUEUE_SIZE
+        )
         self.ticks = 0
         self.overruns = 0
         """Grid ticks skipped because the loop came more than a period late."""
-        self.dropped = 0
-        self._out = bytearray()
         self._zeroed_for = 0
         self._stop = threading.Event()
-        os.set_blocking(fd, False)
-
-    def _write(self, frame: bytes) -> None:
-        self._out += frame
-        if len(self._out) > _OUT_LIMIT:
-            self.dropped += len(self._out) - _OUT_LIMIT
-            del self._out[: len(self._out) - _OUT_LIMIT]
 
     def stop(self) -> None:
         """Ask the loop to end (from a signal handler or another thread)."""
@@ -118,7 +111,7 @@ class GpioMcu:
                         self.overruns += behind
                         next_tick += (behind + 1) * self.period_us
                     self.tick()
-                self._flush()
+                self.link.flush()
         finally:
             device.all_off()
             hal.all_off()
@@ -135,18 +128,13 @@ class GpioMcu:
 
     def _read(self, eof_ends: bool) -> bool:
         """Hand what arrived to the firmware; False once the host has gone (with `eof_ends`)."""
-        try:
-            data = os.read(self.fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return True
-        except OSError:  # EIO: a pty nobody has open
-            data = b""
-            if not eof_ends:
-                time.sleep(self.period_us / 1e6)
-                return True
-        if not data:
-            return not eof_ends
-        self.feed(data)
+        data = self.link.read()
+        if data is None:  # the host's end is closed (a pty nobody has open: wait for one)
+            if eof_ends:
+                return False
+            time.sleep(self.period_us / 1e6)
+        elif data:
+            self.feed(data)
         return True
 
     def feed(self, data: bytes) -> None:
@@ -169,18 +157,6 @@ class GpioMcu:
         self._zeroed_for = faults
         # beats while a session runs healthy: configured, watched, no fault
         hal.beat(device.configured and device.executor.armed() and not faults)
-
-    def _flush(self) -> None:
-        if not self._out:
-            return
-        try:
-            sent = os.write(self.fd, self._out)
-            del self._out[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            self.dropped += len(self._out)
-            self._out = bytearray()
 
 
 def make_realtime() -> bool:
@@ -231,11 +207,7 @@ def serve_in_thread(
 
 def _open_link(link: str) -> tuple[int, Callable[[], None]]:
     """A raw pseudo-terminal with `link` as a symlink to it: (master fd, clean-up)."""
-    master, slave = os.openpty()
-    tty.setraw(slave)  # raw from the start: nothing is echoed before the host sets it up
-    if os.path.islink(link):
-        os.remove(link)
-    os.symlink(os.ttyname(slave), link)
+    master, slave, _ = open_pty(link)
 
     def cleanup() -> None:
         with contextlib.suppress(OSError):
@@ -281,6 +253,10 @@ def run(
         mcu = GpioMcu(hal, fd, hz)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: mcu.stop())
+        if pin_factory is not None and rig.estop_pin is not None:
+            from massager.drivers.gpio_mock import press_on_signals
+
+            press_on_signals(pin_factory, rig.estop_pin)  # mock pins: a button to press
         mcu.serve(eof_ends=link is None)
     finally:
         hal.close()

@@ -2,11 +2,15 @@
 
 gpiozero's `MockPWMPin` records each change as the time since the previous
 one; `StampedPin` also keeps the absolute clock reading of every change, so a
-pin's trace can be laid against the schedule it was meant to follow.
+pin's trace can be laid against the schedule it was meant to follow. In the
+GPIO device process on logged mock pins (``--pin-log``), SIGUSR1 presses or
+releases the emergency-stop button and SIGUSR2 does the same with the edge
+lost (no callback: only the device's per-tick poll can see it).
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -56,3 +60,27 @@ def logged_factory(path: Path) -> MockFactory:
 def mock_factory(pin_class: type[MockPWMPin] = StampedPin) -> MockFactory:
     """A fresh gpiozero mock factory whose pins do PWM and remember when they changed."""
     return MockFactory(pin_class=pin_class)
+
+
+PRESS_SIGNAL = signal.SIGUSR1
+"""Sent to a device process on mock pins: press (or release) the emergency stop."""
+SILENT_PRESS_SIGNAL = signal.SIGUSR2
+"""The same, with the button's edge lost: no callback runs, only the per-tick poll sees it."""
+
+
+def press_on_signals(factory: MockFactory, pin: int) -> None:
+    """Let PRESS_SIGNAL and SILENT_PRESS_SIGNAL toggle the button on mock `pin` (main thread).
+
+    The button is pulled up: pressed is low. Each toggle is a change of the pin,
+    logged like any other by a `LoggedPin`.
+    """
+
+    def toggle(signum: int, frame: object) -> None:
+        button = factory.pin(pin)
+        if signum == PRESS_SIGNAL:
+            button.drive_high() if not button.state else button.drive_low()
+        else:
+            button._change_state(not button.state)  # the state moves, no edge is seen
+
+    signal.signal(PRESS_SIGNAL, toggle)
+    signal.signal(SILENT_PRESS_SIGNAL, toggle)
