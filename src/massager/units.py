@@ -54,7 +54,20 @@ def _shown(value: object) -> str:
 def parse_duration_ms(text: object) -> int:
     """Parse `90s`, `1m30s`, `5m`, `250ms`, `1h` into whole milliseconds (> 0).
 
-    Raises ValueError with a message fit to show a profile author.
+    A duration written finer (`1.0005s`) is rounded to the nearest millisecond
+    (the profile loader records it, and the compiler warns). Raises ValueError
+    with a message fit to show a profile author.
+    """
+    ms = round(exact_duration_ms(text))
+    if ms <= 0:
+        raise ValueError(f"duration {_shown(text)} must be longer than zero")
+    return ms
+
+
+def exact_duration_ms(text: object) -> float:
+    """The milliseconds a duration is written as, before rounding (`1.0005s` is 1000.5).
+
+    Raises ValueError as parse_duration_ms does (but takes zero).
     """
     if isinstance(text, bool) or not isinstance(text, str):
         raise ValueError(
@@ -72,10 +85,7 @@ def parse_duration_ms(text: object) -> int:
     if not total <= MAX_DURATION_MS:  # also infinity, from hundreds of digits
         longest = format_duration(MAX_DURATION_MS)
         raise ValueError(f"duration {_shown(text)} is too long: the longest is {longest}")
-    ms = round(total)
-    if ms <= 0:
-        raise ValueError(f"duration {_shown(text)} must be longer than zero")
-    return ms
+    return total
 
 
 def parse_frequency_hz(text: object) -> float:

@@ -17,7 +17,7 @@ import gc
 from dataclasses import dataclass
 from typing import Any
 
-from massager.compiler import bounds, reach, safety
+from massager.compiler import bounds, reach, rounding, safety
 from massager.compiler.motion import PULSE_REST_MS
 from massager.compiler.notes import Warnings, located
 from massager.compiler.techniques import TECHNIQUES, Job, Window
@@ -349,6 +349,9 @@ class _Builder:
         info = StepInfo(index, name, step.technique, tuple(step.zones), t, end, track, skipped)
         self.steps.append(info)
         self.sources.append(step)
+        if not skipped:
+            for note in rounding.time_notes(step):
+                self.warnings.add(step, info.number, name, note)
         if step.technique == "rest":
             return
         if step.optional:

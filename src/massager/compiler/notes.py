@@ -35,11 +35,15 @@ def written(step: Any, key: str) -> bool:
 
 
 def located(step: Any, key: str | None) -> tuple[str, int, int]:
-    """(path, line, col) of a step's field `key`, if the author wrote it, else of the step."""
+    """(path, line, col) of a step's field `key`, if the author wrote it, else of the step.
+
+    `key` may go deeper, with dots: ``keyframes.roller.2.at`` (list items by index).
+    """
     origin = getattr(step, "origin", None)
     if origin is None:
         return "<profile>", 1, 1
-    at = origin.loc if key is None or not written(step, key) else (*origin.loc, key)
+    parts = [] if key is None else [int(p) if p.isdigit() else p for p in key.split(".")]
+    at = origin.loc if not parts or not written(step, str(parts[0])) else (*origin.loc, *parts)
     line, col = origin.doc.where(at)
     return origin.doc.path, line, col
 

@@ -28,6 +28,7 @@ from massager.compiler.motion import (
     ramp_ms,
     sustain,
 )
+from massager.compiler.rounding import period_note, target_c, wave_hz
 from massager.rig.model import Actuator, Rig
 
 SHORT_FIELD: dict[str, str] = {
@@ -130,7 +131,8 @@ def common_hz(job: Job, waves: list[tuple[Actuator, float, float]], hz: float) -
     if not fits:
         return hz
     slowest, act = min(fits, key=lambda pair: pair[0])
-    if 0 < slowest < quantise(hz):
+    played, rounded = wave_hz("frequency", hz, 2.0)
+    if 0 < slowest < played:
         asked, applied = 2 * hz, 2 * slowest
         at = max(abs(lo) for a, lo, _ in waves if a is act)
         job.note(
@@ -144,7 +146,9 @@ def common_hz(job: Job, waves: list[tuple[Actuator, float, float]], hz: float) -
             f"this one's max_slew {act.max_slew:g}/s cannot turn faster",
         )
         return slowest
-    return hz
+    if rounded is not None:
+        add_note(job.notes, rounded)
+    return played
 
 
 def _alternating_sustain(job: Job, win: Window, neighbours_opposed: bool) -> None:
@@ -245,13 +249,18 @@ def roller_pass(job: Job, win: Window) -> None:
                 pulse(job.line(act), a, b, sign * job.level(act), rise=0.3)
 
 
-def slow_period(job: Job, acts: list[Actuator], hz: float, floor_ms: int, share: float) -> int:
+def slow_period(
+    job: Job, acts: list[Actuator], hz: float, floor_ms: int, share: float, what: str
+) -> int:
     """The period (ms) of a repeated squeeze: 1/`hz`, lengthened so every squeeze reaches its level.
 
     Each squeeze gets `share` of the period to rise and fall at its actuator's
     max_slew. A lengthened period (or one at the technique's `floor_ms`) is noted:
-    the motion slows down rather than getting weaker.
+    the motion slows down rather than getting weaker. A period that is not exactly
+    1/`hz` (whole milliseconds: 0.3Hz is 3333 ms) is noted as rounded; `what` names
+    one period in the author's words (a squeeze, a circle, a footstep).
     """
+    field_name = "pace" if job.step.technique == "pebble_walk" else "frequency"
     asked = round(1000 / hz)
     period = max(asked, floor_ms)
     limiting: Actuator | None = None
@@ -265,23 +274,25 @@ def slow_period(job: Job, acts: list[Actuator], hz: float, floor_ms: int, share:
             why = f"{job.step.technique} goes at most {1000 / floor_ms:g}Hz"
         else:
             why = (
-                f"at max_slew {limiting.max_slew:g}/s a faster squeeze could not reach "
+                f"at max_slew {limiting.max_slew:g}/s a faster {what} could not reach "
                 f"level {level_text(job.level(limiting))}"
             )
         job.note(
             "slowed",
-            "frequency",
+            field_name,
             limiting,
             f"{hz:g}Hz",
             f"{applied:.4g}Hz",
             f"slowed from {hz:g}Hz to {applied:.4g}Hz: {why}",
         )
+    elif (rounded := period_note(field_name, hz, period, what)) is not None:
+        add_note(job.notes, rounded)
     return period
 
 
 def achilles(job: Job, win: Window) -> None:
     """Slow squeezes up and down the tendon; slower, never weaker, when the slew needs it."""
-    period = slow_period(job, win.acts, job.step.frequency, 200, 0.9)
+    period = slow_period(job, win.acts, job.step.frequency, 200, 0.9, "squeeze")
     t = win.start
     while t + period <= win.end:
         for act in win.acts:
@@ -293,7 +304,7 @@ def ankle_circles(job: Job, win: Window) -> None:
     """Inner and outer ankle bladders a quarter turn apart; the second half turns back."""
     inner = [a for a in win.acts if "ankle_inner" in a.leaf_zones]
     outer = [a for a in win.acts if "ankle_outer" in a.leaf_zones and a not in inner]
-    period = slow_period(job, win.acts, job.step.frequency, 400, 0.5)
+    period = slow_period(job, win.acts, job.step.frequency, 400, 0.5, "circle")
     half = win.start + win.length // 2
     t = win.start
     while t + period <= win.end:
@@ -308,16 +319,8 @@ def ankle_circles(job: Job, win: Window) -> None:
 def pebble_walk(job: Job, win: Window) -> None:
     """Irregular pulses, foot to foot, from a seeded generator (same seed, same walk)."""
     rng = random.Random(job.step.seed)
-    period = max(round(1000 / job.step.pace), 100)
-    if period > round(1000 / job.step.pace):
-        job.note(
-            "slowed",
-            "pace",
-            None,
-            f"{job.step.pace:g}Hz",
-            "10Hz",
-            f"pace slowed from {job.step.pace:g}Hz to 10Hz, the fastest footsteps go",
-        )
+    # each pulse is lengthened to reach its level instead (below): no actuator slows the pace
+    period = slow_period(job, [], job.step.pace, 100, 1.0, "footstep")
     feet = reach.feet_of(job.step.feet) if win.foot is None else (win.foot,)
     by_foot = {foot: [a for a in win.acts if a.foot == foot] for foot in feet}
     t, n = win.start, 0
@@ -343,25 +346,25 @@ def pebble_walk(job: Job, win: Window) -> None:
 
 def vibrate(job: Job, win: Window) -> None:
     """A steady vibration, or a wave from `low` up to the intensity."""
+    hz = job.step.frequency
+    if hz is not None:
+        hz, rounded = wave_hz("frequency", hz, 1.0)
+        if rounded is not None:
+            add_note(job.notes, rounded)
     for act in win.acts:
         high = job.level(act)
-        if job.step.frequency is None:
+        if hz is None:
             sustain(job.line(act), win.start, win.end, high)
         else:
             low = job.level(act, job.step.low)
-            sustain(
-                job.line(act),
-                win.start,
-                win.end,
-                high,
-                low=low,
-                hz=job.step.frequency,
-                shape=job.step.shape,
-            )
+            sustain(job.line(act), win.start, win.end, high, low=low, hz=hz, shape=job.step.shape)
 
 
 def heat(job: Job, win: Window) -> None:
     """Closed-loop heating toward the target under a duty ceiling, in bursts of max_on."""
+    target, rounded = target_c(job.step.target_c)
+    if rounded is not None:
+        add_note(job.notes, rounded)
     for act in win.acts:
         duty = job.level(act)
         if duty <= 0:
@@ -370,7 +373,7 @@ def heat(job: Job, win: Window) -> None:
         t = win.start
         while win.end - t > 0:
             stop = min(win.end, t + act.max_on_ms - 200)
-            line.heat(t, duty, job.step.target_c)
+            line.heat(t, duty, target)
             line.off(stop)
             t = stop + 1000
 

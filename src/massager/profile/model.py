@@ -35,6 +35,7 @@ from massager import zones
 from massager.diagnostics import At as FieldError
 from massager.errors import Problem
 from massager.units import (
+    exact_duration_ms,
     format_duration,
     parse_duration_ms,
     parse_frequency_hz,
@@ -134,6 +135,11 @@ Feet = Literal["left", "right", "both", "alternate"]
 Shape = Literal["sine", "triangle"]
 
 
+def whole_ms(exact: float) -> bool:
+    """Whether a time of `exact` ms is a whole millisecond (within float error: a nanosecond)."""
+    return abs(exact - round(exact)) < 1e-6
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a step or block was written: its document and its path inside it."""
@@ -166,7 +172,32 @@ class _Model(BaseModel):
         return self._origin.prefix(field) if self._origin else ""
 
 
-class StepBase(_Model):
+class _Timed(_Model):
+    """A model with duration fields whose rounding to whole milliseconds is recorded."""
+
+    _rounded: dict[str, tuple[str, float]] = PrivateAttr(default_factory=dict)
+
+    DURATIONS: ClassVar[tuple[str, ...]] = ()
+    """The duration fields (as written) whose rounding to whole ms is recorded."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _record_rounding(cls, data: Any, handler: Any) -> Any:
+        model = handler(data)
+        if isinstance(data, dict) and isinstance(model, _Timed):
+            for key in cls.DURATIONS:  # valid by now: `handler` parsed them
+                text = data.get(key)
+                if isinstance(text, str) and not whole_ms(exact := exact_duration_ms(text)):
+                    model._rounded[key] = (text, exact)
+        return model
+
+    @property
+    def rounded_durations(self) -> dict[str, tuple[str, float]]:
+        """Duration fields written finer than a millisecond: field -> (as written, exact ms)."""
+        return self._rounded
+
+
+class StepBase(_Timed):
     """Fields every technique step has."""
 
     technique: str
@@ -179,6 +210,7 @@ class StepBase(_Model):
 
     PRESSES: ClassVar[bool] = True
     """Whether the technique presses (pressing the ankle bones is refused)."""
+    DURATIONS: ClassVar[tuple[str, ...]] = ("duration",)
 
     @field_validator("zones")
     @classmethod
@@ -347,7 +379,8 @@ def _key_time(value: object) -> object:
         raise ValueError(
             f"at {value!r} needs a unit: write a time like 1.5s or 250ms, or a percent like 40%"
         )
-    return KeyTime(float(parse_duration_ms(value)), False)
+    parse_duration_ms(value)  # refuses what a duration cannot be
+    return KeyTime(exact_duration_ms(value), False)
 
 
 def _level(low: float) -> Any:
@@ -371,9 +404,13 @@ class KeyTime(NamedTuple):
     value: float
     percent: bool
 
+    def exact(self, cycle_ms: int) -> float:
+        """The time in ms inside a cycle of `cycle_ms`, as written (maybe not a whole ms)."""
+        return self.value * cycle_ms if self.percent else self.value
+
     def ms(self, cycle_ms: int) -> int:
-        """The time in whole ms inside a cycle of `cycle_ms`."""
-        return round(self.value * cycle_ms) if self.percent else round(self.value)
+        """The time in whole ms inside a cycle of `cycle_ms` (the nearest to `exact`)."""
+        return round(self.exact(cycle_ms))
 
 
 At = Annotated[
@@ -467,6 +504,7 @@ class Curve(StepBase):
 
     technique: Literal["curve"]
     PRESSES: ClassVar[bool] = False
+    DURATIONS: ClassVar[tuple[str, ...]] = ("duration", "loop")
     intensity: Intensity = Field(1.0, description="scales every keyframe level (0..1)")
     zones: Zones = ("sole",)
     feet: Literal["left", "right", "both"] = Field(
@@ -557,12 +595,13 @@ class Curve(StepBase):
         return out
 
 
-class Rest(_Model):
+class Rest(_Timed):
     """Rest after the massage: everything off for a while."""
 
     technique: Literal["rest"]
     name: str | None = Field(None, max_length=80, description="label shown while running")
     duration_ms: Duration = Field(alias="duration", description="how long the rest lasts")
+    DURATIONS: ClassVar[tuple[str, ...]] = ("duration",)
 
     zones: ClassVar[tuple[str, ...]] = ()
     feet: ClassVar[Feet] = "both"
