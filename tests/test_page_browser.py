@@ -5,6 +5,7 @@ simulator's trace shows what the outputs did.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from browser_support import DESKTOP, PHONE, browser
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 from service_support import Service, all_zero_at_end
 
 from massager import api
@@ -25,6 +26,7 @@ SPEED = 5.0  # simulated seconds per wall second: classic's 13 min last 156 s, a
 DEADMAN_S = 2.0
 PROFILE = "classic"
 WAIT_MS = 30_000  # the longest any single expectation may take (a shared, loaded machine)
+expect.set_options(timeout=WAIT_MS)  # for every expect() here, not Playwright's 5 s
 
 
 @pytest.fixture
@@ -209,6 +211,79 @@ def test_the_page_plays_changes_pauses_resumes_and_stops_a_session(service: Serv
     middle = [s for s in stretches if changed_ms < s[0] and s[1] < trace.end_ms - 10]
     assert middle, f"no pause in the trace: {stretches}"
     assert any(abs(r.level) > 0.01 for r in trace if r.t_ms > middle[-1][1])  # resumed
+
+
+class HeldIntensity:
+    """Routes the page's websocket through the test: `session.set_intensity` calls are held
+    back (not sent to the service) until `release()`, and the service's status pushes that the
+    page is shown meanwhile are stamped."""
+
+    def __init__(self) -> None:
+        self.held: list[str | bytes] = []
+        self.pushed_at: list[float] = []
+        self._server: WebSocketRoute | None = None
+        self._holding = True
+
+    def route(self, ws: WebSocketRoute) -> None:
+        """The handler for `page.route_web_socket`."""
+        server = self._server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if self._holding and "session.set_intensity" in str(message):
+                self.held.append(message)
+            else:
+                server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            if json.loads(message).get("method") == "status":
+                self.pushed_at.append(time.monotonic())
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    def release(self) -> None:
+        """Send the held calls to the service, and every later one at once."""
+        self._holding = False
+        assert self._server is not None
+        for message in self.held:
+            self._server.send(message)
+
+
+def test_a_status_drawn_before_the_service_answers_does_not_undo_an_intensity_change(
+    service: Service,
+) -> None:
+    # The page is told of the old intensity (pushes, at 10 Hz while outputs move) for longer
+    # than the second after a tap in which it ignores them, before the service has the change:
+    # as when a loaded machine keeps the service from reading it. The page keeps showing and
+    # sends the value chosen (a status drawn in between once made it send the old one again).
+    routed = HeldIntensity()
+    with browser(PHONE) as context:
+        page = context.new_page()
+        page.route_web_socket(re.compile(r"/ws"), routed.route)
+        open_page(page, service)
+        page.get_by_role("combobox", name="Profile").select_option(PROFILE)
+        hold_to_start(page)
+        wait_for("levels", when(service, moving))
+        page.get_by_role("button", name="Intensity down 5 percent").click()
+        tapped = time.monotonic()
+        shown = page.locator("#intensity-out")
+        expect(shown).to_have_text("95 %")
+        for _ in range(WAIT_MS // 100):  # bounded: until three pushes came after the second
+            if len([t for t in routed.pushed_at if t > tapped + 1.2]) >= 3:
+                break
+            page.wait_for_timeout(100)  # the page and its websocket route run meanwhile
+        page.evaluate("new Promise((done) => setTimeout(done, 200))")  # the page drew them
+        assert len([t for t in routed.pushed_at if t > tapped + 1.2]) >= 3
+        assert [json.loads(m)["params"] for m in routed.held] == [{"value": 0.95}]
+        assert status(service)["intensity"] == 1.0  # the service has not had it
+        assert shown.text_content() == "95 %"  # not the 100 % of every status since
+        routed.release()
+        wait_for("intensity 0.95", when(service, lambda s: s["intensity"] == 0.95))
+        expect(shown).to_have_text("95 %")
+        page.get_by_role("button", name="Stop the massage now").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "idle", timeout=WAIT_MS)
+    assert all_zero_at_end(service.trace_levels()) == {}
 
 
 def test_closing_the_page_mid_session_ramps_down_by_the_deadman(service: Service) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from massager.runtime.events import Progress
 from massager.service.core import CoreOptions, ServiceCore
 from massager.service.playing import Run
 from massager.service.rpc import Client
@@ -138,3 +139,25 @@ def test_a_new_session_started_before_set_intensity_returns_keeps_its_intensity(
     assert seen == ["running", "idle"]
     assert core.status()["intensity"] == 1.0  # the new session's, not the old call's 0.2
     _finish(core, first)
+
+
+def test_a_progress_sent_before_the_session_takes_a_new_intensity_does_not_show_the_old_one() -> (
+    None
+):
+    core, phone, _, run = _playing()
+    core.set_intensity(phone, 0.3)
+    # what the session thread publishes when it polled just before the change came
+    run.session.bus.publish(
+        Progress(
+            t_ms=1000.0,
+            duration_ms=run.stream.duration_ms,
+            levels={},
+            temps={},
+            intensity=1.0,
+            paused=False,
+            wall_ms=50.0,
+        )
+    )
+    assert core.status()["intensity"] == 0.3
+    core.stop()
+    assert core.wait_idle(30.0)

@@ -64,7 +64,10 @@ class Player:
             snap.session_ms = event.t_ms
             snap.levels = dict(event.levels)
             snap.temps.update(event.temps)
-            snap.intensity = event.intensity
+            # what the user asked (as `set_intensity` answered), not the intensity the session
+            # thread has applied so far: a Progress sent just before it takes a change must not
+            # show the old value again
+            snap.intensity = run.session.intensity
 
         self.life.update(run, change)
         self._changed()

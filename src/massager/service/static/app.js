@@ -254,6 +254,8 @@ class Remote {
     this.sentAt = 0;
     this.sendTimer = 0;
     this.touchedAt = -1e9;
+    this.wanted = null; // the intensity (%) the user chose, not sent yet
+    this.inFlight = 0; // session.set_intensity calls not answered yet
     this.toastTimer = 0;
     this.conn = new Connection({
       open: () => this.opened(),
@@ -465,16 +467,34 @@ class Remote {
     try { localStorage.setItem(INTENSITY_KEY, slider.value); } catch { /* this page only */ }
     const s = this.status;
     if (!s || (s.state !== "running" && s.state !== "paused")) return; // used by the next start
+    this.wanted = Number(slider.value);
     const wait = THROTTLE_MS - (performance.now() - this.sentAt);
     clearTimeout(this.sendTimer);
+    this.sendTimer = 0;
     if (wait <= 0) this.sendIntensity();
     else this.sendTimer = setTimeout(() => this.sendIntensity(), wait);
   }
 
-  sendIntensity() {
+  /** Send the value the user chose (kept in `wanted`: a status drawn meanwhile cannot change it). */
+  async sendIntensity() {
+    this.sendTimer = 0;
+    if (this.wanted === null) return;
+    const value = this.wanted;
+    this.wanted = null;
     this.sentAt = performance.now();
     this.touchedAt = this.sentAt;
-    this.act("session.set_intensity", { value: Number($("intensity").value) / 100 });
+    this.inFlight += 1;
+    try {
+      await this.act("session.set_intensity", { value: value / 100 });
+    } finally {
+      this.inFlight -= 1;
+      this.touchedAt = performance.now();
+    }
+  }
+
+  /** Whether the user's own change is still on its way (chosen, waiting to be sent or answered). */
+  intensityPending() {
+    return this.wanted !== null || this.inFlight > 0 || performance.now() - this.touchedAt <= 1000;
   }
 
   // ---- status ----
@@ -532,7 +552,7 @@ class Remote {
     slider.disabled = session && !control;
     $("int-down").disabled = slider.disabled;
     $("int-up").disabled = slider.disabled;
-    if (s && session && performance.now() - this.touchedAt > 1000) {
+    if (s && session && !this.intensityPending()) {
       slider.value = String(Math.round(s.intensity * 100));
       $("intensity-out").textContent = `${slider.value} %`;
     }
