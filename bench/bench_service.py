@@ -14,25 +14,21 @@ under 10 ms.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import io
-import json
-import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import yaml
 from run import Row
-from websockets.sync.client import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from service_support import InProcess, Service, Ws
 
 from firmware_bridge.virtual import VirtualDevice
 from massager import api
@@ -61,7 +57,6 @@ steps:
 """
 SIM_PROFILE = PROFILE.replace("[heel]", "[arch]").replace("feet: left", "feet: both")
 """The same on the reference rig (its vibration motors reach the arch)."""
-BANNER = re.compile(r"page and API: (http://\S+)")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -70,93 +65,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-class WsClient:
-    """A minimal JSON-RPC websocket client."""
-
-    def __init__(self, url: str) -> None:
-        self._cm = connect(url, max_size=None)
-        self.conn = self._cm.__enter__()
-        self._id = 0
-        self.pushes = 0
-
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        self._id += 1
-        self.conn.send(
-            json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or {}})
-        )
-        while True:
-            reply = json.loads(self.conn.recv(timeout=30))
-            if reply.get("method") == "status":
-                self.pushes += 1
-            elif reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(reply["error"])
-                return reply["result"]
-
-    def send(self, method: str) -> None:
-        self._id += 1
-        self.conn.send(json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method}))
-
-    def count_pushes(self, seconds: float) -> int:
-        deadline = time.monotonic() + seconds
-        n = 0
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = json.loads(self.conn.recv(timeout=left))
-            except TimeoutError:
-                break
-            if message.get("method") == "status":
-                n += 1
-        return n
-
-    def wait_state(self, state: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.call("status.get")["state"] != state:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"state never became {state}")
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 @contextlib.contextmanager
-def serve(tmp: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """A `massager serve` subprocess on 127.0.0.1 (a free port); (process, websocket URL)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "massager",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--socket",
-        str(tmp / "api.sock"),
-        "--history",
-        str(tmp / "h.sqlite"),
-        *args,
-    ]
-    env = {**os.environ, "MASSAGER_CONFIG": str(tmp / "none.toml")}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    assert proc.stdout is not None
-    url = ""
-    for line in proc.stdout:
-        match = BANNER.search(line)
-        if match:
-            url = match.group(1).replace("http://", "ws://") + "ws"
-            break
-    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-    try:
-        yield proc, url
-    finally:
-        proc.send_signal(signal.SIGTERM)
+def serving(*args: str) -> Iterator[Service]:
+    """A `massager serve` subprocess on 127.0.0.1 (tests/service_support.py), with `args`, at
+    real speed on its own device (the simulator unless `args` name one), stopped on the way out."""
+    with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp:
+        service = Service(Path(tmp), *args, speed=None)
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            yield service
+        finally:
+            service.close()
 
 
 def _after(
@@ -203,8 +121,8 @@ def pico_api(n: int) -> tuple[list[float], list[float]]:
     with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp:
         rig = Path(tmp) / "rig.yaml"
         rig.write_text(RIG)
-        with serve(Path(tmp), "--device", f"serial:{dev.port}", "--rig", str(rig)) as (_, url):
-            ws = WsClient(url)
+        with serving("--device", f"serial:{dev.port}", "--rig", str(rig)) as service:
+            ws = service.ws()
             for _ in range(n):
                 ws.call("session.start", {"text": PROFILE})
                 level = _playing(dev)
@@ -247,54 +165,12 @@ def pico_key(n: int) -> tuple[list[float], list[float]]:
 
 def sim_stops(n: int, via_api: bool) -> tuple[list[float], list[float]]:
     """Stop on the simulator: ms to the driver's stop(), ms to the session seeing zero."""
-    from massager.service.server import ServeSettings
-    from massager.service.server import serve as run_service
-
     reach: list[float] = []
     zero: list[float] = []
     with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp:
-        settings = ServeSettings(
-            device="sim",
-            rig=None,
-            host="127.0.0.1",
-            port=0,
-            token=None,
-            auth_required=False,
-            deadman_s=None,
-            session_cap_ms=20 * 60_000,
-            socket=Path(tmp) / "api.sock",
-            history=Path(tmp) / "h.sqlite",
-        )
-        out = io.StringIO()
-        ready = threading.Event()
-        stopper: list[Callable[[], None]] = []
-
-        def started(stop: Callable[[], None]) -> None:
-            stopper.append(stop)
-            ready.set()
-
-        cores: list[Any] = []
-        import massager.service.server as server_module
-
-        original = server_module.ServiceCore
-
-        class Spy(original):  # type: ignore[misc, valid-type]
-            def __init__(self, *a: Any, **k: Any) -> None:
-                super().__init__(*a, **k)
-                cores.append(self)
-
-        server_module.ServiceCore = Spy  # type: ignore[misc]
-        thread = threading.Thread(
-            target=lambda: asyncio.run(run_service(settings, out, signals=False, started=started)),
-            daemon=True,
-        )
-        thread.start()
-        assert ready.wait(30)
-        server_module.ServiceCore = original  # type: ignore[misc]
-        match = BANNER.search(out.getvalue())
-        assert match
-        ws = WsClient(match.group(1).replace("http://", "ws://") + "ws")
-        core = cores[0]
+        service = InProcess(Path(tmp), deadman_s=None, speed=1.0, trace=None)
+        ws = service.ws()
+        core = service.core
         for _ in range(n):
             ws.call("session.start", {"text": SIM_PROFILE})
             deadline = time.monotonic() + 10
@@ -326,23 +202,28 @@ def sim_stops(n: int, via_api: bool) -> tuple[list[float], list[float]]:
             zero.append((stamps["zero"] - sent) * 1000)
             ws.wait_state("idle")
         ws.close()
-        stopper[0]()
-        thread.join(15)
+        service.close()
     return reach, zero
+
+
+def _count_pushes(ws: Ws, seconds: float) -> int:
+    """How many status notifications `ws` gets in the next `seconds`."""
+    before = len(ws.pushes)
+    ws.drain(seconds)
+    return len(ws.pushes) - before
 
 
 def pushes(clients: int, seconds: float) -> list[float]:
     """Status notifications per second each of `clients` websocket clients got."""
-    with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp, serve(Path(tmp)) as (_, url):
-        watchers = [WsClient(url) for _ in range(clients)]
+    with serving() as service:
+        watchers = [service.ws() for _ in range(clients)]
         watchers[0].call("session.start", {"profile": "classic"})
         for w in watchers:
             w.call("status.subscribe")
-        rates: list[float] = []
         counters = [0] * clients
 
         def count(i: int) -> None:
-            counters[i] = watchers[i].count_pushes(seconds)
+            counters[i] = _count_pushes(watchers[i], seconds)
 
         threads = [threading.Thread(target=count, args=(i,)) for i in range(clients)]
         for t in threads:
@@ -358,21 +239,15 @@ def pushes(clients: int, seconds: float) -> list[float]:
 
 def serve_peak_mb(seconds: float) -> float:
     """Peak resident memory (VmHWM) of `massager serve` on the sim, a session and 5 clients."""
-    with (
-        tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp,
-        serve(Path(tmp)) as (
-            proc,
-            url,
-        ),
-    ):
-        watchers = [WsClient(url) for _ in range(5)]
+    with serving() as service:
+        watchers = [service.ws() for _ in range(5)]
         watchers[0].call("session.start", {"profile": "classic"})
         for w in watchers:
             w.call("status.subscribe")
             w.call("profile.list")
             w.call("profile.describe", {"profile": "classic"})
-        watchers[0].count_pushes(seconds)
-        text = Path(f"/proc/{proc.pid}/status").read_text()
+        _count_pushes(watchers[0], seconds)
+        text = Path(f"/proc/{service.proc.pid}/status").read_text()
         hwm = int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1))  # type: ignore[union-attr]
         watchers[0].call("session.stop")
         for w in watchers:

@@ -192,14 +192,18 @@ class Ws:
             if rid is None or (isinstance(message, dict) and message.get("id") == rid):
                 return message
 
-    def request(self, method: str, params: Any = None) -> dict[str, Any]:
-        """The whole reply to one call."""
+    def send(self, method: str, params: Any = None) -> int:
+        """Send one call without waiting for its reply; its id."""
         self._id += 1
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": self._id, "method": method}
         if params is not None:
             message["params"] = params
         self.conn.send(json.dumps(message))
-        reply = self._reply(self._id)
+        return self._id
+
+    def request(self, method: str, params: Any = None) -> dict[str, Any]:
+        """The whole reply to one call."""
+        reply = self._reply(self.send(method, params))
         assert reply is not None, f"no reply to {method}"
         return reply  # type: ignore[no-any-return]
 
@@ -290,14 +294,21 @@ class InProcess:
         self.socket = self.settings.socket
         self._out = io.StringIO()
         self._stop: Any = None
+        self.core: Any = None
+        """The service's ServiceCore (to look inside)."""
         ready = threading.Event()
 
         def started(stop: Any) -> None:
             self._stop = stop
             ready.set()
 
+        def built(core: Any) -> None:
+            self.core = core
+
         def main() -> None:
-            asyncio.run(serve(self.settings, self._out, signals=False, started=started))
+            asyncio.run(
+                serve(self.settings, self._out, signals=False, started=started, built=built)
+            )
 
         self._thread = threading.Thread(target=main, daemon=True)
         self._thread.start()

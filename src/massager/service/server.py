@@ -170,11 +170,13 @@ async def serve(
     *,
     signals: bool = True,
     started: Callable[[Callable[[], None]], None] | None = None,
+    built: Callable[[ServiceCore], None] | None = None,
 ) -> int:
     """Run the service until SIGTERM/SIGINT; every session is ramped down first. Returns 0.
 
     `signals=False` leaves signal handlers alone (a service in a thread, for tests);
-    `started(stop)` is called once it serves, with a thread-safe `stop()` that ends it.
+    `started(stop)` is called once it serves, with a thread-safe `stop()` that ends it;
+    `built(core)` with its core as soon as there is one (tests and benches look inside).
     """
     from massager.service.app import (
         Access,
@@ -199,6 +201,8 @@ async def serve(
         ),
         history,
     )
+    if built is not None:
+        built(core)
     claim.enter_context(_claim(settings, core))  # DeviceBusy (exit 3) if another holds it
     listen = f"{settings.host}:{settings.port}"
     dispatcher = Dispatcher(core, listen=listen, auth_required=settings.auth_required)
