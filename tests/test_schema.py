@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -13,9 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from schema_support import errors, schema_validator
 
 from massager import api, bundled
-from massager.cli import run
 
 DOC = Path(__file__).parents[1] / "docs" / "profiles.md"
 
@@ -23,17 +20,7 @@ DOC = Path(__file__).parents[1] / "docs" / "profiles.md"
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.protocols.Validator:
     """The validator of what `massager schema profile` prints."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert run(["schema", "profile"]) == 0
-    schema = json.loads(out.getvalue())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def _errors(validator: jsonschema.protocols.Validator, data: Any) -> list[str]:
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+    return schema_validator("profile")
 
 
 @pytest.mark.parametrize("name", api.bundled_profiles())
@@ -42,7 +29,7 @@ def test_every_bundled_profile_passes_the_schema(
 ) -> None:
     path = bundled.find("profiles", name)
     assert path is not None
-    assert _errors(validator, yaml.safe_load(path.read_text())) == []
+    assert errors(validator, yaml.safe_load(path.read_text())) == []
 
 
 def _doc_profiles() -> list[Any]:
@@ -63,7 +50,7 @@ def _doc_profiles() -> list[Any]:
 def test_every_doc_example_passes_the_schema(
     validator: jsonschema.protocols.Validator, data: Any
 ) -> None:
-    assert _errors(validator, data) == []
+    assert errors(validator, data) == []
 
 
 @pytest.mark.parametrize(
@@ -80,7 +67,7 @@ def test_a_param_is_accepted_wherever_the_loader_takes_one(
     params = {"long": "1m", "n": 2, "z": "toes", "side": "left", "opt": True}
     params.update({"shape": "triangle", "label": "x"})
     data = {"params": params, "steps": [step, {"repeat": "$n", "steps": [step]}]}
-    assert _errors(validator, data) == []
+    assert errors(validator, data) == []
     api.profile_from_data(data)  # and the loader takes it too
 
 
@@ -98,6 +85,6 @@ def test_a_param_is_accepted_wherever_the_loader_takes_one(
 def test_what_the_loader_refuses_the_schema_refuses(
     validator: jsonschema.protocols.Validator, data: dict[str, Any], loader_error: str
 ) -> None:
-    assert _errors(validator, data) != []
+    assert errors(validator, data) != []
     with pytest.raises(Exception, match=loader_error):
         api.profile_from_data(data)

@@ -31,6 +31,15 @@ def _unit_hint(kind: str, text: str) -> str:
     return f" (did you mean {match.group(1) + unit!r}?)" if unit else ""
 
 
+DURATION_PATTERN = r"^ *(?:(?:\d *)+(?:\. *(?:\d *)+)?(?:m *s|h|m|s) *)+$"
+"""JSON Schema `pattern` of what parse_duration_ms reads (spaces anywhere, as it drops them)."""
+
+FREQUENCY_PATTERN = r"^\s*\d+(\.\d+)?\s*Hz\s*$"
+"""JSON Schema `pattern` of what parse_frequency_hz reads."""
+
+TEMPERATURE_PATTERN = r"^\s*-?\d+(\.\d+)?\s*C\s*$"
+"""JSON Schema `pattern` of what parse_temperature_c reads."""
+
 _SHOWN_CHARS = 24
 
 MAX_DURATION_MS = 24 * 3_600_000

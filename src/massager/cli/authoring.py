@@ -176,9 +176,9 @@ def schema(
 
         document = profile_schema()
     elif kind == "rig":
-        from massager.rig.model import Rig
+        from massager.rig.schema import rig_schema
 
-        document = Rig.model_json_schema(by_alias=True)
+        document = rig_schema()
     elif kind == "api":
         from massager.service.models import api_schema
 

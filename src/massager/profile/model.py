@@ -35,6 +35,9 @@ from massager import zones
 from massager.diagnostics import At as FieldError
 from massager.errors import Problem
 from massager.units import (
+    DURATION_PATTERN,
+    FREQUENCY_PATTERN,
+    TEMPERATURE_PATTERN,
     exact_duration_ms,
     format_duration,
     parse_duration_ms,
@@ -92,21 +95,21 @@ ZoneName = Annotated[str, AfterValidator(_zone_name)]
 Duration = Annotated[
     int,
     BeforeValidator(parse_duration_ms),
-    _with_ref({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|h|m|s))+$", "examples": ["90s"]}),
+    _with_ref({"type": "string", "pattern": DURATION_PATTERN, "examples": ["90s"]}),
 ]
 """A duration written with units (`90s`, `1m30s`, `5m`, `250ms`), held in milliseconds."""
 
 Frequency = Annotated[
     float,
     BeforeValidator(parse_frequency_hz),
-    _with_ref({"type": "string", "pattern": r"^\d+(\.\d+)?\s*Hz$", "examples": ["2Hz"]}),
+    _with_ref({"type": "string", "pattern": FREQUENCY_PATTERN, "examples": ["2Hz"]}),
 ]
 """A frequency written like `2Hz`, held in hertz."""
 
 Temperature = Annotated[
     float,
     BeforeValidator(parse_temperature_c),
-    _with_ref({"type": "string", "pattern": r"^-?\d+(\.\d+)?\s*C$", "examples": ["40C"]}),
+    _with_ref({"type": "string", "pattern": TEMPERATURE_PATTERN, "examples": ["40C"]}),
 ]
 """A temperature written like `40C`, held in degrees Celsius."""
 
@@ -418,9 +421,11 @@ At = Annotated[
     BeforeValidator(_key_time),
     _with_ref(
         {
-            "type": "string",
-            "pattern": r"^((\d+(\.\d+)?(ms|h|m|s))+|0|\d+(\.\d+)?\s*%)$",
-            "examples": ["1.5s", "40%"],
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN, "examples": ["1.5s"]},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$", "examples": ["40%"]},
+                {"const": 0},
+            ]
         }
     ),
 ]

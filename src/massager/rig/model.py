@@ -25,20 +25,23 @@ from firmware_bridge import codec
 from firmware_bridge.names import KIND_CODES
 from massager import zones
 from massager.diagnostics import At
-from massager.units import MAX_DURATION_MS, parse_duration_ms, parse_temperature_c
+from massager.units import (
+    DURATION_PATTERN,
+    MAX_DURATION_MS,
+    TEMPERATURE_PATTERN,
+    parse_duration_ms,
+    parse_temperature_c,
+)
 
 ActuatorKind = Literal["roller", "vibration", "air", "heater"]
 Foot = Literal["left", "right"]
 Level = Annotated[float, Field(ge=0.0, le=1.0)]
 DurationMs = Annotated[
-    int,
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|h|m|s))+$", "examples": ["30s"]}
-    ),
+    int, WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s"]})
 ]
 """Milliseconds, written in a rig file with units (`30s`, `10m`)."""
 TemperatureC = Annotated[
-    float, WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?\s*C$", "examples": ["42C"]})
+    float, WithJsonSchema({"type": "string", "pattern": TEMPERATURE_PATTERN, "examples": ["42C"]})
 ]
 """Degrees Celsius, written in a rig file like `42C`."""
 Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
