@@ -103,7 +103,7 @@ def test_simulate_prints_a_summary_writes_a_trace_and_a_plot(
     code = cli(["simulate", "quick", "--trace", str(trace), "--plot", str(picture)])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.startswith("quick on reference: done, 5:0")
+    assert out.startswith("quick on reference: done at 5:00; simulated in ")
     assert "x real time" in out and "5 steps" in out
     assert "left_heel_roller" in out and "peak 0.90" in out
     assert f"trace: {trace}" in out and f"plot: {picture}" in out
@@ -251,7 +251,7 @@ def test_run_with_the_live_view_on_a_terminal_stops_on_q_and_restores_it(tmp_pat
         assert proc.wait(timeout=10) == 0
         text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.decode("utf-8", "replace"))
         assert "quick on reference" in text and "elapsed" in text and "remaining" in text
-        assert "left_heel_roller" in text
+        assert re.search(r"\nheel +roller ", text)  # levels by foot zone
         assert "quick: stopped at 0:" in text
         assert termios.tcgetattr(slave) == before  # cbreak mode undone
         assert set(read_trace(trace).final_levels().values()) == {0.0}
@@ -290,4 +290,51 @@ def test_session_cap_option_lets_a_longer_profile_run_up_to_the_hard_cap(
     assert cli(["simulate", str(medium)]) == 1  # 26 min: over the default cap
     capsys.readouterr()
     assert cli(["simulate", str(medium), "--session-cap", "30m"]) == 0
-    assert "medium on reference: done, 26:00 simulated" in capsys.readouterr().out
+    assert "medium on reference: done at 26:00; simulated in " in capsys.readouterr().out
+
+
+def test_run_quiet_writes_only_the_closing_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["run", "warmup", "--speed", "300", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert out == "warmup: done at 4:00; every output is off\n"
+
+
+def test_run_verbose_adds_peaks_and_the_real_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["run", "warmup", "--speed", "300", "--verbose"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[0:00] warmup on reference (device sim)")  # plain lines still
+    closing = out.index("warmup: done at 4:00; every output is off")
+    assert out[closing - 1] == "[4:00] finished, done"
+    assert out[closing + 1] == "4 steps, " + out[closing + 1].split(", ")[1]
+    assert re.fullmatch(r"  left_toe_roller +roller +peak 0\.\d\d", out[closing + 2])
+    assert re.fullmatch(r"real time \d:\d\d, pauses and the ramp-down included", out[-1])
+
+
+def test_simulate_quiet_and_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["simulate", "warmup", "-q"]) == 0
+    quiet = capsys.readouterr().out.splitlines()
+    assert len(quiet) == 1
+    assert re.fullmatch(
+        r"warmup on reference: done at 4:00; simulated in \d+\.\d\d s \([\d,]+x real time\)",
+        quiet[0],
+    )
+    assert cli(["simulate", "warmup", "-v"]) == 0
+    verbose = capsys.readouterr().out.splitlines()
+    assert verbose[0] == "[0:00] warmup on reference (device sim): 4:00, 4 steps, intensity 1.0"
+    assert "[3:30] step 4/4 rest (rest) on -" in verbose
+    finished = verbose.index("[4:00] finished, done")
+    assert verbose[finished + 1].startswith("warmup on reference: done at 4:00; simulated in ")
+    assert verbose[finished + 2].startswith("4 steps, ")
+
+
+@pytest.mark.parametrize("command", [["run", "warmup"], ["simulate", "warmup"]])
+def test_quiet_and_verbose_together_is_a_usage_error(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli([*command, "-q", "-v"]) == 2
+    assert "--quiet and --verbose: choose one" in capsys.readouterr().err
+
+
+def test_run_by_must_be_zone_or_actuator(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["run", "warmup", "--by", "foot"]) == 2
+    assert "--by 'foot': choose zone or actuator" in capsys.readouterr().err

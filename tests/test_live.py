@@ -9,12 +9,22 @@ import termios
 import time
 from typing import Any
 
+import pytest
 from fake_driver import FakeDriver, stream
 from rich.console import Console
 
 from massager.clock import MonotonicClock
+from massager.errors import DeviceError
 from massager.runtime.session import Session
-from massager.ui.live import KeyReader, LiveView, clock_text, play
+from massager.ui.keys import KeyReader
+from massager.ui.lanes import ActuatorInfo
+from massager.ui.live import LiveView, play
+from massager.units import clock_text
+
+KINDS = {
+    "roller_l": ActuatorInfo("roller", "left", ("sole",)),
+    "vib_l": ActuatorInfo("vibration", "left", ("heel",)),
+}
 
 
 class Tty(io.StringIO):
@@ -43,26 +53,33 @@ def test_plain_output_has_a_line_per_step_and_event() -> None:
     assert "\x1b" not in out.getvalue()  # no terminal control codes in a pipe
 
 
-def test_live_view_shows_profile_step_bars_and_time() -> None:
+def _text(renderable: Any, width: int = 110) -> str:
+    other = Console(file=io.StringIO(), width=width, color_system=None)
+    other.print(renderable)
+    return other.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_live_view_shows_profile_step_time_left_next_step_levels_and_time() -> None:
     session = Session(stream(60_000), FakeDriver(), intensity=0.6)
     out = Tty()
-    console = Console(file=out, force_terminal=True, width=110, color_system=None)
-    frames: list[str] = []
-    view = LiveView(session, console, kinds={"roller_l": "roller", "vib_l": "vibration"}, speed=60)
+    console = Console(file=out, force_terminal=True, width=110, height=30, color_system=None)
+    frames: dict[int, str] = {}
+    view = LiveView(session, console, actuators=KINDS, speed=60, by="actuator", keys=True)
 
     def capture(event: Any) -> None:
-        if 40_000 <= event.t_ms < 40_100:
-            other = Console(file=io.StringIO(), width=110, color_system=None)
-            other.print(view.render())
-            frames.append(other.file.getvalue())  # type: ignore[attr-defined]
+        for at in (10_000, 40_000):
+            if at <= event.t_ms < at + 100 and at not in frames:
+                frames[at] = _text(view.render())
 
     session.bus.subscribe(capture)
     with view:
         session.run()
-    frame = frames[0]
-    assert "fake on fake · device fake · ×60" in frame
-    assert "step 2/2 press (heel_press) on heel" in frame
-    assert "roller_l" in frame and "roller" in frame and "vib_l" in frame
+    early, frame = frames[10_000], frames[40_000]
+    assert "step 1/2 warm (rub) on sole · 0:20 left" in early
+    assert "next 2/2 press (heel_press) on heel in 0:20" in early
+    assert "fake on fake · device fake · ×60   [playing]" in frame
+    assert "step 2/2 press (heel_press) on heel · 0:20 left" in frame
+    assert "next: the end" in frame
     roller = re.search(r"roller_l\s+roller\s.*?([+-]\d\.\d\d)", frame)
     assert roller and 0.12 <= float(roller.group(1)) <= 0.48  # the wave x intensity 0.6
     vib = re.search(r"vib_l\s+vibration\s.*?(\d\.\d\d)", frame)
@@ -70,8 +87,84 @@ def test_live_view_shows_profile_step_bars_and_time() -> None:
     assert "elapsed 0:40" in frame and "remaining 0:20" in frame and "67%" in frame
     assert "intensity 0.6" in frame
     assert "space pause/resume" in frame
-    final = out.getvalue()
-    assert "[ended]" in final and "remaining 0:00" in final
+    final = _text(view.render())
+    assert "[done]" in final and "remaining 0:00" in final
+
+
+def test_the_last_frame_shows_every_output_at_zero_after_a_stop() -> None:
+    """q while the outputs still move: the session ramps them down and off, and the last
+    frame shows what it left (every level 0.00), not the last heartbeat's levels."""
+    session = Session(stream(60_000), FakeDriver(), intensity=1.0)
+    out = Tty()
+    console = Console(file=out, force_terminal=True, width=100, height=24, color_system=None)
+    moving: list[str] = []
+    view = LiveView(session, console, actuators=KINDS, keys=True)
+
+    def stop_at_30_s(event: Any) -> None:
+        if event.t_ms >= 30_000 and not moving:
+            moving.append(_text(view.render(), 100))
+            session.stop()
+
+    session.bus.subscribe(stop_at_30_s)
+    with view:
+        result = session.run()
+    assert result.reason == "stopped"
+    assert re.search(r"sole\s+roller\s.*[+-]0\.[1-9]\d", moving[0])  # it was moving
+    final = _text(view.render(), 100)
+    assert "[stopped]" in final
+    values = re.findall(r"[+ -]\d\.\d\d\b", final.split("\n\n")[1])
+    assert values == [" 0.00", " 0.00"], final
+    assert "-0.00" not in final
+    assert "space pause" not in final  # no keys are read any more
+    assert "[stopped]" in out.getvalue().rsplit("fake on fake", 1)[-1]  # drawn last
+
+
+def test_one_intensity_on_the_screen_after_a_change() -> None:
+    session = Session(stream(60_000), FakeDriver(), intensity=1.0)
+    console = Console(file=Tty(), force_terminal=True, width=100, height=24, color_system=None)
+    seen: list[str] = []
+    view = LiveView(session, console, actuators=KINDS, keys=True)
+
+    def lower(event: Any) -> None:
+        if event.t_ms >= 10_000 and not seen:
+            session.change_intensity(-0.1)
+            seen.append("")
+        elif event.t_ms >= 20_000 and len(seen) == 1:
+            seen.append(_text(view.render(), 100))
+
+    session.bus.subscribe(lower)
+    with view:
+        session.run()
+    assert len(re.findall(r"intensity \d\.\d", seen[1])) == 1
+    assert "intensity 0.9" in seen[1]
+
+
+def test_nothing_is_drawn_when_the_device_does_not_open() -> None:
+    session = Session(stream(60_000), FakeDriver(fail_at_ms=0, fail_on="open"))
+    out = Tty()
+    console = Console(file=out, force_terminal=True, width=100, height=24, color_system=None)
+    with pytest.raises(DeviceError), LiveView(session, console, actuators=KINDS, keys=True):
+        session.run()
+    assert out.getvalue() == ""  # not a dashboard of zeros, not even a cursor code
+
+
+def test_no_key_help_when_stdin_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = Session(stream(20_000), FakeDriver(clock=MonotonicClock(speed=50.0)))
+    out = Tty()
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # keys cannot be read
+    assert play(session, out=out, actuators=KINDS).reason == "done"
+    assert "roller" in out.getvalue() and "elapsed" in out.getvalue()
+    assert "q stop" not in out.getvalue() and "space" not in out.getvalue()
+
+
+def test_a_failure_is_written_once_in_plain_lines() -> None:
+    session = Session(stream(3000), FakeDriver(fail_at_ms=1000))
+    out = io.StringIO()
+    with pytest.raises(DeviceError) as failure:
+        play(session, out=out)
+    text = out.getvalue()
+    assert text.count(str(failure.value)) == 1, text
+    assert text.splitlines()[-1].endswith("finished, error")
 
 
 class Controls:
@@ -130,12 +223,19 @@ def test_q_key_stops_a_running_session() -> None:
     master, slave = os.openpty()
     stdin = open(slave, encoding="utf-8", closefd=True)  # noqa: SIM115
     try:
-        session = Session(stream(4000), FakeDriver(clock=MonotonicClock(speed=10.0)))
-        session.bus.subscribe(lambda e: os.write(master, b"q") if 1000 <= e.t_ms < 1100 else None)
+        session = Session(stream(60_000), FakeDriver(clock=MonotonicClock(speed=10.0)))
+        typed: list[float] = []
+
+        def type_q(event: Any) -> None:
+            if event.t_ms >= 1000 and not typed:  # once, whenever the first poll past 1 s comes
+                typed.append(event.t_ms)
+                os.write(master, b"q")
+
+        session.bus.subscribe(type_q)
         with KeyReader(session, stdin):
             result = session.run()
         assert result.reason == "stopped"
-        assert 1000 <= result.session_ms < 2500
+        assert typed[0] <= result.session_ms < 60_000  # stopped by the key, not the end
     finally:
         stdin.close()
         os.close(master)

@@ -1,4 +1,5 @@
-"""Parse the unit-bearing values of profiles and rigs: durations, frequencies, temperatures."""
+"""Parse the unit-bearing values of profiles and rigs (durations, frequencies, temperatures)
+and write times back for people."""
 
 from __future__ import annotations
 
@@ -158,3 +159,16 @@ def _minutes_seconds(ms: int) -> str:
     if minutes and seconds:
         return f"{minutes}m{seconds}s"
     return f"{minutes}m" if minutes else f"{seconds}s"
+
+
+def clock_text(ms: float) -> str:
+    """A time on the session clock (or a span of it) as m:ss, h:mm:ss from an hour.
+
+    The one format of times in what people read while and after a profile plays:
+    the live view, plain lines, closing lines and the messages a run ends with.
+    """
+    seconds = max(0, int(ms // 1000))
+    minutes, secs = divmod(seconds, 60)
+    if minutes >= 60:
+        return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"

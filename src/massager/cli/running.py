@@ -31,12 +31,11 @@ from massager.errors import Interrupted, OutputError, UsageError
 
 if TYPE_CHECKING:  # keep `massager --help` light
     from massager.rig import Rig
+    from massager.runtime.events import Progress
+    from massager.runtime.session import Session
+    from massager.stream import CommandStream
     from massager.trace import Trace
     from massager.ui.lanes import ActuatorInfo
-
-
-def _kinds(rig: Rig) -> dict[str, str]:
-    return {a.id: a.kind for a in rig.actuators}
 
 
 def _pictured(rig: Rig) -> dict[str, ActuatorInfo]:
@@ -58,10 +57,62 @@ def _physical(trace: Trace) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print only the closing line (and errors and warnings, on stderr)."
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Also print each actuator's peak level and the real time taken."
+    ),
+]
+
+
+class Peaks:
+    """The largest level (by magnitude) each actuator reached, from the session's progress."""
+
+    def __init__(self, session: Session) -> None:
+        from massager.runtime.events import Progress
+
+        self.levels: dict[str, float] = dict.fromkeys(session.stream.actuators, 0.0)
+        session.bus.subscribe(self._track, Progress)
+
+    def _track(self, event: Progress) -> None:
+        levels = self.levels
+        for actuator, level in event.levels.items():
+            if abs(level) > abs(levels.get(actuator, 0.0)):
+                levels[actuator] = level
+
+
+def _check_verbosity(quiet: bool, verbose: bool) -> None:
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose: choose one")
+
+
 def _clock(ms: float) -> str:
-    from massager.ui.live import clock_text
+    from massager.units import clock_text
 
     return clock_text(ms)
+
+
+def _closing(outcome: str, session_ms: float, then: str) -> str:
+    """A closing line's common part: how the session ended and when, on the session clock."""
+    return f"{outcome} at {_clock(session_ms)}; {then}"
+
+
+def _write_peaks(stream: CommandStream, rig: Rig, peaks: Peaks) -> None:
+    """`N steps, M commands` and a line per actuator with its kind and peak level."""
+    out = sys.stdout
+    kinds = {a.id: a.kind for a in rig.actuators}
+    out.write(f"{len(stream.steps)} steps, {len(stream.commands)} commands\n")
+    width = max((len(a) for a in stream.actuators), default=0)
+    for actuator in stream.actuators:
+        kind = kinds.get(actuator, "")
+        peak = abs(peaks.levels.get(actuator, 0.0))
+        out.write(f"  {actuator:<{width}}  {kind:<9}  peak {peak:.2f}\n")
 
 
 @app.command()
@@ -93,6 +144,16 @@ def run(
     ] = None,
     session_cap: SessionCapOpt = None,
     strict: StrictOpt = False,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help="Levels in the live view: zone (a row per foot zone and kind, a column "
+            "per foot) or actuator.",
+        ),
+    ] = "zone",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Play a profile on a device (the simulator by default) with a live view.
 
@@ -104,6 +165,8 @@ def run(
     from massager.runtime import stops
     from massager.ui.live import play
 
+    _check_verbosity(quiet, verbose)
+    _check_by(by)
     check_intensity(intensity)
     _check_trace_path(trace)
     cap = session_cap_ms(session_cap)
@@ -145,17 +208,23 @@ def run(
         # the device is claimed before it is opened: a held one is refused, nothing opened
         stack.enter_context(stops.shielded())
         stack.enter_context(claim(name, target, "run", stopped_by_off))
+        peaks = Peaks(session) if verbose else None
+        started = time.perf_counter()
         try:
-            result = play(session, out=out, kinds=_kinds(rig_obj), speed=speed)
+            result = play(
+                session, out=out, actuators=_pictured(rig_obj), speed=speed, by=by, quiet=quiet
+            )
         finally:
             note = session.driver.lag_note()
             if note:
                 typer.echo(note, err=True)
-    if out.isatty():
-        out.write(
-            f"{stream.profile}: {result.outcome} at {_clock(result.session_ms)}; "
-            "every output is off\n"
-        )
+        wall = time.perf_counter() - started
+    if quiet or verbose or out.isatty():  # plain lines end with their own "finished" line
+        closing = _closing(result.outcome, result.session_ms, "every output is off")
+        out.write(f"{stream.profile}: {closing}\n")
+    if peaks is not None:
+        _write_peaks(stream, rig_obj, peaks)
+        out.write(f"real time {_clock(wall * 1000)}, pauses and the ramp-down included\n")
 
 
 @app.command()
@@ -176,6 +245,13 @@ def simulate(
     session_cap: SessionCapOpt = None,
     by: ByOpt = "zone",
     strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also print a line per step and event, as `run` does in a pipe."
+        ),
+    ] = False,
 ) -> None:
     """Run a profile on the simulator as fast as possible and print a summary.
 
@@ -183,45 +259,35 @@ def simulate(
     """
     from massager.drivers.base import DriverOptions
     from massager.drivers.registry import driver_class
-    from massager.runtime.events import Fault, Progress, Recorder
     from massager.runtime.session import Session
 
+    _check_verbosity(quiet, verbose)
     _check_trace_path(trace)
     if plot is not None:
         _check_plot_path(plot, "simulate --plot", by)
     cap = session_cap_ms(session_cap)
     stream, rig_obj = compile_for(profile, rig, sets, cap_ms=cap, strict=strict)
+    out = sys.stdout
     with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
         trace_path = trace if trace is not None else (Path(tmp) / "trace.csv" if plot else None)
         driver = driver_class("sim")(rig_obj, DriverOptions(virtual=True, trace=trace_path))
         session = Session(stream, driver, cap_ms=cap, handle_signals=True)
-        recorder = Recorder()
-        session.bus.subscribe(recorder.events.append, Fault)
-        peaks: dict[str, float] = {a: 0.0 for a in stream.actuators}
+        peaks = Peaks(session)
+        if verbose:
+            from massager.ui.live import PlainReporter
 
-        def track(event: Progress) -> None:
-            for actuator, level in event.levels.items():
-                if abs(level) > abs(peaks.get(actuator, 0.0)):
-                    peaks[actuator] = level
-
-        session.bus.subscribe(track, Progress)
+            PlainReporter(session.bus, out)
         started = time.perf_counter()
         result = session.run()
         wall = time.perf_counter() - started
-        kinds = _kinds(rig_obj)
-        out = sys.stdout
-        out.write(
-            f"{stream.profile} on {stream.rig}: {result.reason}, "
-            f"{_clock(result.session_ms)} simulated in {wall:.2f} s "
-            f"({result.session_ms / 1000 / max(wall, 1e-9):,.0f}x real time)\n"
+        rate = result.session_ms / 1000 / max(wall, 1e-9)
+        closing = _closing(
+            result.outcome, result.session_ms, f"simulated in {wall:.2f} s ({rate:,.0f}x real time)"
         )
-        out.write(f"{len(stream.steps)} steps, {len(stream.commands)} commands\n")
-        width = max((len(a) for a in stream.actuators), default=0)
-        for actuator in stream.actuators:
-            kind = kinds.get(actuator, "")
-            peak = abs(peaks.get(actuator, 0.0))
-            out.write(f"  {actuator:<{width}}  {kind:<9}  peak {peak:.2f}\n")
-        if trace is not None:
+        out.write(f"{stream.profile} on {stream.rig}: {closing}\n")
+        if not quiet:
+            _write_peaks(stream, rig_obj, peaks)
+        if trace is not None and not quiet:
             out.write(f"trace: {trace}\n")
         if plot is not None and trace_path is not None:
             from massager.trace import read_trace
@@ -238,12 +304,17 @@ def simulate(
                     title=f"{stream.profile} on {stream.rig}: commanded and applied (simulator)",
                     by=by,
                 )
-            out.write(f"plot: {plot}\n")
+            if not quiet:
+                out.write(f"plot: {plot}\n")
+
+
+def _check_by(by: str) -> None:
+    if by not in ("zone", "actuator"):
+        raise UsageError(f"--by {by!r}: choose zone or actuator")
 
 
 def _check_plot_path(path: Path, what: str, by: str = "zone") -> None:
-    if by not in ("zone", "actuator"):
-        raise UsageError(f"--by {by!r}: choose zone or actuator")
+    _check_by(by)
     check_plot_path(path, what)
 
 

@@ -167,7 +167,7 @@ def _call(method: str, params: dict[str, Any], sock: Path | None, config: Path |
 
 
 def _show_status(status: dict[str, Any]) -> None:
-    from massager.ui.live import clock_text
+    from massager.units import clock_text
 
     state = status["state"]
     line = state

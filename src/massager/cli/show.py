@@ -26,8 +26,7 @@ def show(
     """Describe a profile: its file, description, params, steps with their times on a rig,
     and the compiler's warnings there."""
     from massager import api
-    from massager.ui.live import clock_text
-    from massager.units import format_duration
+    from massager.units import clock_text, format_duration
 
     cap = session_cap_ms(session_cap)
     params = api.parse_sets(sets)

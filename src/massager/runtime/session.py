@@ -48,6 +48,7 @@ from massager.runtime.events import (
     StepStarted,
 )
 from massager.stream import CommandStream
+from massager.units import clock_text
 
 DEFAULT_MAX_PAUSE_MS = 10 * 60 * 1000
 """A session left paused this long (wall time, whatever the clock's speed) ends (every output
@@ -458,7 +459,7 @@ class Session:
         if status.faults:
             names = ", ".join(status.faults)
             raise SafetyStop(
-                f"safety stop on the device ({names}) at {status.session_ms / 1000:.1f} s; "
+                f"safety stop on the device ({names}) at {clock_text(status.session_ms)}; "
                 f"every output is off{fault_advice(status.faults)}"
             )
         return status
@@ -492,7 +493,7 @@ class Session:
             if error is None or (self._interrupts and not isinstance(error, TraceError)):
                 name = self._signal_name or "SIGINT"
                 how = "turned off at once" if self._interrupts >= 2 else "ramped down and off"
-                error = Interrupted(f"interrupted ({name}) at {t / 1000:.1f} s; every output {how}")
+                error = Interrupted(f"interrupted ({name}) at {clock_text(t)}; every output {how}")
             if isinstance(error, Interrupted):
                 self._finish(Finished(t_ms=t, reason=reason, exit_code=130, message=str(error)))
             else:

@@ -1,31 +1,24 @@
 """What a person sees while a profile plays: a live terminal view, or plain lines.
 
-On a terminal, `LiveView` shows the profile and current step, technique and
-zones, a bar per actuator, elapsed and remaining time with a progress bar,
-and reads keys (space pause/resume, + and - intensity, q stop) in a thread
-with the terminal in cbreak mode, restored on every way out. When stdout is
-not a terminal, `PlainReporter` writes one line per step and per event.
-Both only listen to the session's events.
+On a terminal, `LiveView` draws the profile, the step now playing with its time
+left and the next step, the levels by foot zone (or by actuator), the elapsed and
+remaining time and the intensity, laid out for the terminal's size
+(`massager.ui.board`); the keys are read by `massager.ui.keys.KeyReader`. Nothing
+is drawn before the device is open, and the last frame shows every output at zero,
+as the session leaves them. When stdout is not a terminal, `PlainReporter` writes
+one line per step and per event. Both only listen to the session's events.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import select
+import bisect
 import sys
-import threading
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
-from rich.bar import Bar
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
 
 from massager.runtime.events import (
     Event,
@@ -39,30 +32,31 @@ from massager.runtime.events import (
     SessionStarted,
     StepStarted,
 )
-from massager.runtime.session import INTENSITY_STEP, Session, SessionResult
+from massager.runtime.session import Session, SessionResult
 from massager.stream import StepInfo
+from massager.ui.board import Frame, draw, group_levels
+from massager.ui.keys import KeyReader
+from massager.ui.lanes import ActuatorInfo
+from massager.units import clock_text
 
-KEYS_HELP = "space pause/resume · + / - intensity · q stop · Ctrl-C interrupt"
-BAR_WIDTH = 32
-KIND_STYLES = {"roller": "blue", "vibration": "magenta", "air": "green", "heater": "red"}
-"""Bar colours by actuator kind (as in the timeline plots); rollers are centred on zero."""
 REFRESH_PER_S = 10
 """Redraws of the live view per second (in rich's refresh thread, not the session's)."""
-
-
-def clock_text(ms: float) -> str:
-    """`ms` as m:ss (h:mm:ss from an hour)."""
-    seconds = max(0, int(ms // 1000))
-    minutes, secs = divmod(seconds, 60)
-    if minutes >= 60:
-        return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+ENDED = {
+    "done": "done",
+    "stopped": "stopped",
+    "cap": "session limit",
+    "pause_limit": "pause limit",
+    "interrupted": "interrupted",
+    "fault": "safety stop",
+    "error": "failed",
+}
+"""The state the last frame shows, by how the session ended."""
 
 
 def step_text(step: StepInfo, count: int) -> str:
     """A step as "3/9 knead (knead) on sole, heel"."""
     zones = ", ".join(step.zones) or "-"
-    return f"{step.index + 1}/{count} {step.name} ({step.technique}) on {zones}"
+    return f"{step.number}/{count} {step.name} ({step.technique}) on {zones}"
 
 
 class PlainReporter:
@@ -70,6 +64,7 @@ class PlainReporter:
 
     def __init__(self, bus: EventBus, out: TextIO) -> None:
         self.out = out
+        self._faults: set[str] = set()
         self._unsubscribe = bus.subscribe(
             self._on_event,
             SessionStarted,
@@ -106,108 +101,45 @@ class PlainReporter:
         elif isinstance(event, IntensityChanged):
             self._line(event.t_ms, f"intensity {event.previous:.1f} -> {event.intensity:.1f}")
         elif isinstance(event, Fault):
+            self._faults.add(event.message)
             self._line(event.t_ms, f"fault ({event.kind}): {event.message}")
         elif isinstance(event, Finished):
-            self._line(event.t_ms, f"finished, {event.outcome}")
-
-
-class KeyReader:
-    """Reads single keys from a terminal in a thread and turns them into session controls.
-
-    The terminal is put in cbreak mode (keys arrive at once, Ctrl-C still
-    signals) and restored on exit, also at interpreter exit.
-    """
-
-    def __init__(self, session: Session, stdin: TextIO | None = None) -> None:
-        self.session = session
-        self.stdin = stdin if stdin is not None else sys.stdin
-        self._fd = -1
-        self._saved: list[Any] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def handle(self, key: str) -> None:
-        """Apply one key: space, +/=, -/_, q."""
-        if key == " ":
-            self.session.toggle_pause()
-        elif key in "+=":
-            self.session.change_intensity(+INTENSITY_STEP)
-        elif key in "-_":
-            self.session.change_intensity(-INTENSITY_STEP)
-        elif key in "qQ":
-            self.session.stop()
-
-    def __enter__(self) -> KeyReader:
-        import termios
-        import tty
-
-        self._fd = self.stdin.fileno()
-        self._saved = termios.tcgetattr(self._fd)
-        atexit.register(self._restore)
-        tty.setcbreak(self._fd)
-        self._thread = threading.Thread(target=self._read, name="massager-keys", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
-        self._restore()
-        atexit.unregister(self._restore)
-
-    def _restore(self) -> None:
-        if self._saved is None:
-            return
-        import termios
-
-        with suppress(termios.error, OSError):
-            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
-        self._saved = None
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._fd], [], [], 0.1)
-                if not ready:
-                    continue
-                data = os.read(self._fd, 32)
-            except (OSError, ValueError):  # EIO: the terminal hung up
-                if not self._stop.is_set():
-                    self.session.interrupt("stdin closed")
-                return
-            if not data:  # the terminal is gone: nobody can press q or Ctrl-C any more
-                self.session.interrupt("stdin closed")
-                return
-            for key in data.decode("utf-8", "replace"):
-                self.handle(key)
+            # a fault's message is on the line above: once is enough
+            said = event.message in self._faults
+            self._line(event.t_ms, f"finished, {event.reason if said else event.outcome}")
 
 
 class LiveView:
-    """The rich live view of a session, redrawn from its events."""
+    """The rich live view of a session, redrawn from its events.
+
+    The view starts drawing when the session has opened the device
+    (`SessionStarted`); a session that never starts draws nothing.
+    """
 
     def __init__(
         self,
         session: Session,
         console: Console,
         *,
-        kinds: Mapping[str, str] | None = None,
+        actuators: Mapping[str, ActuatorInfo] | None = None,
         speed: float = 1.0,
+        by: str = "zone",
+        keys: bool = False,
     ) -> None:
         self.session = session
         self.console = console
-        self.kinds = dict(kinds or {})
         self.speed = speed
+        self.keys = keys
         stream = session.stream
+        self.levels = group_levels(stream.actuators, actuators or {}, by=by)
         self.started: SessionStarted | None = None
         self.progress = Progress(0.0, duration_ms=stream.duration_ms, intensity=session.intensity)
-        self.steps: dict[int, StepInfo] = {}
-        self.step_count = len(stream.steps)
+        self._played = sorted(
+            (s for s in stream.steps if not s.skipped and s.end_ms > s.start_ms),
+            key=lambda s: (s.start_ms, s.track),
+        )
+        self._starts = [s.start_ms for s in self._played]
+        self._longest = max((s.end_ms - s.start_ms for s in self._played), default=0)
         self.notice = ""
         self.finished: Finished | None = None
         self._live: Live | None = None
@@ -222,94 +154,87 @@ class LiveView:
         # quick; the Live refresh thread draws.
         if isinstance(event, SessionStarted):
             self.started = event
-        elif isinstance(event, StepStarted):
-            ends = {i: s for i, s in self.steps.items() if s.end_ms > event.t_ms}
-            ends[event.step.index] = event.step
-            self.steps = ends
+            self._start()
         elif isinstance(event, Progress):
             self.progress = event
-            if any(s.end_ms <= event.t_ms for s in self.steps.values()):
-                self.steps = {i: s for i, s in self.steps.items() if s.end_ms > event.t_ms}
         elif isinstance(event, Paused):
-            self.notice = "paused: space resumes"
+            self.notice = "paused: space resumes" if self.keys else "paused"
         elif isinstance(event, Resumed):
             self.notice = ""
-        elif isinstance(event, IntensityChanged):
-            self.notice = f"intensity {event.intensity:.1f}"
-        elif isinstance(event, Fault):
-            self.notice = f"fault: {event.message}"
         elif isinstance(event, Finished):
+            # every output is off now (the session says so only once they are)
+            p = self.progress
+            self.progress = Progress(
+                event.t_ms,
+                duration_ms=p.duration_ms,
+                levels=dict.fromkeys(self.session.stream.actuators, 0.0),
+                temps=p.temps,
+                intensity=p.intensity,
+            )
+            self.notice = ""
             self.finished = event
+        # a Fault's message is the run's error: it is written once, to stderr, at the end
 
-    def render(self) -> RenderableType:
-        """The view as a rich renderable."""
+    def frame(self) -> Frame:
+        """What the view shows now."""
         stream = self.session.stream
         p = self.progress
-        head = Text()
-        head.append(f"{stream.profile}", style="bold")
-        head.append(f" on {stream.rig}")
-        if self.started is not None:
-            head.append(f" · device {self.started.device}")
-        if self.speed != 1.0:
-            head.append(f" · ×{self.speed:g}")
-        state = "PAUSED" if p.paused else ("ended" if self.finished else "playing")
-        head.append(f"   [{state}]", style="bold yellow" if p.paused else "bold green")
-
-        steps = Text()
-        if self.steps:
-            for step in sorted(self.steps.values(), key=lambda s: (s.track, s.start_ms)):
-                steps.append("step ", style="dim")
-                steps.append(step_text(step, self.step_count), style="cyan")
-                steps.append("\n")
-            steps.rstrip()
+        finished = self.finished
+        if finished is not None:
+            state = ENDED.get(finished.reason, finished.reason)
         else:
-            steps.append("step -", style="dim")
-
-        bars = Table.grid(padding=(0, 1))
-        bars.add_column(no_wrap=True)
-        bars.add_column(no_wrap=True, style="dim")
-        bars.add_column(no_wrap=True)
-        bars.add_column(justify="right", no_wrap=True)
-        bars.add_column(no_wrap=True)
-        for actuator in stream.actuators:
-            level = p.levels.get(actuator, 0.0)
-            kind = self.kinds.get(actuator, "")
-            color = KIND_STYLES.get(kind, "cyan")
-            if kind == "roller" or level < 0:
-                begin, end = 1.0 + min(0.0, level), 1.0 + max(0.0, level)
-                bar = Bar(2.0, begin, end, width=BAR_WIDTH, color=color, bgcolor="grey23")
-                value = f"{level:+.2f}"
-            else:
-                bar = Bar(1.0, 0.0, max(0.0, level), width=BAR_WIDTH, color=color, bgcolor="grey23")
-                value = f"{level:.2f}"
-            temp = p.temps.get(actuator)
-            bars.add_row(actuator, kind, bar, value, f"{temp:.1f} °C" if temp is not None else "")
-
-        duration = max(stream.duration_ms, 1)
-        done = min(max(p.t_ms, 0.0), float(duration))
-        timing = Table.grid(padding=(0, 1))
-        timing.add_column(no_wrap=True)
-        timing.add_column(no_wrap=True)
-        timing.add_column(no_wrap=True)
-        timing.add_row(
-            f"elapsed {clock_text(done)}",
-            ProgressBar(total=float(duration), completed=done, width=40),
-            f"{100 * done / duration:3.0f}%  remaining {clock_text(duration - done)}",
-        )
-        intensity = Text(f"intensity {self.session.intensity:.1f}  ")
-        intensity.append(self.notice, style="yellow")
-        return Group(
-            head, steps, Text(""), bars, Text(""), timing, intensity, Text(KEYS_HELP, style="dim")
+            state = "PAUSED" if p.paused else ("playing" if self.started else "starting")
+        playing: tuple[StepInfo, ...] = ()
+        upcoming = None
+        if finished is None:
+            playing, upcoming = self._steps_at(p.t_ms)
+        return Frame(
+            profile=stream.profile,
+            rig=stream.rig,
+            state=state,
+            t_ms=p.t_ms,
+            duration_ms=stream.duration_ms,
+            step_count=len(stream.steps),
+            device=self.started.device if self.started else "",
+            speed=self.speed,
+            playing=playing,
+            next_step=upcoming,
+            ended=finished is not None,
+            levels=p.levels,
+            temps=p.temps,
+            intensity=self.session.intensity,
+            notice=self.notice,
+            keys=self.keys and finished is None,
         )
 
-    def __enter__(self) -> LiveView:
-        self._live = Live(
+    def _steps_at(self, t_ms: float) -> tuple[tuple[StepInfo, ...], StepInfo | None]:
+        """The steps playing at `t_ms` (by track) and the next one to start."""
+        after = bisect.bisect_right(self._starts, t_ms)
+        first = bisect.bisect_left(self._starts, t_ms - self._longest)
+        playing = [s for s in self._played[first:after] if s.end_ms > t_ms]
+        playing.sort(key=lambda s: (s.track, s.start_ms))
+        upcoming = self._played[after] if after < len(self._played) else None
+        return tuple(playing), upcoming
+
+    def render(self) -> RenderableType:
+        """The view as a rich renderable, fitted to the console's size (a line spare for
+        the closing line under the last frame)."""
+        width, height = self.console.size
+        return Group(*draw(self.frame(), self.levels, width, height - 1))
+
+    def _start(self) -> None:
+        if self._live is not None:
+            return
+        live = Live(
             console=self.console,
             get_renderable=self.render,
             refresh_per_second=REFRESH_PER_S,
             transient=False,
         )
-        self._live.__enter__()
+        live.start(refresh=True)
+        self._live = live
+
+    def __enter__(self) -> LiveView:
         return self
 
     def __exit__(
@@ -320,8 +245,7 @@ class LiveView:
     ) -> None:
         live, self._live = self._live, None
         if live is not None:
-            live.refresh()
-            live.__exit__(exc_type, exc, tb)
+            live.stop()  # draws the last frame
         self.close()
 
 
@@ -329,16 +253,22 @@ def play(
     session: Session,
     *,
     out: TextIO | None = None,
-    kinds: Mapping[str, str] | None = None,
+    actuators: Mapping[str, ActuatorInfo] | None = None,
     speed: float = 1.0,
+    by: str = "zone",
     live: bool | None = None,
     keys: bool | None = None,
+    quiet: bool = False,
 ) -> SessionResult:
     """Run `session` with the live view on a terminal, or plain lines otherwise.
 
-    `live` and `keys` default to whether stdout and stdin are terminals.
+    `live` defaults to whether `out` is a terminal, `keys` to whether the live view
+    is drawn and stdin is a terminal (the key help shows only when keys are read).
+    `quiet` shows neither the view nor plain lines, and reads no keys.
     """
     out = out if out is not None else sys.stdout
+    if quiet:
+        return session.run()
     if live is None:
         live = out.isatty()
     if keys is None:
@@ -353,7 +283,7 @@ def play(
         finally:
             reporter.close()
     console = Console(file=out)
-    with LiveView(session, console, kinds=kinds, speed=speed):
+    with LiveView(session, console, actuators=actuators, speed=speed, by=by, keys=keys):
         if keys:
             with KeyReader(session):
                 return session.run()
