@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from itertools import pairwise
 from pathlib import Path
 
@@ -219,3 +220,69 @@ def test_the_import_examples_of_the_docs_run(
             api.load_profile(Path(written)),
             api.load_rig(args[args.index("--rig") + 1] if "--rig" in args else None),
         )
+
+
+def _ahap(tmp_path: Path, *entries: object) -> Path:
+    """An AHAP file: a 4 s continuous event at 0.8, then `entries`."""
+    event = {"Time": 0.0, "EventType": "HapticContinuous", "EventDuration": 4.0}
+    event["EventParameters"] = [{"ParameterID": "HapticIntensity", "ParameterValue": 0.8}]
+    path = tmp_path / "control.ahap"
+    path.write_text(json.dumps({"Pattern": [{"Event": event}, *entries]}, indent=1))
+    return path
+
+
+def test_intensity_control_as_a_parameter_or_a_curve_scales_the_events(tmp_path: Path) -> None:
+    one = {"ParameterID": "HapticIntensityControl", "Time": 2.0, "ParameterValue": 0.5}
+    points = [{"Time": 0.0, "ParameterValue": 1.0}, {"Time": 1.0, "ParameterValue": 0.25}]
+    curve = {"ParameterID": "HapticIntensityControl", "Time": 2.0}
+    other = {"ParameterID": "HapticSharpnessControl", "Time": 0.0, "ParameterValue": 0.1}
+    for entry, level in (
+        ({"Parameter": one}, 0.8 * 0.5),
+        ({"ParameterCurve": {**curve, "ParameterCurveControlPoints": points}}, 0.8 * 0.25),
+    ):
+        path = _ahap(tmp_path, entry, {"Parameter": other}, {"ParameterCurve": other})
+        imported, profile = api.import_haptic(path, RIG, zones=("arch",))
+        messages = [str(p).split(": warning: ", 1)[1] for p in imported.problems]
+        assert "Pattern[2].Parameter: HapticSharpnessControl left out" in messages
+        assert "Pattern[3].ParameterCurve: HapticSharpnessControl curve left out" in messages
+        frames = profile.steps[0].keyframes.vibration  # type: ignore[union-attr]
+        course = [(f.at.value, f.level) for f in frames]
+        for t in (1_000, 3_500):  # before the control, and held after its last point
+            want = 0.8 if t < 2_000 else level
+            assert _level_at(course, t) == pytest.approx(want, abs=0.03), (t, course)
+
+
+def _level_at(course: list[tuple[float, float]], t: float) -> float:
+    """The level of keyframes (time, level), linear between them, at `t`."""
+    for (t0, v0), (t1, v1) in pairwise(course):
+        if t0 <= t <= t1:
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
+    return course[-1][1]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"Parameter": 3}, "Pattern[1].Parameter: a parameter must be an object"),
+        ({"ParameterCurve": []}, "Pattern[1].ParameterCurve: a parameter curve must be an object"),
+        (
+            {
+                "ParameterCurve": {
+                    "ParameterID": "HapticIntensityControl",
+                    "ParameterCurveControlPoints": [{"Time": 0, "ParameterValue": 1}, 7],
+                }
+            },
+            "Pattern[1].ParameterCurve.ParameterCurveControlPoints[1]: a control point must be "
+            "an object",
+        ),
+        (
+            {"Parameter": {"ParameterID": "HapticIntensityControl", "ParameterValue": 1}},
+            "Pattern[1].Parameter.Time",
+        ),
+    ],
+)
+def test_bad_intensity_control_is_a_located_error(
+    tmp_path: Path, entry: object, message: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        api.import_haptic(_ahap(tmp_path, entry), RIG)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from massager.compiler import bounds, reach, rounding, safety
+from massager.compiler.bounds import problem_at
 from massager.compiler.motion import PULSE_REST_MS
 from massager.compiler.notes import Warnings, located
 from massager.compiler.techniques import TECHNIQUES, Job, Window
@@ -82,7 +83,7 @@ def _compile(profile: Profile, rig: Rig, settings: Settings | None) -> CommandSt
     end = sum(builder.length(item) for item in profile.steps)
     if end == 0:
         raise InputError(
-            _problem(
+            problem_at(
                 profile,
                 None,
                 f"nothing of profile {profile.name!r} runs on rig {rig.name!r}: every step "
@@ -115,58 +116,35 @@ def check_cap(profile: Profile, cap_ms: int) -> None:
     if total <= cap_ms:
         return
     cap = f"longer than the session cap {format_duration(cap_ms)}"
-    items: list[Item] = list(profile.steps)
-    elapsed = 0
-    while True:
-        for item in items:
-            if item.total_ms > cap_ms:
-                if isinstance(item, Repeat):
-                    raise InputError(
-                        _problem(
-                            item,
-                            "repeat",
-                            f"repeat {item.repeat} x {format_duration(item.once_ms)} = "
-                            f"{format_duration(item.total_ms)}, {cap}",
-                        )
-                    )
-                if isinstance(item, Group | Include | Parallel):
-                    inner = _children(item)
-                    if inner:
-                        items = inner
-                        break
-                raise InputError(
-                    _problem(
-                        item,
-                        _duration_field(item),
-                        f"lasts {format_duration(item.total_ms)}, {cap}",
-                    )
-                )
-            elapsed += item.total_ms
-            if elapsed > cap_ms:
-                raise InputError(
-                    _problem(
-                        item,
-                        _duration_field(item),
-                        f"the profile lasts {format_duration(total)}, {cap} "
-                        f"(it passes the cap here, at {format_duration(elapsed)})",
-                    )
-                )
-        else:
-            raise InputError(
-                Problem("<profile>", 1, 1, f"the profile lasts {format_duration(total)}, {cap}")
+    where = bounds.passing(profile.steps, _total_ms, cap_ms)
+    if where is None:
+        raise InputError(
+            Problem("<profile>", 1, 1, f"the profile lasts {format_duration(total)}, {cap}")
+        )
+    item = where.item
+    if where.placed is None:
+        if isinstance(item, Repeat):
+            message = (
+                f"repeat {item.repeat} x {format_duration(item.once_ms)} = "
+                f"{format_duration(item.total_ms)}, {cap}"
             )
+            raise InputError(problem_at(item, "repeat", message))
+        message = f"lasts {format_duration(item.total_ms)}, {cap}"
+        raise InputError(problem_at(item, _duration_field(item), message))
+    message = (
+        f"the profile lasts {format_duration(total)}, {cap} "
+        f"(it passes the cap here, at {format_duration(where.placed)})"
+    )
+    raise InputError(problem_at(item, _duration_field(item), message))
+
+
+def _total_ms(item: Item) -> int:
+    return item.total_ms
 
 
 def _duration_field(item: Any) -> str | None:
     """`duration` for a step (where its length is written), None for a block."""
     return "duration" if "duration_ms" in type(item).model_fields else None
-
-
-def _problem(item: Any, field: str | None, message: str) -> Problem:
-    origin: Origin | None = item.origin
-    if origin is None:
-        return Problem("<profile>", 1, 1, message)
-    return origin.problem(message, field)
 
 
 def reach_problems(step: Any, number: int, rig: Rig) -> list[Problem]:
@@ -208,7 +186,7 @@ def _unused_kinds(step: Any, number: int, rig: Rig) -> list[Problem]:
         if feet:
             where = "either foot" if len(feet) > 1 else f"the {feet[0]} foot"
             out.append(
-                _problem(
+                problem_at(
                     step,
                     "keyframes",
                     f"step {number} {step.label!r} (curve): no {kind} on {where} of rig "
@@ -331,7 +309,7 @@ class _Builder:
                 if other is not None and other[0] != number:
                     first = self.steps[other[1]].name
                     raise InputError(
-                        _problem(
+                        problem_at(
                             block,
                             "parallel",
                             f"tracks {other[0]} and {number} of this parallel block both drive "

@@ -174,9 +174,11 @@ def read_ahap(data: Any, positions: Positions) -> Signal:
         if "Event" in entry:
             sharp += _event(reader, entry["Event"], (*path, "Event"), events)
         elif "Parameter" in entry:
-            _parameter(reader, entry["Parameter"], (*path, "Parameter"), control)
+            _control(reader, entry["Parameter"], (*path, "Parameter"), control, curve=False)
         elif "ParameterCurve" in entry:
-            _curve(reader, entry["ParameterCurve"], (*path, "ParameterCurve"), control)
+            _control(
+                reader, entry["ParameterCurve"], (*path, "ParameterCurve"), control, curve=True
+            )
     if sharp:
         reader.signal.losses.append(
             Loss(
@@ -235,39 +237,42 @@ def _event(
     return 1 if "HapticSharpness" in params else 0
 
 
-def _parameter(
-    reader: _Reader, raw: Any, path: Path, control: list[tuple[float, float, Path]]
+def _control(
+    reader: _Reader, raw: Any, path: Path, control: list[tuple[float, float, Path]], curve: bool
 ) -> None:
+    """Intensity control: a `Parameter` (one value at its `Time`) or a `ParameterCurve`
+    (control points, their times from the curve's `Time`); other parameters are dropped."""
+    what = "a parameter curve" if curve else "a parameter"
     if not isinstance(raw, dict):
-        raise reader.fail(path, f"{dotted(path)}: a parameter must be an object")
+        raise reader.fail(path, f"{dotted(path)}: {what} must be an object")
     if raw.get("ParameterID") != "HapticIntensityControl":
-        reader.signal.losses.append(
-            Loss("dropped", path, f"{dotted(path)}: {raw.get('ParameterID')} left out")
-        )
+        left = f"{raw.get('ParameterID')}{' curve' if curve else ''} left out"
+        reader.signal.losses.append(Loss("dropped", path, f"{dotted(path)}: {left}"))
         return
-    t = reader.time(raw.get("Time"), (*path, "Time"), 1000.0)
-    value = reader.number(raw.get("ParameterValue"), (*path, "ParameterValue"), "a value")
-    control.append((t, reader.clamp(value, 0.0, 1.0, (*path, "ParameterValue"), "control"), path))
-
-
-def _curve(reader: _Reader, raw: Any, path: Path, control: list[tuple[float, float, Path]]) -> None:
-    if not isinstance(raw, dict):
-        raise reader.fail(path, f"{dotted(path)}: a parameter curve must be an object")
-    if raw.get("ParameterID") != "HapticIntensityControl":
-        reader.signal.losses.append(
-            Loss("dropped", path, f"{dotted(path)}: {raw.get('ParameterID')} curve left out")
-        )
-        return
-    base = reader.time(raw.get("Time", 0), (*path, "Time"), 1000.0)
-    points = raw.get("ParameterCurveControlPoints")
-    where = (*path, "ParameterCurveControlPoints")
-    for j, point in enumerate(reader.items(points, where, "control points")):
-        at = (*where, j)
+    base = 0.0
+    points: list[tuple[Path, Any]] = [(path, raw)]
+    if curve:
+        base = reader.time(raw.get("Time", 0), (*path, "Time"), 1000.0)
+        where = (*path, "ParameterCurveControlPoints")
+        items = reader.items(raw.get("ParameterCurveControlPoints"), where, "control points")
+        points = [((*where, j), point) for j, point in enumerate(items)]
+    for at, point in points:
         if not isinstance(point, dict):
             raise reader.fail(at, f"{dotted(at)}: a control point must be an object")
         t = base + reader.time(point.get("Time"), (*at, "Time"), 1000.0)
         value = reader.number(point.get("ParameterValue"), (*at, "ParameterValue"), "a value")
         control.append((t, reader.clamp(value, 0.0, 1.0, (*at, "ParameterValue"), "control"), at))
+
+
+def _scale(control: list[tuple[float, float, Path]], k: int, t: float) -> float:
+    """Intensity control at `t`, from the `k` control points counted as reached: 1 before
+    the first, linear between points, the last one held."""
+    if k == 0:
+        return 1.0
+    if k == len(control):
+        return control[-1][1]
+    (t0, v0, _), (t1, v1, _) = control[k - 1], control[k]
+    return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
 
 
 def _levels(
@@ -282,21 +287,19 @@ def _levels(
     starts = sorted(events, key=lambda e: e[0])
     active: list[tuple[float, float, int]] = []  # (-intensity, end, index) max-heap
     next_start = 0
-    k = 0  # control points at or before t: control[:k]
+    k = j = 0  # control points at or before t: control[:k]; before t: control[:j]
     previous: tuple[float, Path] = (0.0, ("Pattern",))
     last_path: Path = ("Pattern",)
     out: list[Sample] = []
     for t in times:
+        while j < len(control) and control[j][0] < t:
+            j += 1
         while k < len(control) and control[k][0] <= t:
             k += 1
-        if k == 0:
-            scale = 1.0
-        elif k == len(control):
-            scale = control[-1][1]
-        else:
-            (t0, v0, _), (t1, v1, _) = control[k - 1], control[k]
-            scale = v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
-        before = (previous[0] * scale, previous[1])
+        # the control just before t and from t on: they differ where it jumps (at its
+        # first point, from 1, and where two points share a time)
+        before = (previous[0] * _scale(control, j, t), previous[1])
+        scale = _scale(control, k, t)
         while next_start < len(starts) and starts[next_start][0] <= t:
             _start, end, intensity, _path = starts[next_start]
             heapq.heappush(active, (-intensity, end, next_start))
