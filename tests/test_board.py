@@ -82,7 +82,7 @@ def _values(lines: list[str], first: int, count: int) -> list[str]:
 
 @given(
     width=st.integers(60, 200),
-    height=st.integers(20, 60),
+    height=st.integers(16, 60),
     by=st.sampled_from(["zone", "actuator"]),
     levels=st.lists(st.floats(-1.0, 1.0), min_size=len(ACTUATORS), max_size=len(ACTUATORS)),
     parallel=st.booleans(),

@@ -91,6 +91,20 @@ def test_the_live_view_fits_the_terminal_and_ends_at_zero_after_q(
     assert set(read_trace(trace).final_levels().values()) == {0.0}
 
 
+def test_ctrl_c_ends_with_every_output_at_zero_and_the_message_once(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    term = Terminal(tmp_path, 80, 24, massager("run", "quick", "--speed", "20"))
+    terminals.append(term)
+    term.wait_for("moving roller", _moving)
+    term.press("C-c")
+    code, final = term.wait_exit()
+    assert code == 130, final
+    assert "[interrupted]" in final
+    assert all(values == [" 0.00", " 0.00"] for values in _rows(final).values()), final
+    assert len(re.findall(r"interrupted \(SIGINT\) at \d:\d\d; every output ramped", final)) == 1
+
+
 def test_a_device_that_does_not_open_draws_nothing_and_says_so_once(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:

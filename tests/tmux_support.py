@@ -40,7 +40,8 @@ class Terminal:
         self.socket = str(tmp_path / f"tmux-{width}x{height}")
         self.width, self.height = width, height
         command = shlex.join(argv) + (f" < {shlex.quote(stdin)}" if stdin else "")
-        script = f'{command}; echo "{EXIT_MARK}$?]"; exec sleep 600'
+        # the shell outlives a Ctrl-C typed into the pane (its trap; the command gets SIGINT)
+        script = f'trap : INT; {command}; echo "{EXIT_MARK}$?]"; exec sleep 600'
         env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
         env.pop("COLUMNS", None)
         env.pop("LINES", None)
@@ -93,6 +94,10 @@ class Terminal:
     def keys(self, keys: str) -> None:
         """Type `keys` into the pane (literally)."""
         self._run("send-keys", "-t", "t", "-l", keys)
+
+    def press(self, key: str) -> None:
+        """Press a key by its tmux name (`C-c`: Ctrl-C, which the terminal turns into SIGINT)."""
+        self._run("send-keys", "-t", "t", key)
 
     def wait_exit(self, timeout_s: float = 60.0) -> tuple[int, str]:
         """The command's exit code and the screen it left."""
