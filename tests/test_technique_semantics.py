@@ -151,3 +151,24 @@ def test_a_skipped_optional_step_is_not_played_and_takes_no_time() -> None:
         (3, False, 10_000, 20_000),
     ]
     assert not [c for c in stream.commands if c.step == 1]
+
+
+def test_roller_pass_both_alternates_toe_to_heel_forward_then_heel_to_toe_backward() -> None:
+    stream = one_step(
+        {"technique": "roller_pass", "duration": "30s", "passes": 3, "direction": "both"},
+        REFERENCE,
+    )
+    span = (30_000 - 250) // 3
+    for p, (order, sign) in enumerate(
+        ((LEFT_ROLLERS, 1), (LEFT_ROLLERS[::-1], -1), (LEFT_ROLLERS, 1))
+    ):
+        starts = []
+        for actuator in order:
+            ups = [
+                c
+                for c in of(stream, actuator, "ramp")
+                if c.level != 0 and p * span <= c.at_ms < (p + 1) * span
+            ]
+            assert ups and all(c.level * sign > 0 for c in ups), (p, actuator)
+            starts.append(ups[0].at_ms)
+        assert starts == sorted(starts) and len(set(starts)) == 3, (p, starts)

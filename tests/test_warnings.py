@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,35 @@ def test_run_and_simulate_strict_refuse_warnings_before_any_device_is_opened(
     assert not trace.exists()
     assert run(["simulate", "classic", "--strict"]) == 0  # nothing to warn about on reference
     assert capsys.readouterr().out.startswith("classic on reference: done")
+
+
+def _bundled_table() -> dict[str, str]:
+    """The rows of docs/profiles.md's table of bundled profiles' warnings on pi-gpio-minimal."""
+    doc = (Path(__file__).parents[1] / "docs" / "profiles.md").read_text()
+    section = doc.split("## The bundled profiles on each rig", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z-]+)` \| (.*?) \|", section, flags=re.M)
+    return dict(rows)
+
+
+def test_every_warning_of_a_bundled_profile_is_explained_in_the_docs() -> None:
+    table = _bundled_table()
+    warned = {}
+    for name in api.bundled_profiles():
+        stream = api.compile_stream(api.load_profile(name), api.load_rig("pi-gpio-minimal"))
+        if stream.warnings:
+            warned[name] = stream.warnings
+    assert set(warned) == set(table)
+    for name, warnings in warned.items():
+        for warning in warnings:
+            step = _step_label(warning)
+            assert warning.kind in table[name] and f"step {warning.step} {step}" in table[name], (
+                name,
+                str(warning),
+            )
+
+
+def _step_label(warning: CompileWarning) -> str:
+    """`'label'` of the step a warning is about, as its message names it."""
+    match = re.match(r"steps? [\d, ]+ ('[^']*')", warning.message)
+    assert match, warning.message
+    return match.group(1)

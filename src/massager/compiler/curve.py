@@ -83,7 +83,19 @@ def follow_curve(job: Job, win: Window) -> None:
         keys = _keyframes(step, act, line, frames, win, offset, scale)
         if not keys:
             continue
-        course = _course(keys, step.interpolation, act, win.end)
+        course, merged = _course(keys, step.interpolation, act, win.end)
+        if merged:
+            first = merged[0]
+            more = f" (and {len(merged) - 1} more)" if len(merged) > 1 else ""
+            line.note(
+                "dropped",
+                "keyframes",
+                f"{len(merged)} keyframe(s)",
+                "",
+                f"{act.kind} keyframes: keyframe {first.key + 1} at {_clock(first.t)}{more} "
+                f"left out: less than {MIN_STEP_MS} ms before the next corner of the curve, "
+                "which the device reaches instead",
+            )
         _Follower(line, win.start, win.end).follow(course)
 
 
@@ -168,8 +180,11 @@ def _keyframes(
     return out
 
 
-def _course(keys: list[Point], interpolation: str, act: Actuator, end: int) -> list[Point]:
-    """The target course through `keys`: corners joined by straight lines, held to `end`."""
+def _course(
+    keys: list[Point], interpolation: str, act: Actuator, end: int
+) -> tuple[list[Point], list[Point]]:
+    """The target course through `keys`: corners joined by straight lines, held to `end`;
+    and the keyframes left out of it (see `_spaced`)."""
     first = keys[0]
     out: list[Point] = [Point(first.t, first.level, first.key)]
     if interpolation == "smooth":
@@ -185,15 +200,19 @@ def _course(keys: list[Point], interpolation: str, act: Actuator, end: int) -> l
     return _spaced(out)
 
 
-def _spaced(course: list[Point]) -> list[Point]:
-    """The course with corners closer than MIN_STEP_MS merged into the later one."""
+def _spaced(course: list[Point]) -> tuple[list[Point], list[Point]]:
+    """The course with corners closer than MIN_STEP_MS merged into the later one, and the
+    keyframes so left out that the later corner does not stand for (another level)."""
     out: list[Point] = []
+    merged: list[Point] = []
     for point in course:
         if len(out) > 1 and 0 < point.t - out[-1].t < MIN_STEP_MS:
+            if out[-1].key >= 0 and out[-1].level != point.level:
+                merged.append(out[-1])
             out[-1] = point
         else:
             out.append(point)
-    return out
+    return out, merged
 
 
 def _smooth(keys: list[Point]) -> list[Point]:

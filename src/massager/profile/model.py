@@ -424,6 +424,7 @@ At = Annotated[
             "anyOf": [
                 {"type": "string", "pattern": DURATION_PATTERN, "examples": ["1.5s"]},
                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$", "examples": ["40%"]},
+                {"type": "string", "pattern": r"^\s*0+(\.0+)?(ms|s|m|h)?\s*$"},
                 {"const": 0},
             ]
         }
