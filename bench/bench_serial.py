@@ -401,7 +401,7 @@ def watchdog(quick: bool) -> list[Row]:
             link = driver.last_link
             assert link is not None
             link.close()  # the host process dies: not another byte
-            marks.append((time.monotonic(), link.last_tx))
+            marks.append((time.monotonic(), link.frames.last_tx))
             time.sleep(0.6)
         time.sleep(0.3)
         trace = read_trace(trace_path)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import tty
+from collections.abc import Callable
 
 from firmware_bridge.channels import channel_takes
 from firmware_bridge.codes import CAP_TEMP, CAP_VIRTUAL, KIND_HEATER
@@ -101,7 +102,8 @@ def symlink(target: str, link: str) -> None:
 
 
 class VirtualHal:
-    """Simulated outputs on the host's monotonic clock, shifted to start at `clock_start_us`."""
+    """Simulated outputs on the host's monotonic clock (or `now_s`, seconds), shifted to start
+    at `clock_start_us`."""
 
     def __init__(
         self,
@@ -109,9 +111,11 @@ class VirtualHal:
         clock_start_us: int = 0,
         trace: "str | None" = None,
         record: bool = False,
+        now_s: "Callable[[], float]" = time.monotonic,
     ) -> None:
         self.channels = channels
-        self._t0 = time.monotonic_ns() // 1000
+        self._now = now_s
+        self._t0 = round(now_s() * 1e6)
         self._start = clock_start_us
         self.levels = [0.0] * channels
         self.kinds = [-1] * channels
@@ -121,17 +125,17 @@ class VirtualHal:
         self.history = [] if record else None  # type: list[tuple[float, int, int, float]] | None
         """With `record`: (time.monotonic(), device us, channel, level) of every write."""
         self._temps = [AMBIENT_C] * channels
-        self._temp_at = time.monotonic()
+        self._temp_at = now_s()
         self._lock = threading.Lock()
         self._trace = None
-        self._flushed = time.monotonic()
+        self._flushed = now_s()
         if trace:
             self._trace = open(trace, "w")
             self._trace.write("monotonic_s,device_us,channel,level\n")
 
     def now_us(self) -> int:
         """The device clock: microseconds since start plus the start value, modulo 2**30."""
-        return (time.monotonic_ns() // 1000 - self._t0 + self._start) & TICKS_MAX
+        return (round(self._now() * 1e6) - self._t0 + self._start) & TICKS_MAX
 
     def configure(self, ch: int, kind: int) -> bool:
         """Whether channel `ch` can drive `kind`: the same channel map as the real board."""
@@ -143,7 +147,7 @@ class VirtualHal:
     def set_output(self, ch: int, level: float) -> None:
         """Record the level of channel `ch` (and trace it)."""
         self._settle()
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             self.levels[ch] = level
             self.last_change[ch] = now
@@ -174,7 +178,7 @@ class VirtualHal:
         return all(v == 0.0 for v in self.levels)
 
     def _settle(self) -> None:
-        now = time.monotonic()
+        now = self._now()
         dt = now - self._temp_at
         if dt <= 0.0:
             return
@@ -192,6 +196,68 @@ class VirtualHal:
             self._trace = None
 
 
+def virtual_firmware(
+    hal: VirtualHal, write: "Callable[[bytes], object]", queue_size: int = QUEUE_SIZE
+) -> Device:
+    """The firmware (Device and Executor) on simulated outputs, writing its frames to `write`."""
+    return Device(
+        hal,
+        hal.channels,
+        write,
+        firmware="massager-virtual 0.1",
+        caps=CAP_TEMP | CAP_VIRTUAL,
+        queue_size=queue_size,
+    )
+
+
+class LoopDevice:
+    """A virtual Pico in the host's own thread, on the host's clock `now_s`: no terminal.
+
+    It is its own port (what the host's serial link reads and writes): bytes
+    written go straight to the firmware, what it answers waits to be read.
+    `step()` ticks it; attached to a `massager.clock.SteppedTime` beside the
+    host's link, host and device run together on a virtual clock.
+    """
+
+    def __init__(
+        self,
+        now_s: "Callable[[], float]",
+        channels: int = CHANNELS,
+        clock_start_us: int = 0,
+        record: bool = True,
+    ) -> None:
+        self.hal = VirtualHal(channels, clock_start_us, record=record, now_s=now_s)
+        self._out = bytearray()
+        self.device = virtual_firmware(self.hal, self._out.extend)
+
+    def step(self) -> None:
+        """One tick of the firmware."""
+        self.device.tick()
+
+    @property
+    def in_waiting(self) -> int:
+        """Bytes the firmware has written and the host not yet read."""
+        return len(self._out)
+
+    def read(self, size: int = 1) -> bytes:
+        """Up to `size` bytes of what the firmware wrote."""
+        data = bytes(self._out[:size])
+        del self._out[:size]
+        return data
+
+    def write(self, data: bytes) -> int:
+        """Hand bytes from the host to the firmware."""
+        self.device.feed(data)
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        """Drop what the firmware wrote and nobody read."""
+        self._out.clear()
+
+    def close(self) -> None:
+        """Nothing to close: the device stays, as a Pico does when its port is closed."""
+
+
 class VirtualDevice:
     """The firmware (Device and Executor) serving a pseudo-terminal, in a thread or not."""
 
@@ -205,14 +271,7 @@ class VirtualDevice:
         record: bool = False,
     ) -> None:
         self.hal = VirtualHal(channels, clock_start_us, trace, record)
-        self.device = Device(
-            self.hal,
-            channels,
-            self._write,
-            firmware="massager-virtual 0.1",
-            caps=CAP_TEMP | CAP_VIRTUAL,
-            queue_size=queue_size,
-        )
+        self.device = virtual_firmware(self.hal, self._write, queue_size)
         self.tick_s = tick_s
         # the slave stays open here so the terminal survives the host closing it
         self._master, self._slave, self.port = open_pty()

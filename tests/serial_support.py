@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from firmware_bridge.ticks import ticks_diff
-from firmware_bridge.virtual import VirtualDevice
+from firmware_bridge.virtual import LoopDevice, VirtualDevice
+from massager.clock import SteppedTime, VirtualClock
 from massager.drivers.base import DriverOptions
 from massager.drivers.serial import SerialDriver
 from massager.rig import Rig
@@ -61,6 +62,23 @@ def driver_for(device: VirtualDevice | str, **options: object) -> SerialDriver:
     """A serial driver for the test rig on a virtual device (or a port path)."""
     port = device if isinstance(device, str) else device.port
     return SerialDriver(RIG, DriverOptions(target=port, **options))  # type: ignore[arg-type]
+
+
+STEP_US = 1000
+"""The step of `stepped_driver`'s virtual clock: a device acts on the first step at or after a
+command's due time, so no later than this."""
+
+
+def stepped_driver(clock_start_us: int = 0) -> tuple[SerialDriver, LoopDevice]:
+    """A serial driver and a virtual Pico in this thread, both on one virtual clock.
+
+    Time moves only while the host waits (the session's sleeps, the link's waits),
+    a millisecond step at a time: the device ticks, then the link reads its answers.
+    """
+    time = SteppedTime(VirtualClock(1_000_000.0), step_s=STEP_US / 1e6)
+    device = LoopDevice(time.now, channels=16, clock_start_us=clock_start_us)
+    time.attach(device.step)
+    return SerialDriver(RIG, DriverOptions(), time=time, opener=lambda: device), device
 
 
 def unwrapped(history: list[tuple[float, int, int, float]]) -> list[tuple[float, int, int, float]]:

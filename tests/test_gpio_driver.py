@@ -196,9 +196,9 @@ def test_gpiozero_pin_factory_variable_is_honoured(monkeypatch: pytest.MonkeyPat
     driver.open()
     try:
         assert driver.process is not None and driver.process.poll() is None
-        assert driver.identity is not None
-        assert driver.identity.firmware == "massager-gpio 0.1"
-        assert driver.identity.channels == len(rig.actuators)
+        assert driver.conn.identity is not None
+        assert driver.conn.identity.firmware == "massager-gpio 0.1"
+        assert driver.conn.identity.channels == len(rig.actuators)
     finally:
         driver.close()
     assert driver.process is None

@@ -13,7 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serial_support import CH, RIG, driver_for, first_time, steps_stream, unwrapped, wait_for
+from serial_support import (
+    CH,
+    RIG,
+    STEP_US,
+    driver_for,
+    first_time,
+    stepped_driver,
+    steps_stream,
+    unwrapped,
+    wait_for,
+)
 
 from firmware_bridge.codes import FAULT_WATCHDOG
 from firmware_bridge.device import MAX_WATCHDOG_MS, Device
@@ -39,27 +49,28 @@ def virtual() -> Iterator[VirtualDevice]:
     dev.close()
 
 
-def test_a_session_plays_on_the_virtual_pico_on_its_own_clock(virtual: VirtualDevice) -> None:
-    driver = driver_for(virtual)
+def test_a_session_plays_on_the_virtual_pico_on_its_own_clock() -> None:
+    # host and device on one virtual clock: every time below is exact to the clock's step
+    driver, device = stepped_driver()
     bus_times: list[float] = []
     session = Session(steps_stream(2000, 1000), driver)
     session.bus.subscribe(lambda e: bus_times.append(e.t_ms), Progress)
     result = session.run()
     assert result.reason == "done"
-    hist = unwrapped(virtual.hal.history or [])
+    hist = unwrapped(device.hal.history or [])
     roller_on = first_time(hist, CH["roller"], lambda v: v < 0)
     vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
-    assert abs(roller_on - vib_on) <= 2_000  # both began at session time 0
+    assert roller_on == vib_on  # both began at session time 0, at the same tick
     vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=vib_on)
     roller_low = first_time(hist, CH["roller"], lambda v: v <= -0.6 + 1e-6)
     roller_fwd = first_time(hist, CH["roller"], lambda v: v > -0.6 + 1e-6, after=roller_low)
-    # one second of session time is one second of device clock, to a tick or two
-    assert vib_up - vib_on == pytest.approx(1_000_000, abs=4_000)
-    assert roller_fwd - roller_on == pytest.approx(1_000_000, abs=4_000)
+    # one second of session time is one second of device clock, to the step
+    assert vib_up - vib_on == pytest.approx(1_000_000, abs=STEP_US)
+    assert roller_fwd - roller_on == pytest.approx(1_000_000, abs=STEP_US)
     settled = [lv for _, t, ch, lv in hist if ch == CH["vib"] and t < vib_up]
     assert settled[-1] == pytest.approx(0.3)
-    assert virtual.hal.all_zero()
-    assert not virtual.device.configured  # the host said goodbye
+    assert device.hal.all_zero()
+    assert not device.device.configured  # the host said goodbye
     assert bus_times == sorted(bus_times)
     assert driver.recoveries == 0
 
@@ -135,21 +146,21 @@ def test_the_device_refuses_a_command_whose_time_has_passed(virtual: VirtualDevi
 
 
 def test_a_session_across_the_device_clock_wrap() -> None:
-    # session time 0 lies about 1 s before the wrap (opening takes well under 1 s, plus
-    # the 0.5 s start lead), so the change at 1.5 s comes after it
-    with VirtualDevice(channels=4, clock_start_us=TICKS_PERIOD - 1_500_000, record=True) as dev:
-        times: list[float] = []
-        session = Session(steps_stream(2500, 1500), driver_for(dev))
-        session.bus.subscribe(lambda e: times.append(e.t_ms), Progress)
-        result = session.run()
-        raw = [t for _, t, _, _ in dev.hal.history or []]
-        hist = unwrapped(dev.hal.history or [])
+    # session time 0 lies 1 s before the wrap (opening takes a few ms of the virtual clock,
+    # plus the 0.5 s start lead), so the change at 1.5 s comes after it
+    driver, device = stepped_driver(clock_start_us=TICKS_PERIOD - 1_500_000)
+    times: list[float] = []
+    session = Session(steps_stream(2500, 1500), driver)
+    session.bus.subscribe(lambda e: times.append(e.t_ms), Progress)
+    result = session.run()
+    raw = [t for _, t, _, _ in device.hal.history or []]
+    hist = unwrapped(device.hal.history or [])
     assert result.reason == "done"
     assert max(raw) > TICKS_PERIOD - 1_500_000 and min(raw) < 1_500_000  # it did wrap
     vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
     vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=vib_on)
     assert vib_on < TICKS_PERIOD < vib_up  # the change straddles the wrap
-    assert vib_up - vib_on == pytest.approx(1_500_000, abs=4_000)
+    assert vib_up - vib_on == pytest.approx(1_500_000, abs=STEP_US)
     assert times == sorted(times) and times[-1] >= 2500
 
 
@@ -248,7 +259,7 @@ def test_no_port_given_finds_the_pico_by_its_usb_vendor_id(
     listed = [_ListedPort("/dev/ttyS0", None), _ListedPort(virtual.port, 0x2E8A)]
     monkeypatch.setattr(list_ports, "comports", lambda: listed)
     with SerialDriver(RIG, DriverOptions()) as driver:
-        assert driver.target == virtual.port
+        assert driver.conn.target == virtual.port
     monkeypatch.setattr(list_ports, "comports", lambda: listed[:1])
     with pytest.raises(DeviceError, match="no Pico found"):
         SerialDriver(RIG, DriverOptions()).open()

@@ -80,7 +80,7 @@ def test_a_noisy_link_never_executes_a_damaged_frame(
         f"\nhost->device: {dict(proxy.up.counts)}, damaged {proxy.up.injected}, "
         f"rejected {virtual.device.decoder.rejected}; device->host: {dict(proxy.down.counts)}, "
         f"damaged {proxy.down.injected}, rejected {link.decoder.rejected}; "
-        f"retransmits {link.retransmits}"
+        f"retransmits {link.frames.retransmits}"
     )
     # and what ran is the program, on time
     assert driver.recoveries == 0

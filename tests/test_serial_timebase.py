@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -103,15 +104,27 @@ def test_wire_ids_wrap_at_16_bits_and_name_the_commands_sent() -> None:
 
 
 def test_the_hold_clock_stands_still_while_held() -> None:
-    from massager.clock import HoldClock
+    from massager.clock import HoldClock, SteppedTime, VirtualClock
 
-    now = [100.0]
-    clock = HoldClock(lambda: now[0])
-    now[0] = 101.0
+    time = SteppedTime(VirtualClock(100_000.0))
+    clock = HoldClock(time)
+    time.sleep(1.0)
     assert clock.now_ms() == 1000.0
     clock.hold()
-    now[0] = 104.0
+    time.sleep(3.0)
     assert clock.now_ms() == 1000.0  # a link outage: session time waits
     clock.release()
-    now[0] = 105.0
+    time.sleep(1.0)
     assert clock.now_ms() == 2000.0
+
+
+def test_stepped_time_runs_every_attached_step_at_each_step() -> None:
+    from massager.clock import SteppedTime
+
+    time = SteppedTime(step_s=0.01)
+    seen: list[float] = []
+    time.attach(lambda: seen.append(time.now()))
+    time.sleep(0.05)
+    assert seen == pytest.approx([0.01, 0.02, 0.03, 0.04, 0.05])
+    time.sleep(0.0)  # still one step: a wait always lets the world move
+    assert len(seen) == 6

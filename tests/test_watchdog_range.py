@@ -78,8 +78,8 @@ def test_a_20_ms_watchdog_on_gpio_mock_pins_ends_done_with_every_pin_low() -> No
     real_poll = driver.poll
 
     def poll() -> DeviceStatus:
-        if driver.last_link is not None:
-            beats.append(driver.last_link.heartbeat_s)
+        if driver.conn.heartbeat is not None:
+            beats.append(driver.conn.heartbeat.period_s)
         return real_poll()
 
     driver.poll = poll  # type: ignore[method-assign]

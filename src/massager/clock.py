@@ -106,15 +106,91 @@ class VirtualClock:
             self._now = t_ms
 
 
-class HoldClock:
-    """Real time in ms since it was made, standing still while held (a link outage).
+class HostTime(Protocol):
+    """Time for code that waits on a device (the serial link and driver): seconds, and sleeping.
 
-    `monotonic` is its time source in seconds (time.monotonic by default).
+    With `threaded`, helpers (the link's reader) run in threads of their own and
+    waiting is real; without, `sleep` is what moves time and runs every step
+    `attach`ed (a device's tick, a link's reading), all in the caller's thread.
     """
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._monotonic = monotonic
-        self._origin = monotonic()
+    threaded: bool
+
+    def now(self) -> float:
+        """Seconds on this time's monotonic clock."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass."""
+        ...
+
+    def attach(self, step: Callable[[], object]) -> None:
+        """Run `step` while time passes (unthreaded time only)."""
+        ...
+
+
+class RealTime:
+    """The host's real time: time.monotonic, real sleeps, helpers in threads of their own."""
+
+    threaded = True
+
+    def now(self) -> float:
+        """time.monotonic()."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """time.sleep (nothing for a span at or below zero)."""
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def attach(self, step: Callable[[], object]) -> None:
+        """Nothing: threaded helpers run on their own."""
+
+
+REAL_TIME = RealTime()
+
+
+class SteppedTime:
+    """Virtual seconds on a VirtualClock, moved `step_s` at a time by `sleep`.
+
+    At each step every attached step runs (a device ticking, a link reading what
+    arrived), so a host and a device in one thread run as they would in real
+    time, exactly and in a fraction of it.
+    """
+
+    threaded = False
+
+    def __init__(self, clock: VirtualClock | None = None, step_s: float = 0.001) -> None:
+        self.clock = clock or VirtualClock()
+        self.step_s = step_s
+        self._steps: list[Callable[[], object]] = []
+
+    def now(self) -> float:
+        """The virtual clock in seconds."""
+        return self.clock.now_ms() / 1000.0
+
+    def attach(self, step: Callable[[], object]) -> None:
+        """Run `step` at every step of time from now on."""
+        self._steps.append(step)
+
+    def sleep(self, seconds: float) -> None:
+        """Move the clock by `seconds` (at least one step), running every step at each."""
+        end_ms = self.clock.now_ms() + max(seconds, self.step_s) * 1000.0
+        while self.clock.now_ms() < end_ms:
+            self.clock.sleep_until(min(end_ms, self.clock.now_ms() + self.step_s * 1000.0))
+            for step in list(self._steps):
+                step()
+
+
+class HoldClock:
+    """Host time in ms since it was made, standing still while held (a link outage).
+
+    `time` is where it comes from and how it waits (real time by default).
+    """
+
+    def __init__(self, time: HostTime = REAL_TIME) -> None:
+        self._time = time
+        self._origin = time.now()
         self._held_total = 0.0
         self._held_since: float | None = None
 
@@ -124,7 +200,7 @@ class HoldClock:
 
     def now_ms(self) -> float:
         """Milliseconds since the clock was made, time held excluded."""
-        now = self._monotonic()
+        now = self._time.now()
         return (now - self._origin - self._held(now)) * 1000.0
 
     def sleep_until(self, t_ms: float) -> None:
@@ -133,7 +209,7 @@ class HoldClock:
             left = t_ms - self.now_ms()
             if left <= 0:
                 return
-            time.sleep(min(left / 1000.0, 0.05))
+            self._time.sleep(min(left / 1000.0, 0.05))
 
     def wait_until(self, t_ms: float, wake: threading.Event) -> None:
         """Sleep until `now_ms()` reaches `t_ms`, or until `wake` is set."""
@@ -141,15 +217,18 @@ class HoldClock:
             left = t_ms - self.now_ms()
             if left <= 0:
                 return
-            wake.wait(min(left / 1000.0, 0.05))
+            if self._time.threaded:
+                wake.wait(min(left / 1000.0, 0.05))
+            else:
+                self._time.sleep(min(left / 1000.0, 0.05))
 
     def hold(self) -> None:
         """Stop the clock."""
         if self._held_since is None:
-            self._held_since = self._monotonic()
+            self._held_since = self._time.now()
 
     def release(self) -> None:
         """Let the clock run again."""
         if self._held_since is not None:
-            self._held_total += self._monotonic() - self._held_since
+            self._held_total += self._time.now() - self._held_since
             self._held_since = None

@@ -5,17 +5,29 @@ host unwraps it into one growing count, then fits device time against host
 time over recent samples the way Klipper's host does for each MCU: each round
 trip gives the device time at the middle of the request and the reply, good to
 half the round trip, and the fit trusts the quickest round trips most.
+
+`ClockSync` also takes its own samples, as Klipper's clocksync does: a burst
+when a device is connected (`sample`), then a clock query every second (and
+at every other heartbeat), read back by its own handler (`follow`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
+from firmware_bridge import codec, codes
 from firmware_bridge.ticks import TICKS_MAX, ticks_diff
+
+if TYPE_CHECKING:
+    from massager.drivers.serial_link import SerialLink
+    from massager.drivers.serial_window import Outgoing
 
 MAX_DRIFT = 500e-6
 """Largest rate error believed (crystals are good to ~50 ppm); beyond it the fit is noise."""
+PERIOD_S = 1.0
+"""How often a followed link's device clock is sampled (besides every other heartbeat)."""
 
 
 class Unwrapper:
@@ -51,6 +63,9 @@ class ClockSync:
         self._dev0 = 0.0
         self._rate = 1e6  # device us per host second
         self.min_rtt = float("inf")
+        self._pending: dict[int, Outgoing] = {}
+        self._last_query = 0.0
+        self._link: SerialLink | None = None
 
     @property
     def ready(self) -> bool:
@@ -113,6 +128,46 @@ class ClockSync:
         """Unwrap a device reading taken around host time `host_s` (e.g. in a status report)."""
         anchor = int(self.device_us(host_s))
         return anchor + ticks_diff(device_ticks, anchor & TICKS_MAX)
+
+    # -- sampling a device's clock over its link ----------------------------------
+
+    def sample(self, link: SerialLink, samples: int) -> bool:
+        """Take up to `samples` round trips now, waiting for each; whether any answered."""
+        for _ in range(samples):
+            got = link.request(codes.MSG_CLOCK, codes.MSG_CLOCK_REPLY, timeout=0.2)
+            if got is not None:
+                payload, sent, received = got
+                self.add(sent, received, codec.decode_clock_reply(payload)[1])
+        return self.ready
+
+    def follow(self, link: SerialLink) -> None:
+        """Keep sampling `link`'s device every PERIOD_S while the link is idle (and at each
+        `query()`, the heartbeat's)."""
+        self._link = link
+        link.handle(codes.MSG_CLOCK_REPLY, self._on_reply)
+        link.timers.append(self._timer)
+
+    def query(self) -> None:
+        """Send one clock query on the followed link; its reply becomes a sample."""
+        link = self._link
+        if link is None:
+            return
+        token, item = link.query(codes.MSG_CLOCK)
+        self._pending[token] = item
+        if len(self._pending) > 32:
+            self._pending.pop(next(iter(self._pending)))
+
+    def _timer(self, now: float) -> None:
+        link = self._link
+        if link is not None and now - self._last_query >= PERIOD_S and not link.in_flight():
+            self._last_query = now
+            self.query()
+
+    def _on_reply(self, payload: bytes, received: float) -> None:
+        token, now_us = codec.decode_clock_reply(payload)
+        item = self._pending.pop(token, None)
+        if item is not None:
+            self.add(item.first_sent, received, now_us)
 
     @property
     def drift_ppm(self) -> float:

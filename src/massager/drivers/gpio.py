@@ -33,7 +33,8 @@ from firmware_bridge import codec, codes
 from massager.drivers.base import DeviceStatus, DriverOptions
 from massager.drivers.gpio_mcu import GpioMcu, serve_in_thread, tick_hz_from_env
 from massager.drivers.serial import SerialDriver
-from massager.drivers.serial_link import Refusal, SerialLink
+from massager.drivers.serial_link import SerialLink, status_after
+from massager.drivers.serial_messages import Refusal
 from massager.drivers.temp_sensors import W1_DEVICES
 from massager.errors import DeviceError, MassagerError, SafetyError, SafetyStop, UsageError
 from massager.rig.model import Rig
@@ -150,15 +151,15 @@ class GpioDriver(SerialDriver):
 
     # -- the device ------------------------------------------------------------------
 
-    def _rig_channels(self) -> dict[str, int]:
+    def _rig_channels(self) -> tuple[dict[str, int], bool]:
         """Channel n is the rig's n-th actuator (the device process serves them in order)."""
-        return {a.id: ch for ch, a in enumerate(self.rig.actuators)}
+        return {a.id: ch for ch, a in enumerate(self.rig.actuators)}, False
 
     def _open_link(self, *, exclusive: bool = True) -> SerialLink:
         """Start the device (pins claimed, all low) and the link to it (always its own: a
         device process is never shared, so `exclusive` changes nothing)."""
-        self.target = "gpio"
-        link = SerialLink(self._start_device)
+        self.conn.target = "gpio"
+        link = SerialLink(self._start_device, time=self.time)
         link.reconnect = True  # a device process that died is started again
         try:
             link.open()
@@ -264,7 +265,7 @@ class GpioDriver(SerialDriver):
         super().start()
         link = self._need_link()
         time.sleep(3.0 / self.tick_hz)  # a held button latches again at the next tick
-        st = self._status_after(link, link.send(codes.MSG_STATUS, codec.encode_token(0xFFFF)))
+        st = status_after(link, link.send(codes.MSG_STATUS, codec.encode_token(0xFFFF)))
         if st is not None and st.faults & codes.FAULT_ESTOP:
             raise SafetyStop("the emergency stop is pressed: release it before starting")
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from massager.errors import DeviceError, UsageError
 
 if TYPE_CHECKING:
-    from massager.drivers.serial_link import Identity, Port
+    from massager.drivers.serial_link import Port
+    from massager.drivers.serial_messages import Identity
 
 PICO_VID = 0x2E8A
 """Raspberry Pi's USB vendor id: MicroPython on a Pico enumerates with it (PID 0x0005)."""
