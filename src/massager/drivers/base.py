@@ -10,7 +10,7 @@ every way out: `close()` is idempotent and always turns everything off.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -131,6 +131,8 @@ class Driver(ABC):
         self.rig = rig
         self.options = options or DriverOptions()
         self._trace_writer: TraceWriter | None = None
+        self._slew = {a.id: a.max_slew for a in rig.actuators}
+        """Each actuator's slew limit (level per second), as the device enforces it."""
 
     def open_trace(
         self, columns: Sequence[tuple[str, str]], hold_ms: float = 0.0
@@ -161,6 +163,25 @@ class Driver(ABC):
         beats at a third of the watchdog). The session polls at least this often.
         """
         return None
+
+    def ramp_down_ms(self, levels: Mapping[str, float]) -> float:
+        """Clock ms until outputs now at `levels` read zero, ramping down after `stop()`.
+
+        Each output ramps to zero at its actuator's `max_slew`, so the longest
+        `|level| / max_slew` (plus `STOP_MARGIN_MS` for the device to write and
+        report it) is when the ramp ends. The session sleeps that long, never longer
+        than its heartbeat, before it looks again, instead of polling blindly.
+        """
+        slew = self._slew
+        longest = 0.0
+        for actuator, level in levels.items():
+            rate = slew.get(actuator)
+            if rate and abs(level) > 0.0:
+                longest = max(longest, abs(level) / rate * 1000.0)
+        return longest + self.STOP_MARGIN_MS if longest > 0.0 else 0.0
+
+    STOP_MARGIN_MS: ClassVar[float] = 1.0
+    """What `ramp_down_ms` adds to the slew's ramp: the device's tick and report."""
 
     def lag_note(self) -> str:
         """What the user should know about a device that could not keep up ("" if it did)."""

@@ -49,6 +49,10 @@ STALL_S = 2.0
 """The link thread stops feeding the device's watchdog when the session has not called the
 driver for this long (a hung host program must not keep the outputs running)."""
 MAX_RECOVERIES = 5
+STOP_REPORT_S = 0.05
+"""While ramping down after `stop()`, each poll asks the device for a fresh report and waits
+this long at most for it, so the session sees every output at zero when the device reaches it
+rather than at the next heartbeat's report."""
 
 
 class SerialDriver(Driver):
@@ -163,6 +167,8 @@ class SerialDriver(Driver):
             raise self._refusal_error(refusal)
         self._flush()
         self._commands.history.prune(self._session_at(self.time.now()) - 1000.0)
+        if self._stopped:  # ramping down: the session waits on a fresh report, not a heartbeat's
+            link.request(codes.MSG_STATUS, codes.MSG_STATUS_REPLY, timeout=STOP_REPORT_S)
         levels, temps, faults = device_state(link.status, self._channels)
         if self._trace is not None:
             self._trace.poll(link)

@@ -102,6 +102,8 @@ class SimDriver(Driver):
     TICK_US = 10_000
     """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
     QUEUE_SIZE = ex.QUEUE_SIZE
+    STOP_MARGIN_MS = TICK_US / 1000.0
+    """A ramp-down's last step lands on the device's next tick (`Driver.ramp_down_ms`)."""
     MAX_WATCHDOG_MS = 200_000
     """Longest watchdog in device time (wrap-safe comparisons need under 2**29 us)."""
 

@@ -7,9 +7,13 @@ device's session time, wakes at least every `heartbeat_ms` of clock time to poll
 device (which also feeds its watchdog; by default 100 ms, or the shorter
 `driver.poll_gap_ms` a short rig watchdog needs), reports what happens through an
 `EventBus`, and applies the user's controls: pause, resume, intensity, stop.
-Controls may be called from any thread (a key reader, a signal handler); they
-are queued and applied by the thread running `run()`, so the driver is only
-ever touched by one thread.
+Controls may be called from any thread (a key reader, a signal handler, the
+service); they are queued and applied by the thread running `run()`, so the
+driver is only ever touched by one thread, and on a real clock each control
+wakes that thread at once. A ramp-down (a stop, the end, an interrupt) looks
+at the outputs again when the driver says the ramp ends (`ramp_down_ms`),
+never later than a heartbeat, so the session ends as soon as every output is
+at zero.
 
 Every way out of `run()` (the end, stop, the session cap, a stop signal, an
 `abort()` from another thread such as `massager off` or a failing output, a
@@ -62,6 +66,8 @@ RAMP_DOWN_LIMIT_MS = 3000
 STALL_LIMIT_MS = 2000
 """A device whose session time stands still this long (wall time) while playing has failed."""
 _ZERO = 1e-6
+_MIN_RAMP_WAIT_MS = 1.0
+"""Shortest wait between two looks at a ramp-down (clock ms)."""
 
 T = TypeVar("T")
 Control = tuple[Literal["pause", "resume", "intensity", "stop"], float]
@@ -380,17 +386,26 @@ class Session:
             step = self.heartbeat_ms
             if not self._paused:
                 step = min(step, max(1.0, min(stream.duration_ms, self.cap_ms) - t))
-            self._sleep_until(now + step)
+            self._sleep_until(now + step, self._control_waiting)
 
-    def _sleep_until(self, t_ms: float) -> None:
-        """Wait on the clock until `t_ms`, or less on a real clock when a control arrives."""
+    def _sleep_until(self, t_ms: float, woken: Callable[[], object]) -> None:
+        """Wait on the clock until `t_ms`, or less on a real clock once `woken()` is true (a
+        control, an interrupt or an abort arrived: each sets `_wake`)."""
         wait_until = getattr(self.driver.clock, "wait_until", None)
         if wait_until is None:
             self.driver.clock.sleep_until(t_ms)
             return
         self._wake.clear()
-        if not (self._controls or self._interrupts or self._abort):  # one came before the clear
+        if not woken():  # one came before the clear
             wait_until(t_ms, self._wake)
+
+    def _control_waiting(self) -> bool:
+        """Whether the play loop has something to act on: a control, an interrupt, an abort."""
+        return bool(self._controls or self._interrupts or self._abort)
+
+    def _off_now(self) -> bool:
+        """Whether the ramp-down must end now: asked twice, or told to turn off at once."""
+        return self._interrupts >= 2 or self._abort_now
 
     def _apply_controls(self, t: float) -> None:
         intensity = self._intensity
@@ -470,16 +485,17 @@ class Session:
         clock = driver.clock
         self._device(driver.stop)
         deadline = clock.now_ms() + self.ramp_down_limit_ms
-        while True:
-            if self._interrupts >= 2 or self._abort_now:
-                break  # asked twice, or told to turn off now: no more waiting
+        while not self._off_now():  # asked twice, or told to turn off now: no more waiting
             status = self._poll()
             if all(abs(v) <= _ZERO for v in status.levels.values()):
                 break
             now = clock.now_ms()
             if now >= deadline:
                 break
-            clock.sleep_until(now + min(self.heartbeat_ms, deadline - now))
+            # look again when the device says its ramp ends (at least every heartbeat, which
+            # feeds its watchdog; at least a millisecond on, so a late report is not a spin)
+            ramp = max(_MIN_RAMP_WAIT_MS, self._device(driver.ramp_down_ms, status.levels))
+            self._sleep_until(now + min(self.heartbeat_ms, ramp, deadline - now), self._off_now)
         self._device(driver.off)
         if self._interrupts or self._abort is not None:
             reason = "interrupted"
