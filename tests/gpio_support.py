@@ -20,9 +20,9 @@ import gpiozero.pins.mock as gpiozero_mock
 from gpiozero.pins.mock import MockFactory, MockSPIDevice
 
 from firmware_bridge import codec, codes
-from massager.drivers.gpio_hal import GpioHal
-from massager.drivers.gpio_mcu import GpioMcu
 from massager.drivers.gpio_mock import mock_factory
+from massager.mcu.gpio import GpioMcu
+from massager.mcu.hal import GpioHal
 from massager.rig.model import Actuator, Rig
 from massager.stream import Command, CommandStream, Timeline
 

@@ -191,3 +191,69 @@ def test_the_estop_in_the_device_process_stops_the_run_even_with_its_edge_lost(
     after = rows[pressed[0] + 1 :]
     assert not [r for r in after if r[1] in OUTPUTS and r[2] > 0], "an output rose again"
     assert all(levels_at(rows, float("inf")).get(p, 0.0) == 0.0 for p in OUTPUTS)
+
+
+HOST = """
+import sys
+from pathlib import Path
+
+from massager import api
+from massager.drivers.gpio import GpioDriver
+from massager.runtime.session import Session
+
+rig = api.load_rig("pi-gpio-minimal")
+driver = GpioDriver(rig, pin_log=Path(sys.argv[1]))
+Session(api.compile_stream(api.load_profile("quick"), rig), driver).run()
+"""
+"""A host on `--device gpio` whose device process logs its mock pins (GpioDriver's pin_log)."""
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, parent, ...), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry.name)
+            if stat is not None and stat[1] == str(pid):
+                found.append(int(entry.name))
+    return found
+
+
+def ended(pid: int) -> bool:
+    """Whether process `pid` has ended (gone, or a zombie nobody has reaped yet)."""
+    stat = _stat(pid)
+    return stat is None or stat[0] == "Z"
+
+
+def test_a_killed_host_on_device_gpio_closes_the_socket_and_every_output_is_off_at_once(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "pins.log"
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST, str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        assert wait_for(lambda: running(log), 30.0), "the outputs never came on"
+        time.sleep(0.3)
+        (device_pid,) = children(host.pid)  # the device process the host started
+        host.kill()  # SIGKILL: no cleanup in the host, its end of the socket closes
+        killed = time.monotonic()
+        host.wait(10)
+        assert wait_for(lambda: not running(log), 5.0)
+        assert wait_for(lambda: ended(device_pid), 5.0), "the device process lives on"
+    finally:
+        host.kill()
+        host.wait(10)
+    rows = read_log(log)
+    zeroed = max(t for t, pin, v in rows if pin in OUTPUTS and v == 0.0)
+    # at once, not by the watchdog: the device process reads the socket's end
+    assert zeroed - killed < WATCHDOG_S / 2, f"{(zeroed - killed) * 1000:.0f} ms"
+    assert all(levels_at(rows, float("inf")).get(p, 0.0) == 0.0 for p in OUTPUTS)

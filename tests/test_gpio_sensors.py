@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from massager.drivers.temp_sensors import (
+from massager.mcu.sensors import (
     Ds18b20,
     Mcp3008Thermistor,
     SensorError,

@@ -55,7 +55,7 @@ def gpio(
     import os
 
     from massager import api
-    from massager.drivers import gpio_mcu
+    from massager.mcu import gpio as gpio_mcu
 
     rig_obj = api.load_rig(rig)
     folder = os.path.dirname(os.path.abspath(link))

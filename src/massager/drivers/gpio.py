@@ -1,6 +1,6 @@
 """The Raspberry Pi's own GPIO as a device: the GPIO device process, reached the serial way.
 
-``--device gpio`` starts the GPIO device process (`massager.drivers.gpio_mcu`:
+``--device gpio`` starts the GPIO device process (`massager.mcu.gpio`:
 the firmware's Device and executor on gpiozero pins, SCHED_FIFO where allowed)
 on a Unix socket pair, hands it the rig, and from then on is the serial
 driver: hello, channel configuration, clock synchronisation, commands sent
@@ -31,12 +31,12 @@ from typing import Any, ClassVar
 
 from firmware_bridge import codec, codes
 from massager.drivers.base import DeviceStatus, DriverOptions
-from massager.drivers.gpio_mcu import GpioMcu, serve_in_thread, tick_hz_from_env
 from massager.drivers.serial import SerialDriver
 from massager.drivers.serial_link import SerialLink, status_after
 from massager.drivers.serial_messages import Refusal
-from massager.drivers.temp_sensors import W1_DEVICES
 from massager.errors import DeviceError, MassagerError, SafetyError, SafetyStop, UsageError
+from massager.mcu.gpio import GpioMcu, serve_in_thread, tick_hz_from_env
+from massager.mcu.sensors import W1_DEVICES
 from massager.rig.model import Rig
 
 READY_S = 10.0
@@ -179,7 +179,7 @@ class GpioDriver(SerialDriver):
             )
             return SocketPort(host)
         host, dev = socket.socketpair()
-        args = [sys.executable, "-m", "massager.drivers.gpio_mcu", "--fd", str(dev.fileno())]
+        args = [sys.executable, "-m", "massager.mcu.gpio", "--fd", str(dev.fileno())]
         args += ["--tick-hz", str(self.tick_hz)]
         if not self.realtime:
             args.append("--no-realtime")

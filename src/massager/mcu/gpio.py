@@ -39,9 +39,9 @@ from firmware_bridge.codes import CAP_TEMP
 from firmware_bridge.device import Device
 from firmware_bridge.ticks import ticks_diff
 from firmware_bridge.virtual import FdLink, open_pty
-from massager.drivers.gpio_hal import GpioHal, say
-from massager.drivers.temp_sensors import W1_DEVICES
 from massager.errors import MassagerError
+from massager.mcu.hal import GpioHal, say
+from massager.mcu.sensors import W1_DEVICES
 from massager.rig.model import Rig
 
 FIRMWARE = "massager-gpio 0.1"
@@ -265,12 +265,12 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m massager.drivers.gpio_mcu --fd N``: the process the host's gpio driver starts.
+    """``python -m massager.mcu.gpio --fd N``: the process the host's gpio driver starts.
 
     The rig comes pickled on stdin from the host that loaded it; people start the
     device process with ``massager mcu gpio`` instead.
     """
-    parser = argparse.ArgumentParser(prog="python -m massager.drivers.gpio_mcu")
+    parser = argparse.ArgumentParser(prog="python -m massager.mcu.gpio")
     parser.add_argument("--fd", type=int, required=True, help="serve this inherited socket")
     parser.add_argument("--tick-hz", type=float, help="ticks per second (10..2000, default 200)")
     parser.add_argument("--no-realtime", action="store_true", help="stay at normal priority")

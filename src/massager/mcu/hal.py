@@ -23,15 +23,15 @@ from typing import Any
 from firmware_bridge import codes
 from firmware_bridge.names import KIND_CODES
 from firmware_bridge.ticks import TICKS_MAX
-from massager.drivers.gpio_outputs import Output, build_output
-from massager.drivers.temp_sensors import (
+from massager.errors import DeviceError
+from massager.mcu.outputs import Output, build_output
+from massager.mcu.sensors import (
     W1_DEVICES,
     SensorError,
     SensorPoller,
     TempReader,
     open_reader,
 )
-from massager.errors import DeviceError
 from massager.rig.model import Rig
 
 
