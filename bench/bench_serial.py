@@ -237,35 +237,50 @@ def toggle_stream(seconds: float, period_ms: int = 50) -> CommandStream:
     return CommandStream("toggle", "bench", end, names, [], commands)
 
 
-def device_timed(seconds: float, busy: object = host_busy) -> list[float]:
-    """Lateness (ms) of each output change against its device time, commands sent ahead."""
-    stream = toggle_stream(seconds)
-    with virtual_pico() as (port, trace_path):
-        driver = SerialDriver(RIG, DriverOptions(target=port))
-        stamps: list[tuple[int, int]] = []
+def device_stamps(session: Session, stream: CommandStream) -> list[tuple[int, int]]:
+    """(device us, channel) of each set command of `stream`, filled in when `session` (on a
+    serial driver) starts: where the host's clock estimate puts each on the device's clock."""
+    from massager.runtime.events import SessionStarted
 
-        def stamp(_: object) -> None:
-            if not stamps:
-                stamps.extend(
-                    (driver.device_time(c.at_ms), int(c.actuator[3:]))
-                    for c in stream.commands
-                    if c.op == "set"
-                )
+    driver = session.driver
+    stamps: list[tuple[int, int]] = []
 
-        from massager.runtime.events import SessionStarted
+    def stamp(_: object) -> None:
+        if not stamps:
+            stamps.extend(
+                (driver.device_time(c.at_ms), int(c.actuator[3:]))  # type: ignore[attr-defined]
+                for c in stream.commands
+                if c.op == "set"
+            )
 
-        session = Session(stream, driver)
-        session.bus.subscribe(stamp, SessionStarted)
-        with busy():  # type: ignore[operator]
-            session.run()
-        time.sleep(0.3)
-        trace = read_trace(trace_path)
+    session.bus.subscribe(stamp, SessionStarted)
+    return stamps
+
+
+def stamped_lateness(
+    trace: list[tuple[float, int, int, float]], stamps: list[tuple[int, int]]
+) -> list[float]:
+    """Lateness (ms) of each stamped change: its channel's first write at or after its time."""
     late = []
     for t, ch in stamps:
         found = first_change_after(trace, ch, t)
         if found is not None:
             late.append(ticks_diff(found[1], t) / 1000)
     return late
+
+
+def device_timed(seconds: float, busy: object = host_busy) -> list[float]:
+    """Lateness (ms) of each output change against its device time, commands sent ahead."""
+    stream = toggle_stream(seconds)
+    with virtual_pico() as (port, trace_path):
+        driver = SerialDriver(RIG, DriverOptions(target=port))
+        session = Session(stream, driver)
+        stamps = device_stamps(session, stream)
+        with busy():  # type: ignore[operator]
+            session.run()
+        time.sleep(0.3)
+        trace = read_trace(trace_path)
+    return stamped_lateness(trace, stamps)
 
 
 def host_timed(seconds: float, busy: object = host_busy) -> list[float]:

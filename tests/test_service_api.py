@@ -39,7 +39,11 @@ def test_info_lists_and_describe(service: Service) -> None:
     assert described["steps"][0]["index"] == 1
     assert set(described["timeline"]) == set(stream.actuators)
     assert all(len(lane) <= 400 for lane in described["timeline"].values())
+    assert ws.call("history.list") == []
     ws.close()
+    # SIGTERM: exit 0, and nothing but its own line on stderr (no serializer warnings)
+    assert service.terminate() == 0
+    assert service.stderr().strip() == "SIGTERM: stopping"
 
 
 def test_a_session_plays_pauses_changes_and_stops_to_zero(service: Service) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -252,10 +253,19 @@ class Dispatcher:
                 self._subscribers.pop(client.id, None)
 
 
+@functools.cache
+def _adapter(result_type: Any) -> TypeAdapter[Any]:
+    """The (cached) pydantic adapter of a method's result type."""
+    return TypeAdapter(result_type)
+
+
 def _dump(result: Any, result_type: Any) -> Any:
+    """A method's result as JSON data: a model as it is; anything else (dicts, lists of them)
+    read as the method's result type first, so it is dumped as the model it stands for."""
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
-    return TypeAdapter(result_type).dump_python(result, mode="json")
+    adapter = _adapter(result_type)
+    return adapter.dump_python(adapter.validate_python(result), mode="json")
 
 
 def _error(rid: Any, exc: RpcError) -> dict[str, Any]:
