@@ -162,6 +162,24 @@ class Executor:
         self._heaters = []  # type: list[int]
         self.levels = [0.0] * n
         self.temps = [0.0] * n
+        # the lists the tick's loop reads, in the order it unpacks them (each list is kept
+        # for the executor's life: its items change, never the list)
+        self._hot = (
+            self.levels,
+            self._op,
+            self._el,
+            self._on_us,
+            self._a,
+            self._b,
+            self._c,
+            self._shape,
+            self._hi,
+            self._lo,
+            self._steady,
+            self._max_on,
+            self.temps,
+            self._soft_cap,
+        )
         # the queue: a ring buffer kept in time order
         self._size = queue_size
         self._qt = [0] * queue_size
@@ -508,24 +526,12 @@ class Executor:
             self._active.append(ch)
 
     def _evaluate(self, dt: int, paused: bool) -> None:
-        # the hot loop: every list is a local, ops dispatch to the shared motion math
+        # the hot loop: every list is a local (one unpack of `_hot`, not a dozen attribute
+        # reads a tick), ops dispatch to the shared motion math
+        levels, ops, el, on_us, a, b, c, shape, hi, lo, steady, max_on, temps, soft_cap = self._hot
         set_output = self._hal.set_output
-        levels = self.levels
-        ops = self._op
-        el = self._el
-        on_us = self._on_us
-        a = self._a
-        b = self._b
-        c = self._c
-        shape = self._shape
-        hi = self._hi
-        lo = self._lo
         rates = self._fast if paused else self._slew
         scale = self._scale
-        steady = self._steady
-        max_on = self._max_on
-        temps = self.temps
-        soft_cap = self._soft_cap
         idle = False
         moving = 0
         for ch in self._active:
@@ -597,9 +603,13 @@ class Executor:
                 cur = new
             elif target == 0.0 and op == OP_OFF:
                 idle = True
+            # steady[ch] is False here (a steady channel either continued above or was unset)
             if op == OP_SET and cur == target and target != 0.0 and not paused:
-                steady[ch] = self._kind[ch] != KIND_HEATER  # a heater keeps its temperature check
-            if not steady[ch]:
+                if self._kind[ch] == KIND_HEATER:  # a heater keeps its temperature check
+                    moving += 1
+                else:
+                    steady[ch] = True
+            else:
                 moving += 1
         self._moving = moving
         if idle:

@@ -5,8 +5,11 @@ safety checks and the timeline plots, so they can never disagree.
 """
 
 import math
+from math import cos, floor
 
 from firmware_bridge.codes import OP_HEAT, OP_RAMP, OP_SET, OP_WAVE, SHAPE_TRIANGLE
+
+TWO_PI = 2.0 * math.pi
 
 
 def ramp_value(start: float, target: float, duration_us: int, elapsed_us: int) -> float:
@@ -23,11 +26,11 @@ def wave_value(shape: int, low: float, high: float, hz: float, elapsed_us: int) 
     if elapsed_us <= 0:
         return low
     cycles = hz * elapsed_us / 1000000.0
-    phase = cycles - math.floor(cycles)
+    phase = cycles - floor(cycles)
     if shape == SHAPE_TRIANGLE:
         unit = 2.0 * phase if phase < 0.5 else 2.0 - 2.0 * phase
     else:
-        unit = (1.0 - math.cos(2.0 * math.pi * phase)) * 0.5
+        unit = (1.0 - cos(TWO_PI * phase)) * 0.5
     return low + (high - low) * unit
 
 

@@ -94,6 +94,8 @@ class TraceWriter:
             self.name = str(getattr(out, "name", "<stream>"))
         self.ids = [a for a, _ in actuators]
         self.hold_ms = hold_ms
+        self._gap = 1.5 * hold_ms if hold_ms else math.inf
+        """A sample further than this after the latest one had the level held in between."""
         self._lanes = lanes
         self.failure: TraceError | None = None
         """Why the trace could not be written (the first failure), or None."""
@@ -105,39 +107,63 @@ class TraceWriter:
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
         """Record actuator `index` at `t_ms` (samples of one actuator come in time order)."""
         lane = self._lanes[index]
+        pending = lane.pending
+        if pending is not None and (t_ms - pending[0] <= self._gap or level == pending[1]):
+            # the common case, written out (every write of a device comes here): if the
+            # sample fits the door from the anchor, the door narrows around it
+            anchor = lane.anchor
+            assert anchor is not None
+            a0, a1, a2 = anchor
+            dt = t_ms - a0
+            if dt > 0.0 and lane.lo <= (level - a1) / dt <= lane.hi:
+                if phys is not None and a2 is not None:
+                    if not lane.plo <= (phys - a2) / dt <= lane.phi:
+                        self._close(lane, t_ms, level, phys)
+                        return
+                    tol = lane.tol
+                    plo = (phys - tol - a2) / dt
+                    phi = (phys + tol - a2) / dt
+                    if plo > lane.plo:
+                        lane.plo = plo
+                    if phi < lane.phi:
+                        lane.phi = phi
+                lo = (level - LEVEL_TOLERANCE - a1) / dt
+                hi = (level + LEVEL_TOLERANCE - a1) / dt
+                if lo > lane.lo:
+                    lane.lo = lo
+                if hi < lane.hi:
+                    lane.hi = hi
+                lane.pending = (t_ms, level, phys)
+                return
+            self._close(lane, t_ms, level, phys)
+            return
         anchor = lane.anchor
         if anchor is None:
             self._emit(lane, t_ms, level, phys)
             lane.anchor = (t_ms, level, phys)
             return
-        last = lane.pending or anchor
-        hold = self.hold_ms
-        if hold and level != last[1] and t_ms - last[0] > 1.5 * hold:
+        last = pending or anchor
+        if level != last[1] and t_ms - last[0] > self._gap:
             # no sample since `last`: the level stood still until the tick before this one
-            h = t_ms - hold
+            h = t_ms - self.hold_ms
             hp = phys
             if phys is not None and last[2] is not None:
                 hp = last[2] + (phys - last[2]) * (h - last[0]) / (t_ms - last[0])
-            self._add(lane, h, last[1], hp)
-        self._add(lane, t_ms, level, phys)
+            self.sample(index, h, last[1], hp)
+            self.sample(index, t_ms, level, phys)
+            return
+        self._close(lane, t_ms, level, phys)  # no pending sample: a door opens from the anchor
 
-    def _add(self, lane: _Lane, t: float, level: float, phys: float | None) -> None:
+    def _close(self, lane: _Lane, t: float, level: float, phys: float | None) -> None:
+        """The sample does not fit the door: the pending sample (if any) is a corner, and a
+        new door opens from it through this sample."""
         anchor = lane.anchor
         assert anchor is not None
         pending = lane.pending
-        dt = t - anchor[0]
-        if pending is not None and dt > 0.0:
-            ok = lane.lo <= (level - anchor[1]) / dt <= lane.hi
-            if ok and phys is not None and anchor[2] is not None:
-                ok = lane.plo <= (phys - anchor[2]) / dt <= lane.phi
-            if ok:
-                self._narrow(lane, anchor, dt, level, phys)
-                lane.pending = (t, level, phys)
-                return
-        if pending is not None:  # the door closed: the latest sample is a corner
+        if pending is not None:
             self._emit(lane, *pending)
             lane.anchor = anchor = pending
-            dt = t - anchor[0]
+        dt = t - anchor[0]
         lane.lo = lane.plo = -math.inf
         lane.hi = lane.phi = math.inf
         if dt <= 0.0:  # a jump at the corner's instant: both values are rows
@@ -145,24 +171,12 @@ class TraceWriter:
             lane.anchor = (t, level, phys)
             lane.pending = None
             return
-        self._narrow(lane, anchor, dt, level, phys)
-        lane.pending = (t, level, phys)
-
-    @staticmethod
-    def _narrow(lane: _Lane, anchor: Sample, dt: float, level: float, phys: float | None) -> None:
-        lo = (level - LEVEL_TOLERANCE - anchor[1]) / dt
-        hi = (level + LEVEL_TOLERANCE - anchor[1]) / dt
-        if lo > lane.lo:
-            lane.lo = lo
-        if hi < lane.hi:
-            lane.hi = hi
+        lane.lo = (level - LEVEL_TOLERANCE - anchor[1]) / dt
+        lane.hi = (level + LEVEL_TOLERANCE - anchor[1]) / dt
         if phys is not None and anchor[2] is not None:
-            plo = (phys - lane.tol - anchor[2]) / dt
-            phi = (phys + lane.tol - anchor[2]) / dt
-            if plo > lane.plo:
-                lane.plo = plo
-            if phi < lane.phi:
-                lane.phi = phi
+            lane.plo = (phys - lane.tol - anchor[2]) / dt
+            lane.phi = (phys + lane.tol - anchor[2]) / dt
+        lane.pending = (t, level, phys)
 
     def _emit(self, lane: _Lane, t_ms: float, level: float, phys: float | None) -> None:
         # round then add 0.0 so a tiny negative value never prints as -0.000

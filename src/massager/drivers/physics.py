@@ -33,10 +33,11 @@ class Model:
         """Move the state forward to time `t_s` (seconds) under the present command."""
         self.t_s = max(self.t_s, t_s)
 
-    def command(self, t_s: float, level: float) -> None:
-        """The output is set to `level` at time `t_s`."""
-        self.advance(t_s)
+    def command(self, t_s: float, level: float) -> float:
+        """The output is set to `level` at time `t_s`; returns the quantity at `t_s`."""
+        value = self.value(t_s)  # moves the state to t_s under the command until now
         self.cmd = level
+        return value
 
     def value(self, t_s: float) -> float:
         """The physical quantity at time `t_s`."""
@@ -85,31 +86,38 @@ class Roller(Model):
     def _target(self) -> float:
         return self.cmd if abs(self.cmd) >= self.min_level else 0.0
 
-    def command(self, t_s: float, level: float) -> None:
-        """The output is set to `level` at time `t_s`."""
-        if t_s > self.t_s:  # (the base class's, without a call per write)
-            self.advance(t_s)
+    def command(self, t_s: float, level: float) -> float:
+        """Move the speed forward to `t_s` under the present command, then take `level`;
+        returns the speed at `t_s`.
+
+        The simulator's hottest call (every write to a roller): the exact
+        exponential step toward the target is written out here, once.
+        """
+        dt = t_s - self.t_s
+        if dt > 0.0:
+            self.t_s = t_s
+            cmd = self.cmd
+            floor = self.min_level  # abs(cmd) >= floor, without the call
+            target = cmd if cmd >= floor or -cmd >= floor else 0.0
+            speed = self.speed
+            if speed != target:
+                cached_dt, decay = self._decay_cache
+                if dt != cached_dt:  # the simulator steps on a fixed tick: one exp() per size
+                    decay = math.exp(-dt / self.tau_s)
+                    self._decay_cache = (dt, decay)
+                speed = target + (speed - target) * decay
+                gap = speed - target
+                self.speed = target if -1e-6 < gap < 1e-6 else speed
         self.cmd = level
+        return self.speed
 
     def advance(self, t_s: float) -> None:
         """Move the speed forward to `t_s`: an exact exponential step toward the target."""
-        dt = t_s - self.t_s
-        if dt <= 0.0:
-            return
-        self.t_s = t_s
-        target = self.cmd if abs(self.cmd) >= self.min_level else 0.0
-        if self.speed == target:
-            return
-        cached_dt, decay = self._decay_cache
-        if dt != cached_dt:  # the simulator steps on a fixed tick: one exp() per tick size
-            decay = math.exp(-dt / self.tau_s)
-            self._decay_cache = (dt, decay)
-        speed = target + (self.speed - target) * decay
-        self.speed = target if abs(speed - target) < 1e-6 else speed
+        self.command(t_s, self.cmd)
 
     def value(self, t_s: float) -> float:
         """The speed at `t_s` (-1..1)."""
-        self.advance(t_s)
+        self.command(t_s, self.cmd)
         return self.speed
 
     def current_a(self, t_s: float) -> float:
@@ -144,21 +152,28 @@ class AirBladder(Model):
         self.vent_per_s = vent_per_s
         self.pressure = 0.0
 
+    def command(self, t_s: float, level: float) -> float:
+        """Fill or vent at the constant rate until `t_s` or the level, whichever comes first,
+        then take `level` (the step written out: every write to a bladder calls this);
+        returns the pressure at `t_s`."""
+        dt = t_s - self.t_s
+        if dt > 0.0:
+            self.t_s = t_s
+            p, target = self.pressure, self.cmd
+            if p < target:
+                self.pressure = min(target, p + self.fill_per_s * dt)
+            elif p > target:
+                self.pressure = max(target, p - self.vent_per_s * dt)
+        self.cmd = level
+        return self.pressure
+
     def advance(self, t_s: float) -> None:
         """Fill or vent at the constant rate until `t_s` or the level, whichever comes first."""
-        dt = t_s - self.t_s
-        if dt <= 0.0:
-            return
-        self.t_s = t_s
-        p, target = self.pressure, self.cmd
-        if p < target:
-            self.pressure = min(target, p + self.fill_per_s * dt)
-        elif p > target:
-            self.pressure = max(target, p - self.vent_per_s * dt)
+        self.command(t_s, self.cmd)
 
     def value(self, t_s: float) -> float:
         """The pressure at `t_s` (0..1 of full)."""
-        self.advance(t_s)
+        self.command(t_s, self.cmd)
         return self.pressure
 
     @property

@@ -43,6 +43,8 @@ class SimHal:
         self.start_us = start_us
         self.el_us = 0
         """Device time elapsed since the device was opened, unwrapped."""
+        self.t_s = 0.0
+        """The same in seconds (what the physical models run on)."""
         self.now_dev = start_us & TICKS_MAX
         self.trace: TraceWriter | None = None
         self.origin_us = 0
@@ -51,16 +53,14 @@ class SimHal:
         self.fail_reads = False
         # outputs whose physics matter (a vibration motor has none to advance)
         self._physical: list[Model | None] = [m if m.column else None for m in models]
+        self.written = [-1] * len(models)
+        """`el_us` of each output's latest write with a trace open (it sampled the trace)."""
 
     def set_time(self, el_us: int) -> None:
         """Move the device clock to `el_us` after opening."""
         self.el_us = el_us
+        self.t_s = el_us / 1e6
         self.now_dev = (self.start_us + el_us) & TICKS_MAX
-
-    @property
-    def t_s(self) -> float:
-        """Device time since opening, in seconds (what the physical models run on)."""
-        return self.el_us / 1e6
 
     def now_us(self) -> int:
         """The device clock (wrapping microseconds)."""
@@ -71,11 +71,11 @@ class SimHal:
         if self.fail_writes:
             raise OSError(5, "simulated output failure")
         model = self._physical[ch]
-        if model is not None:
-            model.command(self.el_us / 1e6, level)
-        if self.trace is not None:
-            phys = None if model is None else model.value(self.el_us / 1e6)
-            self.trace.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
+        phys = None if model is None else model.command(self.t_s, level)
+        trace = self.trace
+        if trace is not None:
+            self.written[ch] = self.el_us
+            trace.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
 
     def read_temp(self, ch: int) -> float:
         """A noisy reading of heater `ch`'s temperature."""
@@ -124,7 +124,9 @@ class SimDriver(Driver):
             for i, (a, m) in enumerate(self.physics.items())
             if isinstance(m, Heater)
         }
-        self._heaters = [self._index[a] for a in self.sensors]
+        self._heater_ids = [(a, self._index[a]) for a in self.sensors]
+        self._moving_parts = [(ch, m) for ch, m in enumerate(models) if m.column]
+        """The outputs with physics (a trace's physical column), by channel."""
         self.hal = SimHal(
             models,
             {self._index[a]: s for a, s in self.sensors.items()},
@@ -201,6 +203,7 @@ class SimDriver(Driver):
         start = hal.start_us
         while t <= now:
             hal.el_us = t  # hal.set_time(t), inlined: this loop is the simulator's hot path
+            hal.t_s = t / 1e6
             hal.now_dev = (start + t) & TICKS_MAX
             if pushing and self._backlog:
                 self._push(executor)
@@ -220,6 +223,7 @@ class SimDriver(Driver):
             # changes nothing) keeps the device's clock current, so the first tick after the
             # host's next message measures its slew step over one tick, as on the device
             hal.el_us = grid
+            hal.t_s = grid / 1e6
             hal.now_dev = (start + grid) & TICKS_MAX
             tick()
             last = grid
@@ -319,24 +323,29 @@ class SimDriver(Driver):
         return self.status()
 
     def _sample_physics(self, trace: TraceWriter, executor: ex.Executor) -> None:
-        t_s = self.hal.t_s
-        t_ms = (self.hal.el_us - self.hal.origin_us) / 1000.0
-        for ch, actuator in enumerate(self.ids):
-            model = self.physics[actuator]
-            if model.column and not model.settled:
-                trace.sample(ch, t_ms, executor.levels[ch], model.value(t_s))
+        """Sample the physics still moving under a level that holds (an output written at
+        this very moment sampled itself: the same sample again would change nothing)."""
+        hal = self.hal
+        t_s = hal.t_s
+        el = hal.el_us
+        t_ms = (el - hal.origin_us) / 1000.0
+        written = hal.written
+        levels = executor.levels
+        for ch, model in self._moving_parts:
+            if written[ch] != el and not model.settled:
+                trace.sample(ch, t_ms, levels[ch], model.value(t_s))
 
     def status(self) -> DeviceStatus:
         """The device's state as of the last time it ran (no ticking, no feeding)."""
         executor = self.executor
         if executor is None:
             return DeviceStatus(session_ms=0.0)
-        levels = executor.levels
+        temps = executor.temps
         return DeviceStatus(
             session_ms=self.session_ms(),
-            levels=dict(zip(self.ids, levels, strict=True)),
-            faults=tuple(names.fault_names(executor.faults)),
-            temps={self.ids[ch]: executor.temps[ch] for ch in self._heaters},
+            levels=dict(zip(self.ids, executor.levels, strict=True)),
+            faults=tuple(names.fault_names(executor.faults)) if executor.faults else (),
+            temps={actuator: temps[ch] for actuator, ch in self._heater_ids},
             paused=executor.paused,
         )
 
