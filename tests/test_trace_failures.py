@@ -29,6 +29,8 @@ from massager.runtime.events import Fault, Finished, Recorder
 from massager.runtime.session import Session
 from massager.trace import TraceWriter
 
+LAG_NOTE = "note: this machine could not keep up with --speed"
+"""How `run` on the simulator says a busy host slowed its clock (printed only under load)."""
 ENOSPC = "No space left on device"
 
 
@@ -200,7 +202,9 @@ def test_a_run_whose_trace_fills_the_disk_ramps_down_and_exits_3(
     target = small_fs / "t.csv"
     assert cli(["run", "quick", "--speed", "10", "--trace", str(target)]) == 3
     captured = capsys.readouterr()
-    assert captured.err.strip() == f"trace {target} could not be written: {ENOSPC}"
+    # the error, once; a starved host may also be told the simulator slowed its clock
+    lines = [line for line in captured.err.splitlines() if not line.startswith(LAG_NOTE)]
+    assert lines == [f"trace {target} could not be written: {ENOSPC}"]
     assert f"fault (output): trace {target} could not be written" in captured.out
     assert "finished, error" in captured.out
     assert target.read_text().startswith("t_ms,actuator,level")  # what fitted, then the cut
