@@ -1,4 +1,9 @@
-"""MQTT bridge: stop over MQTT beside stop over the websocket, and broker traffic of a session."""
+"""MQTT bridge: stop over MQTT beside stop over the websocket, and broker traffic of a session.
+
+A stop is timed to the moment the simulator's own output record has every
+output at zero (bench/stops.py), on a rig that ramps at 100/s (the soft stop
+itself takes 6 ms, up to the simulator's next 10 ms tick).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from run import Row
+from stops import PROFILE, SimOutputs, rig_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from mqtt_support import Broker, HomeAssistant, free_port, wait_until
@@ -39,7 +46,7 @@ class InProcessService:
     benchmark can watch the simulator's outputs directly.
     """
 
-    def __init__(self, broker_port: int) -> None:
+    def __init__(self, broker_port: int, rig: str | None = None) -> None:
         from massager.service.app import Access, build_app, make_server
         from massager.service.core import CoreOptions, ServiceCore
         from massager.service.mqtt import start_bridge
@@ -47,7 +54,9 @@ class InProcessService:
         from massager.service.rpc import Dispatcher
         from massager.service.server import bind
 
-        self.core = ServiceCore(CoreOptions(device="sim", deadman_s=None, session_cap_ms=1_800_000))
+        self.core = ServiceCore(
+            CoreOptions(device="sim", rig=rig, deadman_s=None, session_cap_ms=1_800_000)
+        )
         self.port = free_port()
         dispatcher = Dispatcher(self.core, listen=f"127.0.0.1:{self.port}")
         app = build_app(dispatcher, Access(None, False))
@@ -137,32 +146,33 @@ def _stop_once(
 ) -> tuple[float, float]:
     """Start a session, let it move, stop it `via` MQTT or the websocket.
 
-    Returns (ms to the device's stop command, ms to every output at zero).
+    Returns (ms to the device's stop command, ms to every output at zero in the
+    simulator's own record).
     """
-    ws.call("session.start", {"profile": "quick", "intensity": 1.0})
+    ws.call("session.start", {"text": PROFILE})
     wait_until(lambda: not service.levels_zero(), 10, "the outputs to move")
     time.sleep(0.3)
     run = service.core.run
     assert run is not None
     driver = run.session.driver
+    outputs = SimOutputs(driver)
     told: list[float] = []
     original = driver.stop
 
     def stop() -> None:
-        told.append(time.perf_counter())
+        told.append(time.monotonic())
         original()
 
     driver.stop = stop  # type: ignore[method-assign]
-    started = time.perf_counter()
+    outputs.arm()
+    started = time.monotonic()
     if via == "mqtt":
         ha.client.publish("massager/command", "stop", qos=1)
     else:
         ws.send("session.stop")
-    wait_until(service.levels_zero, 10, "every output at zero")
-    zero = time.perf_counter()
     wait_until(lambda: service.core.state == "idle", 10, "idle")
     ws.call("status.get")
-    return (told[0] - started) * 1000, (zero - started) * 1000
+    return (told[0] - started) * 1000, (outputs.zero_at() - started) * 1000
 
 
 def _p(values: list[float], q: float) -> float:
@@ -190,7 +200,7 @@ def stop_latency(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bo
                     "ms",
                     f"websocket stop, {name}",
                     web,
-                    "< 50 ms" if index == 0 else "",
+                    "< 50 ms" if index == 1 else "",
                 )
             )
     return rows
@@ -221,19 +231,37 @@ def traffic(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bool) -
 
 
 def run(quick: bool) -> list[Row]:
-    """Both measures on one broker and one in-process service."""
+    """Both measures on one broker: the stops on a rig that ramps fast, the traffic on the
+    reference rig (each an in-process service of its own, one after the other)."""
     import logging
 
     logging.getLogger("massager.mqtt").addHandler(logging.NullHandler())  # no log lines
     broker = Broker().start()
-    service = InProcessService(broker.port)
     ha = HomeAssistant(broker.port, client_id="bench-home-assistant")
+    rows: list[Row] = []
+    try:
+        with rig_file() as rig:
+            rows += _with_service(broker, ha, str(rig), lambda s, w: stop_latency(s, w, ha, quick))
+        rows += _with_service(broker, ha, None, lambda s, w: traffic(s, w, ha, quick))
+        return rows
+    finally:
+        ha.close()
+        broker.close()
+
+
+def _with_service(
+    broker: Broker,
+    ha: HomeAssistant,
+    rig: str | None,
+    measure: Callable[[InProcessService, Ws], list[Row]],
+) -> list[Row]:
+    """`measure` on a new in-process service on `rig`, once its bridge is online."""
+    mark = time.monotonic()
+    service = InProcessService(broker.port, rig)
     ws = Ws(service.port)
     try:
-        ha.wait("massager/availability", lambda m: m.text == "online", timeout=10)
-        return stop_latency(service, ws, ha, quick) + traffic(service, ws, ha, quick)
+        ha.wait("massager/availability", lambda m: m.text == "online", timeout=10, after=mark)
+        return measure(service, ws)
     finally:
         ws.conn.close()
-        ha.close()
         service.close()
-        broker.close()

@@ -1,15 +1,14 @@
 """`massager serve`: API stop to every output at zero, status pushes with 5 clients, peak memory
 
-Stop over the websocket (a real `massager serve` and a real client) is timed
-from the moment the client sends `session.stop` to the device: on the virtual
-Pico (a pty in this process, recording every output write on the same
-monotonic clock) until its output is at zero, and until the first write of the
-ramp-down ("reaches the device"); on the simulator (the service in this
-process, its driver's `stop()` stamped) until the driver is told to stop and
-until the session sees every output at zero. The baseline is the same stop from
-`massager run`'s key path: `Session.stop()` called from another thread, which
-is what the `q` key does. The rig ramps at 100/s, so the ramp itself is
-under 10 ms.
+Stop over the websocket (a real client) is timed from the moment the client
+sends `session.stop` to the moment the device's outputs are at zero in the
+device's own record (bench/stops.py): on the virtual Pico (a process of its
+own, tracing every write on the system's monotonic clock) with `massager serve`
+in a process of its own; on the simulator with the service in this process, so
+the simulator's own output writes can be read. The baseline is the same stop
+from `massager run`'s key path: `Session.stop()` called from another thread,
+which is what the `q` key does, on the same device. The rig ramps at 100/s, so
+the soft stop itself is under 10 ms.
 """
 
 from __future__ import annotations
@@ -20,49 +19,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 from run import Row
+from stops import FAST_RIG, PROFILE, PicoProcess, SimOutputs, percentile, rig_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from service_support import InProcess, Service, Ws
 
-from firmware_bridge.virtual import VirtualDevice
 from massager import api
-from massager.runtime.events import Finished
+from massager.runtime.events import Finished, Progress
 from massager.runtime.session import Session
-
-RIG = """\
-name: bench-serial
-watchdog_ms: 250
-actuators:
-  - id: vib
-    kind: vibration
-    foot: left
-    reaches: [heel]
-    max_slew: 100.0
-    bindings: {serial: {channel: 3}}
-"""
-PROFILE = """\
-name: hum
-steps:
-  - technique: vibrate
-    zones: [heel]
-    feet: left
-    duration: 60s
-    intensity: 0.6
-"""
-SIM_PROFILE = PROFILE.replace("[heel]", "[arch]").replace("feet: left", "feet: both")
-"""The same on the reference rig (its vibration motors reach the arch)."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) of `values`, nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 @contextlib.contextmanager
@@ -77,133 +47,109 @@ def serving(*args: str) -> Iterator[Service]:
             service.close()
 
 
-def _after(
-    history: list[tuple[float, int, int, float]], since: float, pred: Callable[[float], bool]
-) -> float | None:
-    for wall, _dev, ch, level in list(history):
-        if wall >= since and ch == 3 and pred(level):
-            return wall
-    return None
-
-
-def _pico_stop(dev: VirtualDevice, stop: Callable[[], None], playing: float) -> tuple[float, float]:
-    """Send a stop; (ms to the first ramp-down write, ms to the output at zero)."""
-    history = dev.hal.history
-    assert history is not None
-    sent = time.monotonic()
-    stop()
-    deadline = sent + 10
-    zero = None
-    while zero is None and time.monotonic() < deadline:
-        time.sleep(0.001)
-        zero = _after(history, sent, lambda v: v == 0.0)
-    assert zero is not None, f"the output never reached zero (at {dev.hal.levels[3]})"
-    reach = _after(history, sent, lambda v: v < playing - 1e-6) or zero
-    return (reach - sent) * 1000, (zero - sent) * 1000
-
-
-def _playing(dev: VirtualDevice) -> float:
+def _wait_playing(ws: Ws) -> None:
+    """Until the service's session has played 300 ms (the output is up at its level)."""
     deadline = time.monotonic() + 10
-    level = 0.0
-    while time.monotonic() < deadline:
-        level = dev.hal.levels[3]
-        if level > 0.5:
-            time.sleep(0.05)  # settled at its level
-            return dev.hal.levels[3]
-        time.sleep(0.005)
-    raise RuntimeError(f"the output never rose (at {level})")
+    while True:
+        status = ws.call("status.get")
+        if status["state"] == "running" and (status.get("session_ms") or 0) > 300:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the session never played: {status}")
+        time.sleep(0.02)
 
 
 def pico_api(n: int) -> tuple[list[float], list[float]]:
-    """API stop over the websocket to `massager serve --device serial:PTY`, n times."""
+    """API stop over the websocket to `massager serve --device serial:PTY`, n times:
+    (ms to the device's first ramp-down write, ms to its output at zero)."""
     reach, zero = [], []
-    dev = VirtualDevice(channels=16, record=True).start()
-    with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp:
-        rig = Path(tmp) / "rig.yaml"
-        rig.write_text(RIG)
-        with serving("--device", f"serial:{dev.port}", "--rig", str(rig)) as service:
-            ws = service.ws()
+    dev = PicoProcess()
+    try:
+        with rig_file() as rig, serving("--device", f"serial:{dev.port}", "--rig", str(rig)) as svc:
+            ws = svc.ws()
             for _ in range(n):
                 ws.call("session.start", {"text": PROFILE})
-                level = _playing(dev)
-                r, z = _pico_stop(dev, lambda: ws.send("session.stop"), level)
+                _wait_playing(ws)
+                sent = time.monotonic()
+                ws.send("session.stop")
+                ws.wait_state("idle")
+                r, z = dev.stop_times(sent)
                 reach.append(r)
                 zero.append(z)
-                ws.wait_state("idle")
             ws.close()
-    dev.close()
+    finally:
+        dev.close()
     return reach, zero
 
 
-def _session_thread(session: Session) -> threading.Thread:
+def _session_thread(session: Session) -> tuple[threading.Thread, threading.Event]:
+    """Play `session` in a thread; the event is set once it has played 300 ms."""
+    playing = threading.Event()
+    session.bus.subscribe(lambda e: e.t_ms > 300 and playing.set(), Progress)
+
     def play() -> None:
         with contextlib.suppress(Exception):
             session.run()
 
     thread = threading.Thread(target=play, daemon=True)
     thread.start()
-    return thread
+    return thread, playing
 
 
 def pico_key(n: int) -> tuple[list[float], list[float]]:
     """The same stop from `massager run`'s key path: Session.stop() from another thread."""
     reach, zero = [], []
-    dev = VirtualDevice(channels=16, record=True).start()
-    rig = api.rig_from_data(yaml.safe_load(RIG))
+    dev = PicoProcess()
+    rig = api.rig_from_data(yaml.safe_load(FAST_RIG))
     stream = api.compile_stream(api.profile_from_text(PROFILE), rig)
-    for _ in range(n):
-        session = api.open_session(stream, rig, f"serial:{dev.port}")
-        thread = _session_thread(session)
-        level = _playing(dev)
-        r, z = _pico_stop(dev, session.stop, level)
-        reach.append(r)
-        zero.append(z)
-        thread.join(10)
-    dev.close()
+    try:
+        for _ in range(n):
+            session = api.open_session(stream, rig, f"serial:{dev.port}")
+            thread, playing = _session_thread(session)
+            if not playing.wait(10):
+                raise RuntimeError("the session never played")
+            sent = time.monotonic()
+            session.stop()
+            thread.join(10)
+            r, z = dev.stop_times(sent)
+            reach.append(r)
+            zero.append(z)
+    finally:
+        dev.close()
     return reach, zero
 
 
 def sim_stops(n: int, via_api: bool) -> tuple[list[float], list[float]]:
-    """Stop on the simulator: ms to the driver's stop(), ms to the session seeing zero."""
-    reach: list[float] = []
+    """Stop on the simulator, n times: (ms to every output at zero in the simulator's own
+    record, ms to the session's end: it saw every output at zero and finished)."""
     zero: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp:
-        service = InProcess(Path(tmp), deadman_s=None, speed=1.0, trace=None)
+    ended: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp, rig_file() as rig:
+        service = InProcess(Path(tmp), deadman_s=None, speed=1.0, trace=None, rig=str(rig))
         ws = service.ws()
         core = service.core
         for _ in range(n):
-            ws.call("session.start", {"text": SIM_PROFILE})
-            deadline = time.monotonic() + 10
-            while core.run is None or not core.status()["levels"].get("right_arch_vibration"):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the sim never moved")
-                time.sleep(0.01)
+            ws.call("session.start", {"text": PROFILE})
+            _wait_playing(ws)
             session = core.run.session
+            outputs = SimOutputs(session.driver)
             stamps: dict[str, float] = {}
-            driver_stop = session.driver.stop
-
-            def stamped_stop(
-                stop: Callable[[], None] = driver_stop, stamps: dict[str, float] = stamps
-            ) -> None:
-                stamps.setdefault("stop", time.monotonic())
-                stop()
-
-            session.driver.stop = stamped_stop
             session.bus.subscribe(
-                lambda e, stamps=stamps: stamps.setdefault("zero", time.monotonic()), Finished
+                lambda e, stamps=stamps: stamps.setdefault("ended", time.monotonic()), Finished
             )
+            outputs.arm()
             sent = time.monotonic()
             if via_api:
                 ws.send("session.stop")
             else:
                 session.stop()
             core.wait_idle(10)
-            reach.append((stamps["stop"] - sent) * 1000)
-            zero.append((stamps["zero"] - sent) * 1000)
+            zero.append((outputs.zero_at() - sent) * 1000)
+            ended.append((stamps["ended"] - sent) * 1000)
             ws.wait_state("idle")
         ws.close()
         service.close()
-    return reach, zero
+    return zero, ended
 
 
 def _count_pushes(ws: Ws, seconds: float) -> int:
@@ -260,10 +206,9 @@ def run(quick: bool) -> list[Row]:
     from bench_run_memory import peak_mb
 
     n = 8 if quick else 40
-    # the simulator first: its service runs in this process, and the virtual Pico's
-    # threads would share its interpreter lock
-    sim_api_reach, sim_api_zero = sim_stops(n, via_api=True)
-    sim_key_reach, sim_key_zero = sim_stops(n, via_api=False)
+    # the simulator first: its service runs in this process
+    sim_api_zero, sim_api_end = sim_stops(n, via_api=True)
+    sim_key_zero, sim_key_end = sim_stops(n, via_api=False)
     api_reach, api_zero = pico_api(n)
     key_reach, key_zero = pico_key(n)
     seconds = 3.0 if quick else 10.0
@@ -296,19 +241,26 @@ def run(quick: bool) -> list[Row]:
             percentile(key_reach, 99),
         ),
         Row(
-            "simulator: API stop (websocket) to the driver's stop(), p99",
-            percentile(sim_api_reach, 99),
+            "simulator: API stop (websocket) to every output at zero, p50",
+            percentile(sim_api_zero, 50),
             "ms",
-            key,
-            percentile(sim_key_reach, 99),
-            "< 20 ms",
+            "key path, p50",
+            percentile(sim_key_zero, 50),
         ),
         Row(
-            "simulator: API stop to the session seeing every output at zero, p99",
+            "simulator: API stop (websocket) to every output at zero, p99",
             percentile(sim_api_zero, 99),
             "ms",
             key,
             percentile(sim_key_zero, 99),
+            "< 20 ms",
+        ),
+        Row(
+            "simulator: API stop to the session's end (it saw every output at zero), p99",
+            percentile(sim_api_end, 99),
+            "ms",
+            key,
+            percentile(sim_key_end, 99),
         ),
         Row(
             "status pushes per client, 5 clients watching (slowest client)",

@@ -1,4 +1,5 @@
-"""A stop ends the session as soon as the device's ramp-down reaches zero, and no sooner.
+"""A stop ends the session as soon as the device's ramp-down reaches zero, and no sooner;
+the service hands a stop to the session's thread at once.
 
 The session asks the driver when the ramp that `stop()` began will end
 (`Driver.ramp_down_ms`) and looks again then, never later than a heartbeat (whose
@@ -17,10 +18,13 @@ from serial_support import driver_for, steps_stream
 
 from firmware_bridge.virtual import VirtualDevice
 from massager.clock import VirtualClock
-from massager.errors import Interrupted
+from massager.errors import DeviceError, Interrupted
 from massager.rig import Rig
-from massager.runtime.events import EventBus, Finished
+from massager.runtime.events import EventBus, Finished, Progress
 from massager.runtime.session import RAMP_DOWN_LIMIT_MS, Session
+from massager.service import core as core_module
+from massager.service.core import CoreOptions, ServiceCore
+from massager.service.rpc import Client
 
 FAST = Rig.model_validate(
     {
@@ -202,3 +206,71 @@ def test_the_virtual_pico_reports_the_ramp_downs_end_to_the_next_poll() -> None:
     finally:
         driver.close()
         device.close()
+
+
+def test_wait_stopping_holds_until_the_device_is_told_to_stop() -> None:
+    driver = RampingDriver()
+    session = Session(stream(3000, level=0.8), driver)
+    seen: list[tuple[str, bool]] = []
+    real_stop = driver.stop
+
+    def stop() -> None:
+        seen.append(("stop", session.wait_stopping(0.0)))
+        real_stop()
+
+    driver.stop = stop  # type: ignore[method-assign]
+    real_poll = driver.poll
+
+    def poll():  # type: ignore[no-untyped-def]
+        if driver.stopped:
+            seen.append(("ramping", session.wait_stopping(0.0)))
+        return real_poll()
+
+    driver.poll = poll  # type: ignore[method-assign]
+    stop_at(session, driver, 1000)
+    assert not session.wait_stopping(0.0)
+    session.run()
+    # not before the device is told; from then on (the ramp-down's polls), and after the end
+    assert seen[0] == ("stop", False)
+    assert ("ramping", True) in seen and ("ramping", False) not in seen
+    assert session.wait_stopping(0.0)
+
+
+def test_wait_stopping_returns_once_a_session_ends_without_a_stop() -> None:
+    driver = FakeDriver(fail_at_ms=500)  # the device fails: no ramp-down, off at once
+    session = Session(stream(3000), driver)
+    with pytest.raises(DeviceError):
+        session.run()
+    assert session.wait_stopping(0.0)
+
+
+def test_the_service_returns_from_a_stop_once_the_device_is_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the handoff: the event loop waits for the session's thread to run the stop (bounded by
+    # STOP_HANDOFF_S; made long here, so this holds however slow the machine is)
+    monkeypatch.setattr(core_module, "STOP_HANDOFF_S", 30.0)
+    core = ServiceCore(CoreOptions(speed=1.0, deadman_s=None))
+    phone = Client("ws-1", "phone")
+    core.connect(phone)
+    core.start(phone, core.compile(profile="quick"))
+    run = core.run
+    assert run is not None
+    told = threading.Event()
+    playing = threading.Event()
+    run.session.bus.subscribe(lambda e: playing.set(), Progress)
+    assert playing.wait(30.0)
+    real_stop = run.session.driver.stop
+
+    def stop() -> None:
+        told.set()
+        real_stop()
+
+    run.session.driver.stop = stop  # type: ignore[method-assign]
+    try:
+        core.stop()
+        assert told.is_set()
+        assert run.session.wait_stopping(0.0)
+    finally:
+        core.shutdown(30.0)
+    assert core.state == "idle"

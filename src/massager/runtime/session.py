@@ -179,8 +179,10 @@ class Session:
         self._start_wall = 0.0
         self._last_status: DeviceStatus | None = None
         self._wake = threading.Event()
-        self._runner: threading.Thread | None = None
         """Set by every control, so a waiting play loop acts on it at once (real clocks)."""
+        self._runner: threading.Thread | None = None
+        self._stopping = threading.Event()
+        """Set once the device has been told to stop (or the session is over)."""
 
     # -- controls: callable from any thread -------------------------------------------------
 
@@ -236,6 +238,16 @@ class Session:
         self._controls.append(("stop", 0.0))
         self._wake.set()
 
+    def wait_stopping(self, timeout: float) -> bool:
+        """Block until the device has been told to stop (its ramp-down began) or the session
+        is over, at most `timeout` s; whether it was.
+
+        A caller on another thread that asked for a stop and would otherwise go on
+        running Python code (the service's event loop) waits here, so the session's
+        thread gets the interpreter at once instead of at the next thread switch.
+        """
+        return self._stopping.wait(timeout)
+
     def interrupt(self, name: str = "SIGINT") -> None:
         """Like a signal: ramp down and make `run()` raise `Interrupted`; twice: off at once.
 
@@ -275,6 +287,12 @@ class Session:
         Every output is off when this returns or raises.
         """
         self._runner = threading.current_thread()
+        try:
+            return self._run()
+        finally:
+            self._stopping.set()
+
+    def _run(self) -> SessionResult:
         try:
             with self._signals():
                 try:
@@ -484,6 +502,7 @@ class Session:
         driver = self.driver
         clock = driver.clock
         self._device(driver.stop)
+        self._stopping.set()
         deadline = clock.now_ms() + self.ramp_down_limit_ms
         while not self._off_now():  # asked twice, or told to turn off now: no more waiting
             status = self._poll()

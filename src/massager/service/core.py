@@ -11,7 +11,8 @@ service/player.py), the control holder (`Control`) and the remote dead-man
 
 Controls may be called from any thread (the asyncio loop, the device claim's
 stop); the session applies them from its own thread (Session's controls are
-thread-safe). Stop is always accepted.
+thread-safe). Stop is always accepted, and waits (at most `STOP_HANDOFF_S`) until the
+session's thread has told the device, so the stop runs before the loop's next work.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from massager.service.status import Snapshot, build_status
 from massager.stream import CommandStream
 
 log = logging.getLogger("massager.service")
+STOP_HANDOFF_S = 0.05
+"""How long `stop()` waits (blocking its caller, the event loop) for the session's thread to
+tell the device to stop: waiting hands that thread the interpreter at once."""
 
 
 @dataclass
@@ -185,8 +189,9 @@ class ServiceCore:
         run = self.life.stopping()
         if run is None:
             return
-        self._changed()
         run.session.stop()
+        run.session.wait_stopping(STOP_HANDOFF_S)  # the session's thread runs the stop now
+        self._changed()
 
     def acknowledge(self) -> None:
         """Clear a latched fault (fault -> idle); nothing in any other state."""
