@@ -239,3 +239,30 @@ def test_q_key_stops_a_running_session() -> None:
     finally:
         stdin.close()
         os.close(master)
+
+
+@pytest.mark.parametrize(
+    ("keys", "notice"),
+    [(True, "intensity 1.0  paused: space resumes"), (False, "intensity 1.0  paused")],
+)
+def test_a_pause_shows_in_the_head_and_says_how_to_resume_when_keys_are_read(
+    keys: bool, notice: str
+) -> None:
+    session = Session(stream(60_000), FakeDriver(), intensity=1.0)
+    console = Console(file=Tty(), force_terminal=True, width=100, height=24, color_system=None)
+    view = LiveView(session, console, actuators=KINDS, keys=keys)
+    seen: list[str] = []
+
+    def pause_then_stop(event: Any) -> None:
+        if event.t_ms >= 10_000 and not seen:
+            seen.append("")
+            session.pause()
+        elif getattr(event, "paused", False) and len(seen) == 1:
+            seen.append(_text(view.render(), 100))
+            session.stop()
+
+    session.bus.subscribe(pause_then_stop)
+    with view:
+        session.run()
+    assert "[PAUSED]" in seen[1]
+    assert seen[1].splitlines()[-2 if keys else -1] == notice

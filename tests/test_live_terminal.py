@@ -54,7 +54,7 @@ def _moving(screen: str) -> bool:
     )
 
 
-@pytest.mark.parametrize(("width", "height"), [(60, 20), (80, 24), (120, 40)])
+@pytest.mark.parametrize(("width", "height"), [(60, 20), (80, 24), (100, 18), (120, 40)])
 def test_the_live_view_fits_the_terminal_and_ends_at_zero_after_q(
     tmp_path: Path, terminals: list[Terminal], width: int, height: int
 ) -> None:

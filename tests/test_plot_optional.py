@@ -44,7 +44,7 @@ def test_pictures_without_matplotlib_say_what_to_install(
 def test_profiles_compile_and_simulate_without_matplotlib(tmp_path: Path) -> None:
     done = _without_matplotlib(["simulate", "quick", "--trace", "t.csv"], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("quick on reference: done,")
+    assert done.stdout.startswith("quick on reference: done at 5:00; simulated in ")
     assert (tmp_path / "t.csv").stat().st_size > 0
 
 

@@ -75,16 +75,29 @@ class Terminal:
             raise AssertionError(f"tmux {args[0]}: {done.stderr.strip()}")
         return done.stdout
 
-    def screen(self) -> str:
-        """The pane's text now, one line per terminal row, trailing spaces removed."""
-        lines = self._run("capture-pane", "-p", "-t", "t").split("\n")
-        return "\n".join(line.rstrip() for line in lines[: self.height])
+    def screen(self, *, history: bool = False) -> str:
+        """The pane's text now, one line per terminal row, trailing spaces removed; with
+        `history`, the lines scrolled off its top come first."""
+        since = ["-S", "-", "-E", str(self.height - 1)] if history else []
+        lines = self._run("capture-pane", "-p", "-t", "t", *since).split("\n")
+        if not history:
+            lines = lines[: self.height]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return "\n".join(line.rstrip() for line in lines)
 
-    def wait_for(self, what: str, check: Callable[[str], bool], timeout_s: float = 60.0) -> str:
+    def wait_for(
+        self,
+        what: str,
+        check: Callable[[str], bool],
+        timeout_s: float = 60.0,
+        *,
+        history: bool = False,
+    ) -> str:
         """Poll the screen until `check(screen)`; fail naming `what` after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while True:
-            text = self.screen()
+            text = self.screen(history=history)
             if check(text):
                 return text
             if time.monotonic() > deadline:
@@ -100,8 +113,9 @@ class Terminal:
         self._run("send-keys", "-t", "t", key)
 
     def wait_exit(self, timeout_s: float = 60.0) -> tuple[int, str]:
-        """The command's exit code and the screen it left."""
-        text = self.wait_for("exit", lambda s: EXIT_MARK in s, timeout_s)
+        """The command's exit code and the screen it left, with what scrolled off its top
+        (a note on stderr under the last frame can push the frame's head off the screen)."""
+        text = self.wait_for("exit", lambda s: EXIT_MARK in s, timeout_s, history=True)
         line = next(line for line in text.splitlines() if line.startswith(EXIT_MARK))
         return int(line[len(EXIT_MARK) : -1]), text
 
