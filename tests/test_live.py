@@ -266,3 +266,22 @@ def test_a_pause_shows_in_the_head_and_says_how_to_resume_when_keys_are_read(
         session.run()
     assert "[PAUSED]" in seen[1]
     assert seen[1].splitlines()[-2 if keys else -1] == notice
+
+
+def test_the_view_says_stopping_while_the_outputs_ramp_down() -> None:
+    states: list[str] = []
+
+    class Ramping(FakeDriver):
+        def poll(self) -> Any:
+            if self.stopped and not self.is_off:
+                states.append(view.frame().state)
+            return super().poll()
+
+    session = Session(stream(60_000), Ramping())
+    console = Console(file=Tty(), force_terminal=True, width=100, height=24, color_system=None)
+    view = LiveView(session, console, actuators=KINDS, keys=True)
+    session.bus.subscribe(lambda e: session.stop() if e.t_ms >= 5000 else None)
+    with view:
+        session.run()
+    assert states and set(states) == {"stopping"}
+    assert view.frame().state == "stopped"

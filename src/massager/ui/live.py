@@ -182,6 +182,8 @@ class LiveView:
         finished = self.finished
         if finished is not None:
             state = ENDED.get(finished.reason, finished.reason)
+        elif self.session.wait_stopping(0):
+            state = "stopping"  # every output ramping down: the levels shown are the last heard
         else:
             state = "PAUSED" if p.paused else ("playing" if self.started else "starting")
         playing: tuple[StepInfo, ...] = ()
