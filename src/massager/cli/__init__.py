@@ -25,7 +25,8 @@ _ONLY_FOR: dict[str, frozenset[str]] = {
 every registered command on each run, and `massager off` must stay quick."""
 
 
-def _register(argv: list[str] | None = None) -> None:
+def _register(argv: list[str] | None = None) -> str | None:
+    """Import the command modules `argv` may need; return its command word (None if none)."""
     args = sys.argv[1:] if argv is None else argv
     first = next((a for a in args if not a.startswith("-")), None)
     for module in _COMMAND_MODULES:
@@ -37,6 +38,7 @@ def _register(argv: list[str] | None = None) -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"massager.cli.{module}":
                 raise
+    return first
 
 
 def _report(exc: BaseException) -> int:
@@ -83,10 +85,10 @@ def run(argv: list[str] | None = None) -> int:
         try:
             try:
                 stops.arm()  # a signal that came during start-up is raised here
-                _register(argv)
-                from massager.cli.app import app
+                from massager.cli.app import click_command
 
-                result = app(args=argv, standalone_mode=False)
+                command = click_command(_register(argv))
+                result = command(args=argv, standalone_mode=False, prog_name="massager")
                 code = result if isinstance(result, int) else 0
                 out.flush()  # the last bytes: a full disk shows here
             finally:

@@ -164,9 +164,7 @@ def compile_command(
 
 @app.command()
 def schema(
-    kind: Annotated[
-        str, typer.Argument(metavar="[profile|rig|api]", help="profile, rig or api")
-    ] = "profile",
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="profile, rig or api")] = "profile",
 ) -> None:
     """Print the JSON Schema of profile or rig files (for editors), or of the service's API."""
     import json

@@ -81,7 +81,7 @@ def off(
         typer.Option(
             "--device",
             "-d",
-            help="serial[:PORT_OR_URL], gpio, sim or a plug-in driver [default: serial].",
+            help="serial[:PORT_OR_URL], gpio, sim or a plug-in driver.",
         ),
     ] = "serial",
     rig: Annotated[

@@ -11,14 +11,10 @@ from typing import Annotated
 
 import typer
 
-from massager.cli.app import app
+from massager.cli.app import App, app
 from massager.errors import DeviceError, UsageError
 
-mcu_app = typer.Typer(
-    help="Device processes: the firmware on this machine's own hardware.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+mcu_app = App(help="Device processes: the firmware on this machine's own hardware.")
 app.add_typer(mcu_app, name="mcu")
 
 

@@ -26,7 +26,7 @@ RigOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a profile parameter, NAME=VALUE (repeatable)."),
+    typer.Option("--set", metavar="NAME=VALUE", help="Override a profile parameter (repeatable)."),
 ]
 StrictOpt = Annotated[
     bool,
@@ -44,7 +44,7 @@ ByOpt = Annotated[
 ]
 SessionCapOpt = Annotated[
     str | None,
-    typer.Option("--session-cap", help="Session cap, up to 60m (default 20m)."),
+    typer.Option("--session-cap", metavar="DURATION", help="Session cap, up to 60m (default 20m)."),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from massager.cli.app import app
+from massager.cli.app import App, app
 from massager.errors import UsageError
 
 ConfigOpt = Annotated[
@@ -42,15 +42,23 @@ def serve(
         str | None,
         typer.Option(
             "--listen",
-            help="host:port [config: 127.0.0.1:8765]; a non-loopback address needs the token.",
+            metavar="HOST:PORT",
+            help="Where to listen [config: 127.0.0.1:8765]; off loopback it needs the token.",
         ),
     ] = None,
     deadman: Annotated[
         str | None,
-        typer.Option("--deadman", help='Remote dead-man time, e.g. 30s, or "off" [config: 30s].'),
+        typer.Option(
+            "--deadman",
+            metavar="DURATION",
+            help='Remote dead-man time, e.g. 30s, or "off" [config: 30s].',
+        ),
     ] = None,
     session_cap: Annotated[
-        str | None, typer.Option("--session-cap", help="Longest session, up to 60m [config: 20m].")
+        str | None,
+        typer.Option(
+            "--session-cap", metavar="DURATION", help="Longest session, up to 60m [config: 20m]."
+        ),
     ] = None,
     socket_path: SocketOpt = None,
     history: Annotated[
@@ -142,11 +150,7 @@ def serve(
     raise typer.Exit(asyncio.run(run_service(settings)))
 
 
-remote_app = typer.Typer(
-    help="Control a running `massager serve` over its Unix socket.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+remote_app = App(help="Control a running `massager serve` over its Unix socket.")
 app.add_typer(remote_app, name="remote")
 
 
@@ -202,7 +206,8 @@ def remote_start(
     profile: Annotated[str, typer.Argument(metavar="PROFILE", help="A bundled profile's name.")],
     intensity: Annotated[float, typer.Option("--intensity", "-i", help="0 to 1.")] = 1.0,
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a profile parameter, NAME=VALUE.")
+        list[str] | None,
+        typer.Option("--set", metavar="NAME=VALUE", help="Override a profile parameter."),
     ] = None,
     socket_path: SocketOpt = None,
     config: ConfigOpt = None,

@@ -1,0 +1,144 @@
+"""The command line's surface and start-up: --version, help wording, completion, and which
+modules a quick command loads (never the service, the drivers, matplotlib...)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer.core import TyperGroup
+
+import massager
+from massager.cli import _register, run
+from massager.cli.app import app
+
+RAW_TYPE = re.compile(r"<[a-z][\w\[\], |.]*>|\{[A-Za-z_]+\}")
+"""How typer names a value when nothing better is given: `<list[str]>`, `<float>`, `{PROFILE}`."""
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and sub-command of the full command tree, as argv prefixes."""
+    _register([])  # every command module
+    paths: list[list[str]] = []
+
+    def walk(command: object, prefix: list[str]) -> None:
+        if isinstance(command, TyperGroup):
+            for name, sub in command.commands.items():
+                walk(sub, [*prefix, name])
+        paths.append(prefix)
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"massager {massager.__version__}\n"
+    assert massager.__version__ == importlib.metadata.version("massager")
+
+
+def test_the_tree_has_every_command() -> None:
+    names = {path[0] for path in _command_paths() if path}
+    assert {"list", "validate", "run", "off", "serve", "remote", "mcu", "import"} <= names
+    assert ["remote", "start"] in _command_paths()
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "massager")
+def test_help_names_values_not_types(path: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([*path, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Usage: massager {' '.join(path)}".rstrip())
+    assert not RAW_TYPE.findall(out), out
+    for block in re.split(r"\n  (?=-)", out.split("Options:", 1)[-1]):
+        assert block.count("default:") <= 1, block  # each option says its default once
+
+
+def test_a_bad_value_is_still_named_by_its_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["compile", "classic", "--intensity", "lots"]) == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--intensity'" in err
+    assert "<float>" not in err
+
+
+def test_a_mistyped_command_is_suggested(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["valdate", "classic"]) == 2
+    assert "Did you mean 'validate'?" in capsys.readouterr().err
+
+
+def _complete(words: str) -> list[str]:
+    env = {
+        **os.environ,
+        "_MASSAGER_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "massager"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_shell_completion_knows_commands_and_their_options() -> None:
+    assert _complete("massager val") == ["validate"]
+    assert "--strict" in _complete("massager validate --st")
+    assert set(_complete("massager remote st")) == {"status", "start", "stop"}
+
+
+HEAVY = (
+    "massager.service",
+    "massager.drivers",
+    "massager.runtime.session",
+    "massager.ui",
+    "massager.haptic",
+    "massager.mcu",
+    "serial",
+    "gpiozero",
+    "matplotlib",
+    "rich",
+    "uvicorn",
+    "starlette",
+    "websockets",
+    "aiomqtt",
+    "asyncio",
+)
+"""Modules `massager --help`, `--version` and `validate` have no use for."""
+
+PROBE = (
+    "import json, sys\n"
+    "from massager._main import main\n"
+    "out = sys.argv.pop(1)\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    with open(out, 'w') as f:\n"
+    "        json.dump(sorted(sys.modules), f)\n"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["validate", "classic"], ["validate", "--help"], []],
+    ids=" ".join,
+)
+def test_quick_commands_load_no_heavy_module(args: list[str], tmp_path: Path) -> None:
+    report = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == (2 if not args else 0), done.stderr
+    loaded = json.loads(report.read_text())
+    assert "massager.cli" in loaded  # the probe did run the command line
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert heavy == []
