@@ -839,4 +839,3 @@ def iter_steps(items: list[Item]) -> list[AnyStep]:
         else:
             out.append(item)
     return out
-
