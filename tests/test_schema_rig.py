@@ -180,6 +180,13 @@ REFUSED = {
     "a level past 1": _rig(max_level=1.5),
     "a capital in the name": _with(_rig(), name="My rig"),
     "no actuators": {"name": "r", "actuators": []},
+    "a level as text": _rig(max_level="0.5"),
+    "a level as true": _rig(max_level=True),
+    "a slew as text": _rig(max_slew="2"),
+    "a channel as text": _rig(bindings={"serial": {"channel": "2"}}),
+    "a pin as text": _with(_rig(), estop_pin="3"),
+    "a watchdog as text": _with(_rig(), watchdog_ms="250"),
+    "a sensitivity as text": _with(_rig(), sensitivity={"arch": "0.5"}),
 }
 
 
@@ -210,3 +217,22 @@ def test_the_duration_pattern_reads_what_the_parser_reads(text: str) -> None:
 def test_the_frequency_and_temperature_patterns_read_what_the_parsers_read(text: str) -> None:
     assert bool(re.search(FREQUENCY_PATTERN, text)) == _reads(parse_frequency_hz, text)
     assert bool(re.search(TEMPERATURE_PATTERN, text)) == _reads(parse_temperature_c, text)
+
+
+def test_a_number_written_as_text_or_true_is_refused_at_its_field(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "actuators:\n"
+        "  - id: a\n"
+        "    kind: roller\n"
+        "    foot: left\n"
+        "    reaches: [heel]\n"
+        "    max_level: true\n"
+        '    bindings: {serial: {channel: "2"}}\n'
+    )
+    with pytest.raises(InputError) as info:
+        api.load_rig(str(path))
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:6:16: max_level must be a number, not true",
+        f"{path}:7:34: channel must be a number, not '2' (leave out the quotes)",
+    ]

@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -35,7 +37,26 @@ from massager.units import (
 
 ActuatorKind = Literal["roller", "vibration", "air", "heater"]
 Foot = Literal["left", "right"]
-Level = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _number(value: object, info: ValidationInfo) -> object:
+    """`value` if it is written as a number (not text, not true/false), else a ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"{info.field_name} must be a number, not {str(value).lower()}")
+    if isinstance(value, str):
+        raise ValueError(
+            f"{info.field_name} must be a number, not {value!r} (leave out the quotes)"
+        )
+    if not isinstance(value, int | float):
+        raise ValueError(f"{info.field_name} must be a number, not {value!r}")
+    return value
+
+
+Number = BeforeValidator(_number)
+"""A rig's numbers are written as numbers: `0.5`, not `"0.5"`; `true` is not 1."""
+Real = Annotated[float, Number]
+Whole = Annotated[int, Number]
+Level = Annotated[float, Field(ge=0.0, le=1.0), Number]
 DurationMs = Annotated[
     int, WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s"]})
 ]
@@ -44,7 +65,7 @@ TemperatureC = Annotated[
     float, WithJsonSchema({"type": "string", "pattern": TEMPERATURE_PATTERN, "examples": ["42C"]})
 ]
 """Degrees Celsius, written in a rig file like `42C`."""
-Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
+Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number"), Number]
 
 """Kind codes shared with the executor and the wire protocol."""
 
@@ -122,10 +143,12 @@ class TempSensor(_Strict):
 
     type: Literal["ds18b20", "mcp3008"]
     id: str | None = Field(None, description="1-wire device id (ds18b20), e.g. 28-00000abc1234")
-    channel: int | None = Field(None, ge=0, le=7, description="MCP3008 channel (mcp3008)")
-    beta: float = Field(3950.0, gt=0.0, description="mcp3008: the NTC thermistor's beta (K)")
-    r25_ohm: float = Field(10_000.0, gt=0.0, description="mcp3008: thermistor ohms at 25C")
-    series_ohm: float = Field(
+    channel: Annotated[int, Field(ge=0, le=7), Number] | None = Field(
+        None, description="MCP3008 channel (mcp3008)"
+    )
+    beta: Real = Field(3950.0, gt=0.0, description="mcp3008: the NTC thermistor's beta (K)")
+    r25_ohm: Real = Field(10_000.0, gt=0.0, description="mcp3008: thermistor ohms at 25C")
+    series_ohm: Real = Field(
         10_000.0, gt=0.0, description="mcp3008: resistor from 3.3V to the channel"
     )
 
@@ -157,7 +180,7 @@ class GpioBinding(_Strict):
     enable: Pin | None = Field(None, description="roller: enable PWM pin (PhaseEnableMotor)")
     pin: Pin | None = Field(None, description="vibration, air pump, heater: the PWM pin")
     valve: Pin | None = Field(None, description="air: vent valve (on = hold air)")
-    pwm_hz: int = Field(1000, ge=1, le=40_000, description="PWM frequency in Hz")
+    pwm_hz: Whole = Field(1000, ge=1, le=40_000, description="PWM frequency in Hz")
     sensor: TempSensor | None = Field(None, description="heater: temperature sensor")
 
     def pins(self) -> list[int]:
@@ -208,7 +231,7 @@ class GpioBinding(_Strict):
 class SerialBinding(_Strict):
     """Which channel of the Pico firmware drives the actuator."""
 
-    channel: int = Field(ge=0, le=15)
+    channel: Whole = Field(ge=0, le=15)
 
 
 class Bindings(_Strict):
@@ -227,7 +250,7 @@ class Actuator(_Strict):
     reaches: list[ReachedZone] = Field(min_length=1)
     max_level: Level = 1.0
     min_level: Level = Field(0.0, description="below this the motor stalls (rollers)")
-    max_slew: float = Field(2.0, ge=MIN_SLEW, le=100.0, description="level per second (soft start)")
+    max_slew: Real = Field(2.0, ge=MIN_SLEW, le=100.0, description="level per second (soft start)")
     max_on_ms: DurationMs = Field(
         600_000,
         gt=0,
@@ -317,7 +340,7 @@ class Rig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
     actuators: list[Actuator] = Field(min_length=1)
-    sensitivity: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+    sensitivity: dict[str, Level] = Field(
         default_factory=dict,
         description="per-zone sensitivity, only lower than the defaults; a parent zone "
         "(toes, sole, ankle) caps each of its children",
@@ -335,7 +358,7 @@ class Rig(_Strict):
         alias="heat_max",
         description="heat timer across the session, e.g. `20m`",
     )
-    watchdog_ms: int = Field(250, ge=20, le=5000, description="device watchdog")
+    watchdog_ms: Whole = Field(250, ge=20, le=5000, description="device watchdog")
 
     @model_validator(mode="before")
     @classmethod
