@@ -15,9 +15,10 @@ simulate a profile of 10, 60 and 600 minutes through the API (the bundled
 10-minute figure.
 
 Times are the process's CPU time (`time.process_time`), best of several runs
-(each window: its best over the runs): the simulation is single-threaded and
-waits for nothing, so on an idle machine this is its wall time, and on a
-shared one it leaves out the time other processes held the CPU.
+(each window: its best over the runs), the measures taking turns: the
+simulation is single-threaded and waits for nothing, so on an idle machine
+this is its wall time, and on a shared one it leaves out the time other
+processes held the CPU.
 """
 
 from __future__ import annotations
@@ -130,24 +131,26 @@ def long_stream(minutes: int) -> CommandStream:
     )
 
 
-def best(repeats: int, measure, *args) -> float:  # type: ignore[no-untyped-def]
-    """The fastest of `repeats` runs (the machine's other work only ever adds time)."""
-    return min(measure(*args) for _ in range(repeats))
-
-
 def run(quick: bool) -> list[Row]:
     """Simulated speed of classic beside its floor, its slowest window, the trace's cost."""
     repeats = 3 if quick else 7
     stream = api.compile_stream(api.load_profile("classic"), api.load_rig("reference"))
     sim_s = stream.duration_ms / 1000
-    plain = best(repeats, simulate_s, stream)
-    floor = best(repeats, floor_s, stream)
-    runs = [window_s(stream) for _ in range(repeats)]
+    # the measures take turns, so each sees the same load on a shared machine
+    plains: list[float] = []
+    floors: list[float] = []
+    traceds: list[float] = []
+    runs: list[list[float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            plains.append(simulate_s(stream))
+            floors.append(floor_s(stream))
+            traceds.append(simulate_s(stream, Path(tmp) / "trace.csv"))
+            runs.append(window_s(stream))
+        trace_kb = (Path(tmp) / "trace.csv").stat().st_size / 1024
+    plain, floor, traced = min(plains), min(floors), min(traceds)
     windows = [min(w[k] for w in runs) for k in range(len(runs[0]))]
     slowest = max(range(len(windows)), key=windows.__getitem__)
-    with tempfile.TemporaryDirectory() as tmp:
-        traced = best(repeats, simulate_s, stream, Path(tmp) / "trace.csv")
-        trace_kb = (Path(tmp) / "trace.csv").stat().st_size / 1024
     label = f"plain loop: the same channel updates on the {TICK_US // 1000} ms grid, no device"
     at = f"{slowest * WINDOW_MS // 60000}:{slowest * WINDOW_MS // 1000 % 60:02d}"
     rows = [
