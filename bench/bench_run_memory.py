@@ -1,4 +1,4 @@
-"""`massager run` peak memory, as a whole process (target: under 80 MB, for a Pi Zero 2 W)
+"""`massager run` peak memory, as a whole process (target: under 45 MB, for a Pi Zero 2 W)
 
 Each command runs as a grandchild, started by a small launcher process that
 reads its peak resident set size from `os.wait4` (ru_maxrss, the process's
@@ -19,7 +19,7 @@ import threading
 
 from run import Row
 
-TARGET_MB = 80.0
+TARGET_MB = 45.0
 LAUNCHER = """
 import os, sys
 pid = os.spawnv(os.P_NOWAIT, sys.executable, [sys.executable, *sys.argv[2:]])

@@ -38,6 +38,23 @@ def _command_paths() -> list[list[str]]:
     return paths
 
 
+def test_each_command_is_found_in_the_module_that_registers_it() -> None:
+    from massager.cli import _COMMANDS
+
+    _register([])
+    where: dict[str, str] = {}
+    for info in app.registered_commands:
+        assert info.callback is not None
+        name = info.name or typer.main.get_command_name(info.callback.__name__)
+        where[name] = info.callback.__module__
+    for group in app.registered_groups:
+        assert group.name and group.typer_instance is not None
+        callbacks = [c.callback for c in group.typer_instance.registered_commands]
+        where[group.name] = callbacks[0].__module__ if callbacks[0] else ""
+    mapped = {name: f"massager.cli.{m}" for m, names in _COMMANDS.items() for name in names}
+    assert mapped == where
+
+
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--version"]) == 0
     out = capsys.readouterr().out
@@ -142,3 +159,10 @@ def test_quick_commands_load_no_heavy_module(args: list[str], tmp_path: Path) ->
     assert "massager.cli" in loaded  # the probe did run the command line
     heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
     assert heavy == []
+    if args and args[0] == "validate":  # only the module that has the command
+        assert [m for m in loaded if m.startswith("massager.cli.")] == [
+            "massager.cli.app",
+            "massager.cli.authoring",
+            "massager.cli.options",
+            "massager.cli.stdio",
+        ]

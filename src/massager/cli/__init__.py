@@ -14,25 +14,25 @@ import sys
 
 import typer
 
-_COMMAND_MODULES = ("authoring", "running", "devices", "importing", "serve", "mcu", "show")
-_ONLY_FOR: dict[str, frozenset[str]] = {
-    "show": frozenset({"show"}),
+_COMMANDS: dict[str, frozenset[str]] = {
+    "authoring": frozenset({"list", "validate", "compile", "schema"}),
+    "running": frozenset({"run", "simulate", "plot"}),
+    "devices": frozenset({"ports", "off"}),
+    "importing": frozenset({"import"}),
     "serve": frozenset({"serve", "remote", "history"}),
     "mcu": frozenset({"mcu"}),
-    "importing": frozenset({"import"}),
+    "show": frozenset({"show"}),
 }
-"""Modules registered only when their commands are asked for (or for help): typer builds
-every registered command on each run, and `massager off` must stay quick."""
+"""Each command module and the commands (and groups) it registers. A command line naming
+one imports only its module; any other (help, a mistyped command) imports them all."""
 
 
 def _register(argv: list[str] | None = None) -> str | None:
     """Import the command modules `argv` may need; return its command word (None if none)."""
     args = sys.argv[1:] if argv is None else argv
     first = next((a for a in args if not a.startswith("-")), None)
-    for module in _COMMAND_MODULES:
-        only = _ONLY_FOR.get(module)
-        if only is not None and first is not None and first not in only:
-            continue
+    wanted = [m for m, names in _COMMANDS.items() if first in names] or list(_COMMANDS)
+    for module in wanted:
         try:
             importlib.import_module(f"massager.cli.{module}")
         except ModuleNotFoundError as exc:
