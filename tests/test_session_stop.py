@@ -14,6 +14,8 @@ import threading
 
 import pytest
 from fake_driver import RIG, FakeDriver, stream
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from serial_support import driver_for, steps_stream
 
 from firmware_bridge.virtual import VirtualDevice
@@ -274,3 +276,34 @@ def test_the_service_returns_from_a_stop_once_the_device_is_told(
     finally:
         core.shutdown(30.0)
     assert core.state == "idle"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    slew=st.floats(0.5, 100.0),
+    stop_ms=st.integers(50, 2900),
+    level=st.floats(0.1, 1.0),
+)
+def test_any_ramp_down_ends_at_zero_within_a_margin_of_its_end_polling_every_heartbeat(
+    slew: float, stop_ms: int, level: float
+) -> None:
+    rig = Rig.model_validate(
+        {
+            **RIG.model_dump(exclude={"actuators"}),
+            "actuators": [
+                {**a.model_dump(exclude_none=True), "max_slew": slew} for a in RIG.actuators
+            ],
+        }
+    )
+    driver = RampingDriver(rig)
+    session = Session(stream(3000, level=level), driver)
+    stop_at(session, driver, stop_ms)
+    result = session.run()
+    assert result.reason == "stopped"
+    assert all(v == 0.0 for v in driver.samples[-1].levels.values())
+    longest = max(abs(v) for v in driver.at_stop.values()) / slew * 1000.0
+    took = driver.stop_polls[-1] - driver.stopped_at
+    # never before the device is at zero, never more than the driver's margin after it
+    assert longest - 1e-6 <= took <= longest + driver.STOP_MARGIN_MS + 1e-6
+    gaps = [b - a for a, b in zip(driver.stop_polls, driver.stop_polls[1:], strict=False)]
+    assert all(1.0 - 1e-9 <= g <= session.heartbeat_ms + 1e-9 for g in gaps)
