@@ -7,22 +7,21 @@ itself takes 6 ms, up to the simulator's next 10 ms tick).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import statistics
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from run import Row
 from stops import PROFILE, SimOutputs, rig_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from mqtt_support import Broker, HomeAssistant, free_port, wait_until
+from mqtt_support import Broker, HomeAssistant, wait_until
+from service_support import InProcess, Ws
+
+from massager.service.mqtt_config import MqttConfig
 
 TWENTY_MINUTES = """\
 name: twenty-minutes
@@ -39,118 +38,22 @@ steps:
 """The profile whose broker traffic is counted: a 20-minute session of 30 steps."""
 
 
-class InProcessService:
-    """The service's parts (core, Dispatcher, websocket server, MQTT bridge) on one loop.
-
-    Wired the way `massager serve` wires them, in a thread of this process, so the
-    benchmark can watch the simulator's outputs directly.
-    """
-
-    def __init__(self, broker_port: int, rig: str | None = None) -> None:
-        from massager.service.app import Access, build_app, make_server
-        from massager.service.core import CoreOptions, ServiceCore
-        from massager.service.mqtt import start_bridge
-        from massager.service.mqtt_config import MqttConfig
-        from massager.service.rpc import Dispatcher
-        from massager.service.server import bind
-
-        self.core = ServiceCore(
-            CoreOptions(device="sim", rig=rig, deadman_s=None, session_cap_ms=1_800_000)
-        )
-        self.port = free_port()
-        dispatcher = Dispatcher(self.core, listen=f"127.0.0.1:{self.port}")
-        app = build_app(dispatcher, Access(None, False))
-        server = make_server(app, "127.0.0.1", self.port)
-        sock = bind("127.0.0.1", self.port)
-        mqtt = MqttConfig(enabled=True, port=broker_port, allow_remote_start=False)
-        self.loop = asyncio.new_event_loop()
-        self.server = server
-
-        async def main() -> None:
-            pusher = asyncio.create_task(dispatcher.push_loop())
-            bridge = start_bridge(mqtt, dispatcher, f"http://127.0.0.1:{self.port}/")
-            await server.serve(sockets=[sock])
-            for task in (bridge, pusher):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-        self.thread = threading.Thread(
-            target=self.loop.run_until_complete, args=(main(),), daemon=True
-        )
-        self.thread.start()
-        wait_until(lambda: server.started, 10, "the websocket server")
-
-    def levels_zero(self) -> bool:
-        """Every output of the simulator at zero right now."""
-        run = self.core.run
-        if run is None:
-            return True
-        return all(abs(v) <= 1e-6 for v in run.session.driver.levels().values())
-
-    def close(self) -> None:
-        """Stop the server (and with it the bridge), then the core."""
-        self.core.stop()
-        self.core.shutdown()
-        self.server.should_exit = True
-        self.thread.join(5)  # a daemon: a server slow to wind down does not hold the exit
+def levels_zero(service: InProcess) -> bool:
+    """Every output of the service's simulator at zero right now."""
+    run = service.core.run
+    if run is None:
+        return True
+    return all(abs(v) <= 1e-6 for v in run.session.driver.levels().values())
 
 
-class Ws:
-    """A websocket JSON-RPC client that can send without waiting for the reply."""
-
-    def __init__(self, port: int) -> None:
-        from websockets.sync.client import connect
-
-        self.conn = connect(f"ws://127.0.0.1:{port}/ws?name=bench", max_size=None)
-        self.ids = 0
-        self.pushes = 0
-
-    def send(self, method: str, params: dict[str, Any] | None = None) -> int:
-        """Send one request; its id."""
-        self.ids += 1
-        self.conn.send(
-            json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params or {}})
-        )
-        return self.ids
-
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """Send one request and wait (10 s at most) for its result; counts pushes on the way."""
-        rid = self.send(method, params)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            message = json.loads(self.conn.recv(timeout=10))
-            if message.get("method") == "status":
-                self.pushes += 1
-            elif message.get("id") == rid:
-                if "error" in message:
-                    raise RuntimeError(message["error"]["message"])
-                return message["result"]
-        raise TimeoutError(method)
-
-    def count_pushes(self, seconds: float) -> int:
-        """Read notifications for `seconds`; how many arrived."""
-        deadline = time.monotonic() + seconds
-        seen = 0
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = json.loads(self.conn.recv(timeout=left))
-            except TimeoutError:
-                break
-            seen += message.get("method") == "status"
-        return seen
-
-
-def _stop_once(
-    service: InProcessService, ws: Ws, ha: HomeAssistant, via: str
-) -> tuple[float, float]:
+def _stop_once(service: InProcess, ws: Ws, ha: HomeAssistant, via: str) -> tuple[float, float]:
     """Start a session, let it move, stop it `via` MQTT or the websocket.
 
     Returns (ms to the device's stop command, ms to every output at zero in the
     simulator's own record).
     """
     ws.call("session.start", {"text": PROFILE})
-    wait_until(lambda: not service.levels_zero(), 10, "the outputs to move")
+    wait_until(lambda: not levels_zero(service), 10, "the outputs to move")
     time.sleep(0.3)
     run = service.core.run
     assert run is not None
@@ -181,7 +84,7 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def stop_latency(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bool) -> list[Row]:
+def stop_latency(service: InProcess, ws: Ws, ha: HomeAssistant, quick: bool) -> list[Row]:
     """Stop over MQTT and over the websocket, alternating, to the device and to zero."""
     trials = 6 if quick else 40
     got: dict[str, list[tuple[float, float]]] = {"mqtt": [], "ws": []}
@@ -206,14 +109,16 @@ def stop_latency(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bo
     return rows
 
 
-def traffic(service: InProcessService, ws: Ws, ha: HomeAssistant, quick: bool) -> list[Row]:
+def traffic(service: InProcess, ws: Ws, ha: HomeAssistant, quick: bool) -> list[Row]:
     """Bridge messages per minute while the 20-minute profile plays in real time."""
     minutes = 0.5 if quick else 3.0
     ws.call("status.subscribe")
     ws.call("session.start", {"text": TWENTY_MINUTES, "intensity": 0.8})
     time.sleep(1.0)  # the start's own burst (state, step) is not the steady rate
     mark = time.monotonic()
-    pushes = ws.count_pushes(minutes * 60)
+    ws.pushes.clear()
+    ws.drain(minutes * 60)
+    pushes = len(ws.pushes)
     seen = [m for m in ha.messages if m.at >= mark and m.topic.startswith("massager/")]
     ws.call("session.stop")
     size = statistics.mean(len(m.payload) for m in seen) if seen else 0.0
@@ -253,15 +158,24 @@ def _with_service(
     broker: Broker,
     ha: HomeAssistant,
     rig: str | None,
-    measure: Callable[[InProcessService, Ws], list[Row]],
+    measure: Callable[[InProcess, Ws], list[Row]],
 ) -> list[Row]:
     """`measure` on a new in-process service on `rig`, once its bridge is online."""
     mark = time.monotonic()
-    service = InProcessService(broker.port, rig)
-    ws = Ws(service.port)
-    try:
-        ha.wait("massager/availability", lambda m: m.text == "online", timeout=10, after=mark)
-        return measure(service, ws)
-    finally:
-        ws.conn.close()
-        service.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        service = InProcess(
+            Path(tmp),
+            rig=rig,
+            deadman_s=None,
+            speed=1.0,
+            trace=None,
+            session_cap_ms=1_800_000,
+            mqtt=MqttConfig(enabled=True, port=broker.port, allow_remote_start=False),
+        )
+        ws = service.ws(name="bench")
+        try:
+            ha.wait("massager/availability", lambda m: m.text == "online", timeout=10, after=mark)
+            return measure(service, ws)
+        finally:
+            ws.close()
+            service.close()
