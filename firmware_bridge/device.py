@@ -60,6 +60,8 @@ MIN_WATCHDOG_MS = 20
 MAX_WATCHDOG_MS = 5000
 _NO_CHANNEL = 0xFF
 _NO_ID = 0xFFFF
+_CONTROLS = {MSG_PAUSE: "pause", MSG_RESUME: "resume", MSG_STOP: "stop", MSG_OFF: "off"}
+"""The executor's method for each control message (each answered with a status report)."""
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -210,7 +212,6 @@ class Device:
             self.identified = True
             self.nonce = nonce
             self.expected = (seq + 1) & 0xFF
-        ex = self.executor
         self._send(
             MSG_IDENTIFY_REPLY,
             codec.encode_identify_reply(
@@ -220,7 +221,7 @@ class Device:
                 self.caps,
                 self.queue_size,
                 self.hal.now_us(),
-                ex.faults,
+                self.executor.faults,
                 self.firmware,
             ),
         )
@@ -242,17 +243,10 @@ class Device:
         if mtype == MSG_INTENSITY:
             ex.set_scale(codec.decode_intensity(p))
             return False
-        if mtype == MSG_PAUSE or mtype == MSG_RESUME or mtype == MSG_STOP or mtype == MSG_OFF:
+        if mtype in _CONTROLS:
             if p:
                 raise ValueError("unexpected payload")
-            if mtype == MSG_PAUSE:
-                ex.pause()
-            elif mtype == MSG_RESUME:
-                ex.resume()
-            elif mtype == MSG_STOP:
-                ex.stop()
-            else:
-                ex.off()
+            getattr(ex, _CONTROLS[mtype])()
             self._send(MSG_STATUS_REPLY, self._status(0))
             return True
         if mtype == MSG_CLEAR_FAULTS:

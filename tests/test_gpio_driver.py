@@ -277,6 +277,30 @@ def test_estop_latches_within_one_tick(
     step.close()
 
 
+def test_one_press_is_one_stop_even_when_its_edge_callback_comes_after_the_poll(
+    w1: Path,
+) -> None:
+    from massager.mcu.hal import GpioHal
+
+    factory = pwm_factory()
+    hal = GpioHal(RIG, factory, w1_root=w1)
+    hal.open()
+    try:
+        button = factory.pin(26)
+        assert not hal.estop()
+        button._change_state(False)  # pressed; gpiozero has not called back yet
+        assert hal.estop()  # the tick's poll sees it
+        hal._on_press()  # the edge callback comes late
+        button._change_state(True)  # released before the next tick
+        assert not hal.estop()  # already counted: a new session started now plays
+        button.drive_low()
+        button.drive_high()  # pressed and released between two ticks
+        assert hal.estop()  # the edge callback remembered it
+        assert not hal.estop()
+    finally:
+        hal.close()
+
+
 def ex_faults(step: StepDevice) -> list[str]:
     from firmware_bridge.names import fault_names
 

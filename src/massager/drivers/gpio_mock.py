@@ -11,6 +11,7 @@ lost (no callback: only the device's per-tick poll can see it).
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -41,13 +42,15 @@ class LoggedPin(MockPWMPin):  # type: ignore[misc]
     """
 
     log: ClassVar[TextIO | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()  # pins change in several threads
 
     def _change_state(self, value: Any) -> bool:
         changed = bool(super()._change_state(value))
         log = LoggedPin.log
         if changed and log is not None:
-            log.write(f"{time.monotonic():.6f} {self._info.name} {float(value):g}\n")
-            log.flush()
+            with LoggedPin._lock:
+                log.write(f"{time.monotonic():.6f} {self._info.name} {float(value):g}\n")
+                log.flush()
         return changed
 
 
@@ -75,12 +78,17 @@ def press_on_signals(factory: MockFactory, pin: int) -> None:
     logged like any other by a `LoggedPin`.
     """
 
-    def toggle(signum: int, frame: object) -> None:
+    def toggle(edge: bool) -> None:
         button = factory.pin(pin)
-        if signum == PRESS_SIGNAL:
+        if edge:
             button.drive_high() if not button.state else button.drive_low()
         else:
             button._change_state(not button.state)  # the state moves, no edge is seen
 
-    signal.signal(PRESS_SIGNAL, toggle)
-    signal.signal(SILENT_PRESS_SIGNAL, toggle)
+    def on_signal(signum: int, frame: object) -> None:
+        # the pin moves in a thread of its own, as a real edge arrives from gpiozero's:
+        # a signal handler must not write pins (or their log) the main loop may be writing
+        threading.Thread(target=toggle, args=(signum == PRESS_SIGNAL,), daemon=True).start()
+
+    signal.signal(PRESS_SIGNAL, on_signal)
+    signal.signal(SILENT_PRESS_SIGNAL, on_signal)

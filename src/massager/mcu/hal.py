@@ -61,6 +61,7 @@ class GpioHal:
         self.button: Any = None
         self.heartbeat: Any = None
         self._pressed = False
+        self._seen_down = False
         self._readers: dict[int, int] = {}  # heater channel -> index in the poller
         self.poller = SensorPoller([])
         self.error: str | None = None
@@ -154,11 +155,19 @@ class GpioHal:
         return math.nan if index is None else self.poller.latest(index)
 
     def estop(self) -> bool:
-        """True while the button is pressed, or once after a press its edge callback saw."""
-        pressed = self._pressed
-        self._pressed = False
+        """True while the button is pressed, or once after a press only its edge callback saw.
+
+        A press this poll saw is not counted again when its callback comes late (after
+        the poll, the button released since): one press, one stop.
+        """
         button = self.button
-        return button is not None and (pressed or bool(button.is_pressed))
+        if button is None:
+            return False
+        down = bool(button.is_pressed)
+        pressed = self._pressed and not self._seen_down
+        self._pressed = False
+        self._seen_down = down
+        return down or pressed
 
     def configure(self, ch: int, kind: int) -> bool:
         """Whether channel `ch` drives `kind` (the rig's actuator there); heaters need a reading."""
