@@ -38,7 +38,7 @@ def massager(*args: str) -> list[str]:
 
 def read_log(path: Path) -> list[tuple[float, str, float]]:
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text().split("\n")[:-1]:  # not a line the device is writing
         t, pin, state = line.split()
         rows.append((float(t), pin, float(state)))
     return rows
