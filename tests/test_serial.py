@@ -75,32 +75,42 @@ def test_a_session_plays_on_the_virtual_pico_on_its_own_clock() -> None:
     assert driver.recoveries == 0
 
 
-def test_pause_freezes_session_time_and_the_device_shifts_the_program(
-    virtual: VirtualDevice,
-) -> None:
-    commands = steps_stream(4000, 1500).commands
-    with driver_for(virtual) as driver:
-        driver.send(commands)
-        driver.start()
-        time.sleep(0.8)  # session time 0 is half a second after start
+def _poll_for(driver: SerialDriver, seconds: float) -> None:
+    """Let `seconds` of the driver's stepped clock pass, polling every 10 ms as a session does."""
+    for _ in range(round(seconds / 0.01)):
+        driver.time.sleep(0.01)
+        driver.poll()
+
+
+def test_pause_freezes_session_time_and_the_device_shifts_the_program() -> None:
+    # host and device on one virtual clock (1 ms steps): every time below is exact. The
+    # driver's start, pause and resume each wait 30 ms of that clock for the device's answer.
+    driver, device = stepped_driver()
+    with driver:
+        driver.send(steps_stream(4000, 1500).commands)
+        driver.start()  # session time 0 is 0.5 s after start returns
+        _poll_for(driver, 0.8)
         driver.pause()
         frozen = driver.poll().session_ms
-        assert 250 <= frozen <= 500
-        assert wait_for(virtual.hal.all_zero, 1.0)
-        time.sleep(0.4)
+        assert frozen == pytest.approx(300.0, abs=1e-6)
+        _poll_for(driver, 0.6)
+        assert device.hal.all_zero()
         assert driver.poll().session_ms == frozen
-        driver.resume()
-        time.sleep(0.2)
-        assert driver.poll().session_ms == pytest.approx(frozen + 200, abs=60)
-        time.sleep(1.3)
-    shift = virtual.device.executor.shift_us
-    assert shift == pytest.approx(400_000 + 2 * 70_000, abs=150_000)
-    hist = unwrapped(virtual.hal.history or [])
+        driver.resume()  # the device stood from the pause's call to here: 30 ms + 0.6 s
+        assert driver.poll().session_ms == pytest.approx(frozen + 30.0, abs=1e-6)
+        _poll_for(driver, 0.2)
+        assert driver.poll().session_ms == pytest.approx(frozen + 230.0, abs=1e-6)
+        _poll_for(driver, 1.3)
+    shift = device.device.executor.shift_us
+    assert shift == 630_000
+    hist = unwrapped(device.hal.history or [])
     vib_on = first_time(hist, CH["vib"], lambda v: v > 0)
     pause_zero = first_time(hist, CH["vib"], lambda v: v == 0.0, after=vib_on)
     vib_up = first_time(hist, CH["vib"], lambda v: v > 0.3 + 1e-6, after=pause_zero)
-    assert vib_up - vib_on == pytest.approx(1_500_000 + shift, abs=4_000)
-    assert virtual.hal.all_zero()
+    # vib at 0.3 ramps to zero at its slew (20/s: 15 ms) from the pause at session 300 ms
+    assert pause_zero - vib_on == 300_000 + 15_000 + STEP_US
+    assert vib_up - vib_on == 1_500_000 + shift  # the change at 1.5 s, shifted by the pause
+    assert device.hal.all_zero()
 
 
 def test_the_device_refuses_a_command_beyond_a_limit_and_the_host_names_it(
