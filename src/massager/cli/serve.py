@@ -119,7 +119,7 @@ def serve(
         typer.echo(cfg.describe_config(loaded, notes), nl=False)
         return
     if mqtt_forget:
-        from massager.service.mqtt import forget_device
+        from massager.service.mqtt_broker import forget_device
 
         asyncio.run(forget_device(c.mqtt))
         typer.echo(f"mqtt: removed {c.mqtt.node_id} from Home Assistant")

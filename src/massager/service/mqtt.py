@@ -14,12 +14,12 @@ import contextlib
 import json
 import logging
 import random
-import ssl
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from massager import __version__
 from massager.service.discovery import DeviceInfo, Topics, discovery_payload
+from massager.service.mqtt_broker import broker_client
 from massager.service.mqtt_commands import (
     BUTTON_METHODS,
     Command,
@@ -28,19 +28,18 @@ from massager.service.mqtt_commands import (
     parse_command,
 )
 from massager.service.mqtt_config import MqttConfig
-from massager.service.mqtt_state import StateThrottle, session_end_event, state_payload
-from massager.service.rpc import Client
+from massager.service.mqtt_publish import BridgeClient, StatePublisher
+from massager.service.mqtt_state import state_payload
 
 if TYPE_CHECKING:
     import aiomqtt
 
-__all__ = ["MqttBridge", "forget_device", "start_bridge"]
+__all__ = ["MqttBridge", "start_bridge"]
 
 log = logging.getLogger("massager.mqtt")
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
-KEEPALIVE_S = 15
 
 
 class Dispatching(Protocol):
@@ -56,68 +55,6 @@ class Dispatching(Protocol):
         """Unregister a client."""
 
 
-class BridgeClient(Client):
-    """The bridge as the Dispatcher sees it: id `mqtt`, pushed status kept as the latest."""
-
-    def __init__(self) -> None:
-        super().__init__("mqtt", "mqtt (Home Assistant)")
-        self.status: dict[str, Any] = {}
-        self.changed = asyncio.Event()
-
-    async def notify(self, method: str, params: dict[str, Any]) -> None:
-        """Keep a pushed status object and wake the state publisher."""
-        if method == "status":
-            self.status = params
-            self.changed.set()
-
-
-def _tls(config: MqttConfig) -> aiomqtt.TLSParameters | None:
-    """TLS settings for the broker connection, or None without TLS."""
-    import aiomqtt
-
-    if not config.tls:
-        return None
-    return aiomqtt.TLSParameters(ca_certs=config.tls_ca or None, cert_reqs=ssl.CERT_REQUIRED)
-
-
-def _client(config: MqttConfig, topics: Topics, *, will: bool = True) -> aiomqtt.Client:
-    """An aiomqtt client for the configured broker (MQTT 5), with the `offline` will."""
-    import aiomqtt
-
-    return aiomqtt.Client(
-        config.host,
-        config.port,
-        identifier=f"massager-{config.node_id}",
-        username=config.username or None,
-        password=(config.password or None) if config.username else None,
-        tls_params=_tls(config),
-        protocol=aiomqtt.ProtocolVersion.V5,
-        keepalive=KEEPALIVE_S,
-        will=aiomqtt.Will(topics.availability, "offline", qos=1, retain=True) if will else None,
-        timeout=5,
-    )
-
-
-async def forget_device(config: MqttConfig) -> None:
-    """Remove the device from Home Assistant: empty retained config, state and availability.
-
-    Raises DeviceError (exit code 3) when the broker cannot be reached.
-    """
-    import aiomqtt
-
-    from massager.errors import DeviceError
-
-    topics = Topics(config.discovery_prefix, config.node_id)
-    try:
-        async with _client(config, topics, will=False) as mq:
-            for topic in (topics.config, topics.state, topics.availability):
-                await mq.publish(topic, b"", qos=1, retain=True)
-    except aiomqtt.MqttError as exc:
-        raise DeviceError(
-            f"mqtt: cannot reach the broker at {config.host}:{config.port}: {exc}"
-        ) from None
-
-
 class MqttBridge:
     """Runs until cancelled: connect, announce, publish state, act on commands, reconnect."""
 
@@ -127,13 +64,16 @@ class MqttBridge:
         self.page_url = config.configuration_url or page_url
         self.topics = Topics(config.discovery_prefix, config.node_id)
         self.client = BridgeClient()
-        self.throttle = StateThrottle(config.state_interval_s)
+        self.publisher = StatePublisher(
+            self.topics, self.client, config.state_interval_s, self._payload
+        )
         self.dedup = Deduplicator()
         self.profiles: tuple[str, ...] = ()
         self.profile = ""
+        """The profile Home Assistant's select holds (what `start` plays)."""
         self.intensity = 1.0
+        """The intensity Home Assistant's number holds (what `start` uses)."""
         self.connected = asyncio.Event()
-        self._seen_state = "idle"
         self.device: DeviceInfo | None = None
 
     async def run(self) -> None:
@@ -147,7 +87,7 @@ class MqttBridge:
                 try:
                     if self.device is None:
                         await self._learn()
-                    async with _client(self.config, self.topics) as mq:
+                    async with broker_client(self.config, self.topics) as mq:
                         backoff = BACKOFF_FIRST_S
                         await self._connected(mq)
                 except aiomqtt.MqttError as exc:
@@ -173,7 +113,7 @@ class MqttBridge:
         first = "classic" if "classic" in self.profiles else next(iter(self.profiles), "")
         self.profile = str(status.get("profile") or first)
         self.intensity = float(status.get("intensity", 1.0))
-        self._seen_state = str(status.get("state", "idle"))
+        self.publisher.seen_state = str(status.get("state", "idle"))
         self.device = await self._device()
 
     async def _device(self) -> DeviceInfo:
@@ -198,6 +138,10 @@ class MqttBridge:
         """One Dispatcher call as the bridge client."""
         return await self.dispatcher.call(self.client, method, params)
 
+    def _payload(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The state JSON for `status`, with what Home Assistant has selected."""
+        return state_payload(status, profile=self.profile, intensity=self.intensity)
+
     async def _connected(self, mq: aiomqtt.Client) -> None:
         """One broker connection: announce, subscribe, then serve until it drops."""
         import paho.mqtt.subscribeoptions as sub
@@ -212,17 +156,14 @@ class MqttBridge:
             self.config.port,
             self.config.node_id,
         )
-        publisher = asyncio.create_task(self._publish_state(mq))
+        publisher = asyncio.create_task(self.publisher.run(mq))
         try:
             async for message in mq.messages:
                 await self._message(mq, message)
         except asyncio.CancelledError:  # the service is stopping: last state, then offline
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
-                    status = await self._call("status.get", {})
-                    payload = state_payload(status, profile=self.profile, intensity=self.intensity)
-                    await mq.publish(self.topics.state, json.dumps(payload), qos=1, retain=True)
-                    await mq.publish(self.topics.availability, "offline", qos=1, retain=True)
+                    await self.publisher.last(mq, await self._call("status.get", {}))
             raise
         finally:
             publisher.cancel()
@@ -236,31 +177,7 @@ class MqttBridge:
         config = discovery_payload(self.topics, self.device)
         await mq.publish(self.topics.availability, "online", qos=1, retain=True)
         await mq.publish(self.topics.config, json.dumps(config), qos=1, retain=True)
-        self.throttle.forget()
-        self.client.changed.set()
-
-    async def _publish_state(self, mq: aiomqtt.Client) -> None:
-        """Publish the state JSON on change (slow fields throttled) and session-end events."""
-        import aiomqtt
-
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.throttle.interval_s):
-                    await self.client.changed.wait()
-            self.client.changed.clear()
-            status = self.client.status
-            try:
-                event = session_end_event(self._seen_state, status)
-                self._seen_state = str(status.get("state", "idle"))
-                if event is not None:
-                    await mq.publish(self.topics.event, json.dumps(event), qos=1)
-                payload = state_payload(status, profile=self.profile, intensity=self.intensity)
-                now = time.monotonic()
-                if self.throttle.due(payload, now):
-                    await mq.publish(self.topics.state, json.dumps(payload), qos=1, retain=True)
-                    self.throttle.published(payload, now)
-            except aiomqtt.MqttError as exc:
-                log.debug("mqtt: state not published: %s", exc)
+        self.publisher.again()
 
     async def _message(self, mq: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """Act on one incoming message (a command, or Home Assistant's status)."""

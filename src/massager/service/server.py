@@ -69,7 +69,8 @@ async def start_mqtt(
     config = settings.mqtt
     if config is None or not config.enabled:
         return None
-    from massager.service.mqtt import forget_device, start_bridge
+    from massager.service.mqtt import start_bridge
+    from massager.service.mqtt_broker import forget_device
 
     if config.forget:
         try:
