@@ -61,7 +61,17 @@ def fields_at(cls: type[BaseModel], loc: Loc) -> list[str]:
         if nested is None:
             break
         current = nested
-    return [f.alias or n for n, f in current.model_fields.items()]
+    return written_names(current)
+
+
+def written_names(cls: type[BaseModel]) -> list[str]:
+    """Every key a file may write for a field of `cls`: its alias, and its own name too
+    where the model takes both (`max_on` and `max_on_ms` in a rig)."""
+    both = bool(cls.model_config.get("populate_by_name"))
+    names: list[str] = []
+    for n, f in cls.model_fields.items():
+        names += [f.alias, n] if both and f.alias and f.alias != n else [f.alias or n]
+    return names
 
 
 def _only_model(annotation: Any) -> type[BaseModel] | None:
@@ -105,6 +115,8 @@ def message(error: dict[str, Any], allowed: Iterable[str] = ()) -> str:
         "string_pattern_mismatch",
         "too_short",
         "too_long",
+        "string_too_short",
+        "string_too_long",
         "int_from_float",
         "finite_number",
         "model_type",

@@ -74,6 +74,16 @@ def parse_duration_ms(text: object) -> int:
     return ms
 
 
+def whole_ms(exact: float) -> bool:
+    """Whether a time of `exact` ms is a whole millisecond (within float error: a nanosecond)."""
+    return abs(exact - round(exact)) < 1e-6
+
+
+def exact_ms_text(exact: float) -> str:
+    """Milliseconds to a nanosecond, without trailing zeros (`1000.5`, `6666.667`)."""
+    return f"{exact:.6f}".rstrip("0").rstrip(".")
+
+
 def exact_duration_ms(text: object) -> float:
     """The milliseconds a duration is written as, before rounding (`1.0005s` is 1000.5).
 

@@ -110,6 +110,7 @@ def validate(
         try:
             checked = api.load_file(ref)  # parsed once, then told apart: rig or profile
             if isinstance(checked, Rig):
+                report_warnings(checked, strict=strict)
                 typer.echo(f"ok: rig {checked.name} ({len(checked.actuators)} actuators)")
                 continue
             if rig_obj is None and not rig_failed:

@@ -73,8 +73,9 @@ def session_cap_ms(text: str | None) -> int:
     return cap
 
 
-def report_warnings(stream: CommandStream, *, strict: bool = False) -> None:
-    """Print the stream's warnings on stderr; with `strict`, refuse them (StrictError, exit 1)."""
+def report_warnings(stream: CommandStream | Rig, *, strict: bool = False) -> None:
+    """Print the warnings of a stream (or of a rig file) on stderr; with `strict`, refuse
+    them (StrictError, exit 1)."""
     import sys
 
     from massager.errors import StrictError

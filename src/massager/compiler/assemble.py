@@ -100,7 +100,7 @@ def _compile(profile: Profile, rig: Rig, settings: Settings | None) -> CommandSt
         steps=builder.steps,
         commands=commands,
         intensity=settings.intensity,
-        warnings=builder.warnings.result(),
+        warnings=(*rig.warnings, *builder.warnings.result()),
     )
     safety.check(stream, rig, builder.describe)
     return stream

@@ -25,8 +25,8 @@ import math
 from typing import Any
 
 from massager.compiler.motion import DIGITS, Note, quantise
-from massager.profile.model import Curve, KeyTime, whole_ms
-from massager.units import format_duration
+from massager.profile.model import Curve, KeyTime
+from massager.units import exact_ms_text, format_duration, whole_ms
 
 WHY_MS = "times are whole milliseconds"
 
@@ -139,9 +139,7 @@ def _written(at: KeyTime, cycle: int) -> str:
     return f"{_ms(exact)} ms"
 
 
-def _ms(exact: float) -> str:
-    """Milliseconds to a nanosecond, without trailing zeros (`1000.5`, `6666.667`)."""
-    return f"{exact:.6f}".rstrip("0").rstrip(".")
+_ms = exact_ms_text
 
 
 def _hz_pair(asked: float, played: float) -> tuple[str, str]:

@@ -34,7 +34,7 @@ from massager.drivers.serial_commands import CommandSender
 from massager.drivers.serial_connect import Connection, rig_channels
 from massager.drivers.serial_link import Port, SerialLink, status_after
 from massager.drivers.serial_messages import Refusal, Status, device_state
-from massager.drivers.serial_ports import find_pico, open_port, port_held
+from massager.drivers.serial_ports import find_pico, open_failure, open_port, port_held
 from massager.drivers.serial_timebase import SessionTimebase
 from massager.drivers.serial_trace import StatusTrace
 from massager.errors import DeviceError, MassagerError
@@ -286,7 +286,7 @@ class SerialDriver(Driver):
         try:
             link.open()
         except Exception as exc:
-            raise DeviceError(f"cannot open serial port {target}: {exc}") from exc
+            raise DeviceError(open_failure(target, exc)) from exc
         self._link = self.last_link = link
         return link
 

@@ -5,6 +5,8 @@ pyserial is imported inside the functions, so importing this module is cheap.
 
 from __future__ import annotations
 
+import errno
+import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -87,7 +89,7 @@ def open_port(target: str, *, exclusive: bool = True) -> Port:
 
 def port_held(exc: BaseException) -> bool:
     """Whether opening a port failed because another process holds it (its exclusive lock)."""
-    return "exclusively lock" in str(exc)
+    return any("exclusively lock" in str(e) for e in (exc, exc.__cause__) if e is not None)
 
 
 def probe(target: str, timeout: float = 0.5) -> Identity | None:
@@ -104,3 +106,40 @@ def probe(target: str, timeout: float = 0.5) -> Identity | None:
         return link.identify(secrets.randbits(32), timeout=timeout)
     finally:
         link.close()
+
+
+def open_failure(target: str, exc: BaseException) -> str:
+    """Why `target` could not be opened, said once (not pyserial's nested wording), with
+    what to do about it."""
+    said = f"cannot open serial port {target}"
+    if port_held(exc):
+        return (
+            f"{said}: another program has it open; close that program "
+            f"(`massager off --device serial:{target}` stops a massager holding it)"
+        )
+    cause = exc.__context__ or exc
+    code = getattr(cause, "errno", None) or next(iter(getattr(cause, "args", ())), None)
+    if isinstance(exc, ValueError):  # pyserial's word for a URL it cannot read
+        return f"{said}: {exc}; the URLs pyserial opens are socket://, rfc2217:// and loop://"
+    if "://" in target:
+        reason = getattr(cause, "strerror", None) or _reason(str(exc))
+        return f"{said}: {reason}; is the device at that address running and reachable?"
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return (
+            f"{said}: there is no such port; is the Pico plugged in? "
+            "`massager ports` lists the serial ports"
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return (
+            f"{said}: permission denied; add your user to the dialout group "
+            "(sudo usermod -aG dialout $USER, then log in again)"
+        )
+    if code == errno.ENOTTY:
+        return f"{said}: it is not a serial port; `massager ports` lists the serial ports"
+    return f"{said}: {_reason(str(exc))}; `massager ports` lists the serial ports"
+
+
+def _reason(text: str) -> str:
+    """pyserial's message without its "could not open port X:" and "[Errno N]" prefixes."""
+    text = re.sub(r"(?i)^(\[Errno -?\d+\] )?could not open port \S+?:? ", "", text)
+    return re.sub(r"^\[Errno -?\d+\] ", "", text)

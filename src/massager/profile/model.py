@@ -43,6 +43,7 @@ from massager.units import (
     parse_duration_ms,
     parse_frequency_hz,
     parse_temperature_c,
+    whole_ms,
 )
 from massager.yamlio import Loc, Located
 
@@ -138,11 +139,6 @@ Feet = Literal["left", "right", "both", "alternate"]
 Shape = Literal["sine", "triangle"]
 
 
-def whole_ms(exact: float) -> bool:
-    """Whether a time of `exact` ms is a whole millisecond (within float error: a nanosecond)."""
-    return abs(exact - round(exact)) < 1e-6
-
-
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a step or block was written: its document and its path inside it."""
@@ -164,7 +160,7 @@ class Origin:
 class _Model(BaseModel):
     # built on first use, not at import: a profile's validator is built once, whole, when
     # the first profile loads (each step class built on its own cost `validate` ~30 ms)
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     _origin: Origin | None = PrivateAttr(None)
 
     @property

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -27,6 +28,7 @@ from firmware_bridge import codec
 from firmware_bridge.names import KIND_CODES
 from massager import zones
 from massager.diagnostics import At
+from massager.errors import CompileWarning
 from massager.units import (
     DURATION_PATTERN,
     MAX_DURATION_MS,
@@ -91,15 +93,29 @@ class _Written:
 
 
 def _needs_unit(data: dict[str, object], key: str) -> dict[str, object]:
-    """Mark a file-written duration so its field validator insists on a unit."""
+    """Mark a file-written duration so its field validator insists on a unit, and refuse
+    it beside its whole-millisecond twin (`max_on` and `max_on_ms`)."""
+    if key in data and f"{key}_ms" in data:
+        raise At((f"{key}_ms",), f"write one of {key} and {key}_ms, not both", key=True)
     return {**data, key: _Written(data[key])} if key in data else data
 
 
-def _ms(value: object) -> object:
+def _ms(value: object, info: ValidationInfo) -> object:
+    """Milliseconds from a duration with a unit, or from `*_ms` written as a whole number."""
     if isinstance(value, _Written):
         return parse_duration_ms(value.value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        raise ValueError(f"{info.field_name} must be a number, not {str(value).lower()}")
+    if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        name = info.field_name or "value"
+        raise ValueError(
+            f"{name} {value:g} is not a whole number of milliseconds "
+            f"(write {name.removesuffix('_ms')}: {value:g}ms to have it rounded)"
+        )
     return parse_duration_ms(value)
 
 
@@ -277,8 +293,8 @@ class Actuator(_Strict):
 
     @field_validator("max_on_ms", mode="before")
     @classmethod
-    def _duration(cls, value: object) -> object:
-        return _ms(value)
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        return _ms(value, info)
 
     @field_validator("max_temp_c", mode="before")
     @classmethod
@@ -359,6 +375,17 @@ class Rig(_Strict):
         description="heat timer across the session, e.g. `20m`",
     )
     watchdog_ms: Whole = Field(250, ge=20, le=5000, description="device watchdog")
+    _warnings: tuple[CompileWarning, ...] = PrivateAttr(())
+
+    @property
+    def warnings(self) -> tuple[CompileWarning, ...]:
+        """What loading changed of what the rig file says (a duration rounded to a whole
+        millisecond), located in the rig file; every compile for the rig carries them."""
+        return self._warnings
+
+    def set_warnings(self, warnings: list[CompileWarning]) -> None:
+        """Record the loader's warnings about this rig (see `warnings`)."""
+        self._warnings = tuple(warnings)
 
     @model_validator(mode="before")
     @classmethod
@@ -367,8 +394,8 @@ class Rig(_Strict):
 
     @field_validator("heat_max_ms", mode="before")
     @classmethod
-    def _heat_duration(cls, value: object) -> object:
-        return _ms(value)
+    def _heat_duration(cls, value: object, info: ValidationInfo) -> object:
+        return _ms(value, info)
 
     @model_validator(mode="after")
     def _consistent(self) -> Rig:
