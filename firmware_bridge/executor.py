@@ -1,7 +1,10 @@
 """The executor: a queue of timed commands run on the device's own clock.
 
-The same code runs on the Pico (MicroPython), in the Pi's GPIO driver thread
-and in the simulator. It talks to hardware only through a HAL object with:
+The same code runs on the Pico (MicroPython), in the Pi's GPIO device process
+and in the simulator. Its parts have a module each: the channels' limits and
+the check of every command (``limits``), the queue (``cmdqueue``), every
+output's motion and the per-tick evaluation (``motion``), the heaters' loop
+(``heater``). It talks to hardware only through a HAL object with:
 
 - ``now_us() -> int``: the device clock, microseconds modulo 2**30 (wrapping);
 - ``set_output(ch, level)``: write a level (-1..1 for rollers, 0..1 otherwise);
@@ -68,31 +71,22 @@ API:
   ``next_due_us()`` (when the next tick has work, for simulators that skip idle ticks).
 """
 
+from firmware_bridge.cmdqueue import CommandQueue
 from firmware_bridge.codes import (
-    ERR_ARG,
     ERR_CHANNEL,
     ERR_FAULT,
     ERR_FULL,
     ERR_LATE,
-    ERR_LIMIT,
     FAULT_HAL,
-    FAULT_OVERTEMP,
-    FAULT_SENSOR,
     FAULT_WATCHDOG,
-    KIND_HEATER,
-    KIND_ROLLER,
-    KIND_VIBRATION,
     OK,
-    OP_HEAT,
-    OP_OFF,
-    OP_RAMP,
-    OP_SET,
-    OP_WAVE,
-    SHAPE_SINE,
-    SHAPE_TRIANGLE,
 )
+from firmware_bridge.heater import HeaterLoop
+from firmware_bridge.limits import EPS as EPS
+from firmware_bridge.limits import PAUSE_RAMP_US as PAUSE_RAMP_US
+from firmware_bridge.limits import ChannelLimits
+from firmware_bridge.motion import Motion
 from firmware_bridge.ticks import ticks_add, ticks_diff
-from firmware_bridge.waveforms import op_value, wave_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,20 +103,16 @@ if TYPE_CHECKING:
 
 
 QUEUE_SIZE = 64
-PAUSE_RAMP_US = 800000  # pause reaches zero within this even where the slew limit is lower
-TEMP_PERIOD_US = 100000
-HEAT_MARGIN_C = 1.0  # no duty this close to the cap, so noise never trips the over-temp latch
-HEAT_KP = 0.25  # duty per degree C below target
-HEAT_KI = 0.004  # duty per degree C second below target
-TEMP_MIN_C = -40.0  # readings outside this range mean a broken sensor
-TEMP_MAX_C = 150.0
-EPS = 1e-4  # tolerance on levels sent rounded by the host
-INF = float("inf")
-MAX_WAVE_HZ = 1000.0  # far above any motion (a 200 Hz tick draws up to 100 Hz): a wrong value
 
 
 class Executor:
-    """Runs timed commands on the device clock inside a safety envelope."""
+    """Runs timed commands on the device clock inside a safety envelope.
+
+    The facade over the parts: the channels' limits (``ChannelLimits``), the
+    command queue (``CommandQueue``), the heaters' loop (``HeaterLoop``) and
+    every output's motion (``Motion``); it owns the clock, the watchdog, the
+    pause and the latched faults.
+    """
 
     def __init__(
         self, hal: "Hal", channels: int, watchdog_ms: int = 250, queue_size: int = QUEUE_SIZE
@@ -130,82 +120,28 @@ class Executor:
         self._hal = hal
         self.channels = channels
         self._wd_us = watchdog_ms * 1000
-        n = channels
-        self._configured = [False] * n
-        self._kind = [KIND_VIBRATION] * n
-        self._hi = [0.0] * n
-        self._lo = [0.0] * n
-        self.min_level = [0.0] * n
-        self._slew = [0.0] * n  # level per microsecond
-        self._fast = [0.0] * n  # pause ramp-down rate, level per microsecond
-        self._max_on = [0] * n
-        self._max_temp = [0.0] * n
-        # open-loop heater duty stops at this temperature; no limit for other kinds
-        self._soft_cap = [INF] * n
-        # the motion each channel follows
-        self._op = [OP_OFF] * n
-        self._a = [0.0] * n
-        self._b = [0.0] * n
-        self._c = [0.0] * n
-        self._d = [0.0] * n
-        self._shape = [0] * n
-        self._start = [0.0] * n
-        self._el = [0] * n  # microseconds since the op began, as of the last tick
-        self._on_us = [0] * n
-        # holding a set level, already reached: only the on-time still counts
-        self._steady = [False] * n
-        self._moving = 0  # active outputs not steady, as of the last tick
-        self._duty = [0.0] * n
-        self._integ = [0.0] * n
-        self._active = []  # type: list[int]
-        self._is_active = [False] * n
-        self._heaters = []  # type: list[int]
-        self.levels = [0.0] * n
-        self.temps = [0.0] * n
-        # the lists the tick's loop reads, in the order it unpacks them (each list is kept
-        # for the executor's life: its items change, never the list)
-        self._hot = (
-            self.levels,
-            self._op,
-            self._el,
-            self._on_us,
-            self._a,
-            self._b,
-            self._c,
-            self._shape,
-            self._hi,
-            self._lo,
-            self._steady,
-            self._max_on,
-            self.temps,
-            self._soft_cap,
-        )
-        # the queue: a ring buffer kept in time order
-        self._size = queue_size
-        self._qt = [0] * queue_size
-        self._qch = [0] * queue_size
-        self._qop = [0] * queue_size
-        self._qa = [0.0] * queue_size
-        self._qb = [0.0] * queue_size
-        self._qc = [0.0] * queue_size
-        self._qd = [0.0] * queue_size
-        self._head = 0
-        self._count = 0
         now = hal.now_us()
+        self._limits = limits = ChannelLimits(channels)
+        self._queue = CommandQueue(queue_size)
+        self._heat = heat = HeaterLoop(hal, limits, now)
+        self._motion = motion = Motion(hal, limits, heat)
+        self._heaters = limits.heaters
+        self.min_level = limits.min_level
+        self.levels = motion.levels
+        self.temps = heat.temps
         self._now = now
         self._fed = now
         self._armed = False
-        self._next_temp = now
-        self._last_temp = now
-        self._scale = 1.0
         self.paused = False
         self._pause_at = now
         self._pause_acc = 0
         self.shift_us = 0
         self.faults = 0
-        self.cut_mask = 0
 
-    # -- configuration -------------------------------------------------
+    @property
+    def cut_mask(self) -> int:
+        """Channels cut by their on-time (a bit per channel) until their next command."""
+        return self._motion.cut_mask
 
     def configure(
         self,
@@ -218,32 +154,9 @@ class Executor:
         max_temp_c: "float | None" = None,
     ) -> int:
         """Set a channel's kind and limits; returns OK, ERR_CHANNEL or ERR_ARG."""
-        if ch < 0 or ch >= self.channels:
-            return ERR_CHANNEL
-        if kind < KIND_ROLLER or kind > KIND_HEATER:
-            return ERR_ARG
-        if not (0.0 <= max_level <= 1.0) or not (0.0 <= min_level <= 1.0):
-            return ERR_ARG
-        if not (max_slew > 0.0) or max_on_ms <= 0:
-            return ERR_ARG
-        if kind == KIND_HEATER and max_temp_c is None:
-            return ERR_ARG
-        self._configured[ch] = True
-        self._kind[ch] = kind
-        self._hi[ch] = max_level
-        self._lo[ch] = -max_level if kind == KIND_ROLLER else 0.0
-        self.min_level[ch] = min_level
-        self._slew[ch] = max_slew / 1000000.0
-        fast = max_level * 1000000.0 / PAUSE_RAMP_US
-        self._fast[ch] = max(max_slew, fast) / 1000000.0
-        self._max_on[ch] = max_on_ms * 1000
-        self._max_temp[ch] = 0.0 if max_temp_c is None else max_temp_c
-        self._soft_cap[ch] = INF if kind != KIND_HEATER else self._max_temp[ch] - HEAT_MARGIN_C
-        if kind == KIND_HEATER and ch not in self._heaters:
-            self._heaters.append(ch)
-        elif kind != KIND_HEATER and ch in self._heaters:
-            self._heaters.remove(ch)
-        return OK
+        return self._limits.configure(
+            ch, kind, max_level, min_level, max_slew, max_on_ms, max_temp_c
+        )
 
     # -- messages from the host ----------------------------------------
 
@@ -256,74 +169,23 @@ class Executor:
         """Queue a command at device time `t_us`; returns OK or an error code."""
         if self.faults:
             return ERR_FAULT
-        if ch < 0 or ch >= self.channels or not self._configured[ch]:
+        limits = self._limits
+        if ch < 0 or ch >= self.channels or not limits.configured[ch]:
             return ERR_CHANNEL
         ref = self._pause_at if self.paused else self._now
         if ticks_diff(t_us, ref) < 0:
             return ERR_LATE
-        err = self._check(ch, op, a, b, c, d)
+        err = limits.check(ch, op, a, b, c, d)
         if err:
             return err
-        size = self._size
-        if self._count >= size:
-            return ERR_FULL
-        qt = self._qt
-        # insert in time order, after any command at the same time
-        i = (self._head + self._count) % size
-        while i != self._head:
-            j = (i - 1) % size
-            if ticks_diff(qt[j], t_us) <= 0:
-                break
-            qt[i] = qt[j]
-            self._qch[i] = self._qch[j]
-            self._qop[i] = self._qop[j]
-            self._qa[i] = self._qa[j]
-            self._qb[i] = self._qb[j]
-            self._qc[i] = self._qc[j]
-            self._qd[i] = self._qd[j]
-            i = j
-        qt[i] = t_us
-        self._qch[i] = ch
-        self._qop[i] = op
-        self._qa[i] = a
-        self._qb[i] = b
-        self._qc[i] = c
-        self._qd[i] = d
-        self._count += 1
-        return OK
-
-    def _check(self, ch: int, op: int, a: float, b: float, c: float, d: float) -> int:
-        # x - x is 0 for a finite x, NaN for an infinity or a NaN (which fails every compare)
-        if not (a - a == 0.0 and b - b == 0.0 and c - c == 0.0 and d - d == 0.0):
-            return ERR_ARG
-        lo = self._lo[ch] - EPS
-        hi = self._hi[ch] + EPS
-        if op == OP_SET:
-            return OK if lo <= a <= hi else ERR_LIMIT
-        if op == OP_RAMP:
-            if b < 0.0:
-                return ERR_ARG
-            return OK if lo <= a <= hi else ERR_LIMIT
-        if op == OP_WAVE:
-            if not (0.0 <= c <= MAX_WAVE_HZ) or (int(d) != SHAPE_SINE and int(d) != SHAPE_TRIANGLE):
-                return ERR_ARG
-            return OK if lo <= a <= hi and lo <= b <= hi else ERR_LIMIT
-        if op == OP_HEAT:
-            if self._kind[ch] != KIND_HEATER:
-                return ERR_LIMIT
-            if not (-EPS <= a <= hi) or b > self._max_temp[ch]:
-                return ERR_LIMIT
-            return OK
-        if op == OP_OFF:
-            return OK
-        return ERR_ARG
+        return OK if self._queue.push(t_us, ch, op, a, b, c, d) else ERR_FULL
 
     def set_scale(self, x: float) -> None:
         """User intensity 0..1, applied from the next tick through the slew limits."""
         if not (x >= 0.0):  # also catches NaN
             x = 0.0
-        self._scale = 1.0 if x > 1.0 else x
-        self._unsteady()
+        self._motion.scale = 1.0 if x > 1.0 else x
+        self._motion.unsteady()
 
     def pause(self) -> None:
         """Freeze the program and ramp every output down within 1 s."""
@@ -331,14 +193,12 @@ class Executor:
             return
         now = self._hal.now_us()
         self.paused = True
-        self._unsteady()
+        self._motion.unsteady()
         self._pause_at = now
         # the part of the next tick's interval before this moment still ran
         ran = ticks_diff(now, self._now)
         self._pause_acc = -ran
-        el = self._el
-        for ch in self._active:
-            el[ch] += ran
+        self._motion.add_elapsed(ran)
 
     def resume(self) -> None:
         """Continue the program where it was paused; outputs ramp back up."""
@@ -347,27 +207,16 @@ class Executor:
         waited = ticks_diff(self._hal.now_us(), self._now)
         span = self._pause_acc + waited
         self.paused = False
-        self._unsteady()
+        self._motion.unsteady()
         # the next tick's interval counts the part before this moment: take it back
-        el = self._el
-        for ch in self._active:
-            el[ch] -= waited
-        qt = self._qt
-        size = self._size
-        for k in range(self._count):
-            i = (self._head + k) % size
-            qt[i] = ticks_add(qt[i], span)
+        self._motion.add_elapsed(-waited)
+        self._queue.shift(span)
         self.shift_us += span
 
     def stop(self) -> None:
         """Drop the queue; every output ramps to zero at its slew limit."""
-        self._count = 0
-        self._unsteady()
-        op = self._op
-        for ch in self._active:
-            op[ch] = OP_OFF
-            self._integ[ch] = 0.0
-            self._duty[ch] = 0.0
+        self._queue.clear()
+        self._motion.stop()
 
     def off(self) -> None:
         """Every output to zero at once; the queue is dropped and the watchdog disarmed."""
@@ -382,46 +231,23 @@ class Executor:
     def clear_faults(self) -> None:
         """Clear latched faults and on-time cuts; outputs stay at zero until commanded."""
         self.faults = 0
-        self.cut_mask = 0
+        self._motion.cut_mask = 0
         self._fed = self._hal.now_us()
 
-    def _unsteady(self) -> None:
-        steady = self._steady
-        for ch in self._active:
-            steady[ch] = False
-        self._moving = len(self._active)
-
     def _zero_all(self) -> None:
-        self._count = 0
-        hal = self._hal
-        failed = False
-        for ch in range(self.channels):
-            self._op[ch] = OP_OFF
-            self._integ[ch] = 0.0
-            self._duty[ch] = 0.0
-            self._on_us[ch] = 0
-            self._steady[ch] = False
-            self._is_active[ch] = False
-            self.levels[ch] = 0.0
-            if self._configured[ch]:
-                try:
-                    hal.set_output(ch, 0.0)
-                except Exception:
-                    failed = True
-        self._active = []
-        self._moving = 0
-        if failed:
+        self._queue.clear()
+        if not self._motion.zero_all():
             self.faults |= FAULT_HAL
 
     # -- state ---------------------------------------------------------
 
     def queued(self) -> int:
         """Number of commands waiting in the queue."""
-        return self._count
+        return self._queue.count
 
     def busy(self) -> bool:
         """True while a command waits or an output is not at rest at zero."""
-        return self._count > 0 or len(self._active) > 0
+        return self._queue.count > 0 or len(self._motion.active) > 0
 
     def armed(self) -> bool:
         """Whether the watchdog is armed: from the first ``feed()`` until ``off()``."""
@@ -429,7 +255,7 @@ class Executor:
 
     def next_command_us(self) -> "int | None":
         """The device time the next queued command is due, or None with an empty queue."""
-        return self._qt[self._head] if self._count else None
+        return self._queue.next_us()
 
     def next_due_us(self) -> "int | None":
         """The device time of the next thing a tick has to do, or None if every tick matters.
@@ -441,20 +267,17 @@ class Executor:
         on-time counts (which the next tick's interval carries), so a
         simulator may skip them.
         """
-        if self._moving:
+        motion = self._motion
+        if motion.moving:
             return None
         now = self._now
-        due = ticks_add(now, 1000000)
-        for ch in self._active:  # all steady: only their on-time runs
-            left = self._max_on[ch] - self._on_us[ch]
-            if left < 1000000:
-                expiry = ticks_add(now, left + 1)
-                if ticks_diff(expiry, due) < 0:
-                    due = expiry
-        if self._count and ticks_diff(self._qt[self._head], due) < 0:
-            due = self._qt[self._head]
-        if self._heaters and not self.faults and ticks_diff(self._next_temp, due) < 0:
-            due = self._next_temp
+        due = motion.on_time_due(now, ticks_add(now, 1000000))
+        queue = self._queue
+        if queue.count and ticks_diff(queue.t[queue.head], due) < 0:
+            due = queue.t[queue.head]
+        heat = self._heat
+        if self._heaters and not self.faults and ticks_diff(heat.next_us, due) < 0:
+            due = heat.next_us
         if self._armed and not self.faults:
             deadline = ticks_add(self._fed, self._wd_us + 1)
             if ticks_diff(deadline, due) < 0:
@@ -465,8 +288,7 @@ class Executor:
 
     def tick(self) -> None:
         """Run the device up to now: start due commands, evaluate and write every output."""
-        hal = self._hal
-        now = hal.now_us()
+        now = self._hal.now_us()
         dt = ticks_diff(now, self._now)
         if dt < 0:
             dt = 0
@@ -478,188 +300,15 @@ class Executor:
         paused = self.paused
         if paused:
             self._pause_acc += dt
-        if self._heaters and ticks_diff(now, self._next_temp) >= 0:
-            self._read_temps(now)
-            if self.faults:
+        motion = self._motion
+        if self._heaters and ticks_diff(now, self._heat.next_us) >= 0:
+            fault = self._heat.read(now, motion.op, motion.a, motion.b, paused)
+            if fault:
+                self.latch(fault)
                 return
         if not paused:
-            qt = self._qt
-            while self._count and ticks_diff(now, qt[self._head]) >= 0:
-                self._start_next(now, dt)
-        self._evaluate(dt, paused)
-
-    def _start_next(self, now: int, dt: int) -> None:
-        i = self._head
-        self._head = (i + 1) % self._size
-        self._count -= 1
-        ch = self._qch[i]
-        t = self._qt[i]
-        prev_now = ticks_add(now, -dt)
-        prev = self._op[ch]
-        if prev == OP_OFF:
-            start = 0.0
-        else:
-            el = self._el[ch] + ticks_diff(t, prev_now)
-            start = op_value(
-                prev, self._a[ch], self._b[ch], self._c[ch], self._d[ch], self._start[ch], el
-            )
-        op = self._qop[i]
-        if op == OP_SET and self._qa[i] == 0.0:
-            op = OP_OFF  # the same output, and the channel can go idle
-        self._op[ch] = op
-        self._a[ch] = self._qa[i]
-        self._b[ch] = self._qb[i]
-        self._c[ch] = self._qc[i]
-        self._d[ch] = self._qd[i]
-        self._shape[ch] = int(self._qd[i])
-        self._start[ch] = start
-        # elapsed as of the previous tick: the evaluation adds this tick's dt
-        self._el[ch] = ticks_diff(prev_now, t)
-        if op != OP_HEAT:
-            self._integ[ch] = 0.0
-            self._duty[ch] = 0.0
-        self.cut_mask &= ~(1 << ch)
-        self._steady[ch] = False
-        self._moving += 1
-        if not self._is_active[ch]:
-            self._is_active[ch] = True
-            self._active.append(ch)
-
-    def _evaluate(self, dt: int, paused: bool) -> None:
-        # the hot loop: every list is a local (one unpack of `_hot`, not a dozen attribute
-        # reads a tick), ops dispatch to the shared motion math
-        levels, ops, el, on_us, a, b, c, shape, hi, lo, steady, max_on, temps, soft_cap = self._hot
-        set_output = self._hal.set_output
-        rates = self._fast if paused else self._slew
-        scale = self._scale
-        idle = False
-        moving = 0
-        for ch in self._active:
-            if steady[ch]:
-                on = on_us[ch] + dt
-                if on <= max_on[ch]:
-                    on_us[ch] = on
-                    continue
-                steady[ch] = False  # the full path below cuts it
-            op = ops[ch]
-            if paused or op == OP_OFF:
-                target = 0.0
-            else:
-                e = el[ch] + dt
-                el[ch] = e
-                if op == OP_WAVE:
-                    target = wave_value(shape[ch], a[ch], b[ch], c[ch], e) * scale
-                elif op == OP_SET:
-                    target = a[ch] * scale
-                elif op == OP_HEAT:
-                    target = self._duty[ch] * scale
-                else:
-                    v = op_value(op, a[ch], b[ch], c[ch], self._d[ch], self._start[ch], e)
-                    target = v * scale
-                    if op == OP_RAMP and e >= b[ch]:
-                        # a finished ramp holds its target: the same as a set (or an off), cheaper
-                        ops[ch] = OP_SET if a[ch] != 0.0 else OP_OFF
-                if target > hi[ch]:
-                    target = hi[ch]
-                elif target < lo[ch]:
-                    target = lo[ch]
-                if temps[ch] >= soft_cap[ch] and op != OP_HEAT:
-                    target = 0.0
-            if target != 0.0:
-                on = on_us[ch] + dt
-                if on > max_on[ch]:
-                    # continuous on-time exceeded: this output goes off at once
-                    ops[ch] = OP_OFF
-                    on_us[ch] = 0
-                    self.cut_mask |= 1 << ch
-                    levels[ch] = 0.0
-                    try:
-                        set_output(ch, 0.0)
-                    except Exception:
-                        self.latch(FAULT_HAL)
-                        return
-                    idle = True
-                    continue
-                on_us[ch] = on
-            else:
-                on_us[ch] = 0
-            cur = levels[ch]
-            if target != cur:
-                step = rates[ch] * dt
-                if target > cur:
-                    new = cur + step
-                    if new > target:
-                        new = target
-                else:
-                    new = cur - step
-                    if new < target:
-                        new = target
-                levels[ch] = new
-                try:
-                    set_output(ch, new)
-                except Exception:
-                    self.latch(FAULT_HAL)
-                    return
-                cur = new
-            elif target == 0.0 and op == OP_OFF:
-                idle = True
-            # steady[ch] is False here (a steady channel either continued above or was unset)
-            if op == OP_SET and cur == target and target != 0.0 and not paused:
-                if self._kind[ch] == KIND_HEATER:  # a heater keeps its temperature check
-                    moving += 1
-                else:
-                    steady[ch] = True
-            else:
-                moving += 1
-        self._moving = moving
-        if idle:
-            keep = []
-            for ch in self._active:
-                if ops[ch] == OP_OFF and levels[ch] == 0.0:
-                    self._is_active[ch] = False
-                else:
-                    keep.append(ch)
-            self._active = keep
-
-    def _read_temps(self, now: int) -> None:
-        period = ticks_diff(now, self._last_temp)
-        self._last_temp = now
-        self._next_temp = ticks_add(now, TEMP_PERIOD_US)
-        secs = period / 1000000.0
-        for ch in self._heaters:
-            try:
-                temp = self._hal.read_temp(ch)
-            except Exception:
-                self.latch(FAULT_SENSOR)
-                return
-            if not (TEMP_MIN_C <= temp <= TEMP_MAX_C):  # also catches NaN
-                self.latch(FAULT_SENSOR)
-                return
-            self.temps[ch] = temp
-            if temp > self._max_temp[ch]:
-                self.latch(FAULT_OVERTEMP)
-                return
-            if self._op[ch] != OP_HEAT or self.paused:
-                continue
-            ceiling = self._a[ch]
-            if temp >= self._max_temp[ch] - HEAT_MARGIN_C:
-                self._duty[ch] = 0.0
-                continue
-            err = self._b[ch] - temp
-            p = HEAT_KP * err
-            integ = self._integ[ch]
-            u = p + integ
-            # integrate only while the output is not saturated in the error's direction
-            if (u < ceiling or err < 0.0) and (u > 0.0 or err > 0.0):
-                integ += HEAT_KI * err * secs
-                if integ < 0.0:
-                    integ = 0.0
-                elif integ > ceiling:
-                    integ = ceiling
-                self._integ[ch] = integ
-            u = p + integ
-            if u < 0.0:
-                u = 0.0
-            elif u > ceiling:
-                u = ceiling
-            self._duty[ch] = u
+            queue = self._queue
+            if queue.count and ticks_diff(now, queue.t[queue.head]) >= 0:
+                motion.start_due(queue, now, dt)
+        if motion.evaluate(dt, paused):
+            self.latch(FAULT_HAL)

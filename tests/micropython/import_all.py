@@ -9,7 +9,20 @@ import sys
 
 import machine
 
-for name in ("codes", "ticks", "waveforms", "executor", "codec", "channels", "device", "hal_rp2"):
+for name in (
+    "codes",
+    "ticks",
+    "waveforms",
+    "limits",
+    "cmdqueue",
+    "heater",
+    "motion",
+    "executor",
+    "codec",
+    "channels",
+    "device",
+    "hal_rp2",
+):
     __import__("firmware_bridge." + name)
     print("imported", name)
 import main  # noqa: E402, F401  (runs: the stand-in's inputs read pressed, so it returns)
