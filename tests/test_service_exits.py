@@ -9,6 +9,7 @@ device's watchdog) and a device error (the link cut).
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +145,22 @@ def test_sim_sigterm_ramps_down_and_exits(tmp_path: Path) -> None:
         ws.close()
     finally:
         again.close()
+
+
+def test_sim_sigterm_with_a_unix_client_connected_says_only_that_it_stops(
+    tmp_path: Path,
+) -> None:
+    """`massager remote button` stays connected: stopping the service is no traceback."""
+    svc = Service(tmp_path, speed=5.0)
+    try:
+        with socket.socket(socket.AF_UNIX) as held:
+            held.connect(str(svc.socket))
+            held.sendall(b'{"jsonrpc": "2.0", "id": 1, "method": "status.subscribe"}\n')
+            assert b'"result"' in held.recv(65536)
+            assert svc.terminate(signal.SIGTERM) == 0
+        assert svc.stderr() == "SIGTERM: stopping\n"
+    finally:
+        svc.close()
 
 
 # -- the virtual Pico -------------------------------------------------------------------------

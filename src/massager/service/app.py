@@ -218,6 +218,11 @@ async def serve_unix(dispatcher: Dispatcher, path: Path) -> asyncio.AbstractServ
                     await writer.drain()
         except (ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            # the service is stopping with this client connected (`massager remote button`
+            # always is): end quietly, as Python 3.11's streams log a cancelled handler
+            # as an "Exception in callback" traceback
+            pass
         finally:
             pusher.cancel()
             dispatcher.disconnect(client)
