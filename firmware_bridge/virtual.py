@@ -20,8 +20,10 @@ import sys
 import threading
 import time
 import tty
+from collections import deque
 from collections.abc import Callable
 
+from firmware_bridge import codec
 from firmware_bridge.channels import channel_takes
 from firmware_bridge.codes import CAP_TEMP, CAP_VIRTUAL, KIND_HEATER
 from firmware_bridge.device import Device
@@ -35,6 +37,7 @@ HEATER_RISE_C = 30.0  # above ambient at full duty, once settled
 HEATER_TAU_S = 30.0
 MOTOR_AMPS = 0.8  # current at full level
 OUT_LIMIT = 1 << 16  # bytes kept for a host that does not read; older ones are dropped
+TICKS_KEPT = 20_000  # a recording device's latest tick times: 20 s at 1 kHz
 
 
 class FdLink:
@@ -117,6 +120,7 @@ class VirtualHal:
         self._now = now_s
         self._t0 = round(now_s() * 1e6)
         self._start = clock_start_us
+        self.pinned_us = None  # type: int | None
         self.levels = [0.0] * channels
         self.kinds = [-1] * channels
         self.writes = 0
@@ -134,7 +138,10 @@ class VirtualHal:
             self._trace.write("monotonic_s,device_us,channel,level\n")
 
     def now_us(self) -> int:
-        """The device clock: microseconds since start plus the start value, modulo 2**30."""
+        """The device clock: microseconds since start plus the start value, modulo 2**30
+        (while `pinned_us` is set, that reading: one step of the device's loop, one time)."""
+        if self.pinned_us is not None:
+            return self.pinned_us
         return (round(self._now() * 1e6) - self._t0 + self._start) & TICKS_MAX
 
     def configure(self, ch: int, kind: int) -> bool:
@@ -196,11 +203,39 @@ class VirtualHal:
             self._trace = None
 
 
+class VirtualFirmware(Device):
+    """The firmware's Device, noting when its host last fed the watchdog (`heard_us`).
+
+    A test reads the device's own record (its clock, not the host's) of when it
+    last heard the host and when its watchdog turned the outputs off.
+    """
+
+    heard_us = None  # type: int | None
+    """The device clock (us) read just before the host's latest frame fed the watchdog."""
+    scheduled = None  # type: list[tuple[int, int, int, float, float, float, float]] | None
+    """Set to a list: every command a SCHEDULE frame brought, as the device decoded it
+    (due time in device us, channel, op, arguments)."""
+
+    def _alive(self) -> None:
+        if self.configured:
+            self.heard_us = self.hal.now_us()
+        super()._alive()
+
+    def _schedule(self, p: bytes) -> bool:
+        replied = super()._schedule(p)
+        if self.scheduled is not None:
+            try:
+                self.scheduled.extend(codec.decode_schedule(p)[1])
+            except Exception:
+                pass  # refused as malformed: nothing was scheduled
+        return replied
+
+
 def virtual_firmware(
     hal: VirtualHal, write: "Callable[[bytes], object]", queue_size: int = QUEUE_SIZE
-) -> Device:
+) -> VirtualFirmware:
     """The firmware (Device and Executor) on simulated outputs, writing its frames to `write`."""
-    return Device(
+    return VirtualFirmware(
         hal,
         hal.channels,
         write,
@@ -229,6 +264,8 @@ class LoopDevice:
         self.hal = VirtualHal(channels, clock_start_us, record=record, now_s=now_s)
         self._out = bytearray()
         self.device = virtual_firmware(self.hal, self._out.extend)
+        if record:
+            self.device.scheduled = []
 
     def step(self) -> None:
         """One tick of the firmware."""
@@ -272,7 +309,11 @@ class VirtualDevice:
     ) -> None:
         self.hal = VirtualHal(channels, clock_start_us, trace, record)
         self.device = virtual_firmware(self.hal, self._write, queue_size)
+        if record:
+            self.device.scheduled = []
         self.tick_s = tick_s
+        self.ticks = deque(maxlen=TICKS_KEPT) if record else None  # type: deque[int] | None
+        """With `record`: the device time of each of its latest ticks."""
         # the slave stays open here so the terminal survives the host closing it
         self._master, self._slave, self.port = open_pty()
         self.link = FdLink(self._master)
@@ -289,18 +330,28 @@ class VirtualDevice:
         return self.link.dropped
 
     def step(self, timeout: float = 0.0) -> None:
-        """Wait up to `timeout` s for bytes, hand them to the firmware, tick, send replies."""
+        """Wait up to `timeout` s for bytes, hand them to the firmware, tick, send replies.
+
+        The device clock reads one time for the whole step (what arrived, the tick,
+        the writes), so the device's record says exactly which tick did what.
+        """
         try:
             readable, _, _ = select.select([self._master], [], [], timeout)
         except (OSError, ValueError):
             readable = []
-        if readable:
-            data = self.link.read()
-            if data is None:  # nobody has the terminal open
-                time.sleep(timeout)
-            elif data:
+        data = self.link.read() if readable else b""
+        if data is None:  # nobody has the terminal open
+            time.sleep(timeout)
+        hal = self.hal
+        hal.pinned_us = now = hal.now_us()
+        try:
+            if data:
                 self.device.feed(data)
-        self.device.tick()
+            self.device.tick()
+            if self.ticks is not None:
+                self.ticks.append(now)
+        finally:
+            hal.pinned_us = None
         self.link.flush()
 
     def run(self) -> None:

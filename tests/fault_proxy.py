@@ -5,7 +5,8 @@ back. With `faults` on, each byte inside a frame is corrupted, dropped,
 doubled or delayed with probability `rate` each, and each intact frame is
 sent twice with probability `rate` (a duplicate, as a retransmission makes).
 `cut(seconds)` stops the link both ways, starting and ending at frame
-boundaries.
+boundaries. `SteppedProxy` does the same in the host's own thread, between
+it and a virtual Pico on a stepped clock.
 
 It counts, per direction, `injected`: the segments between two sync bytes
 that reached the receiver different from what the sender sent. The receiver's
@@ -17,6 +18,7 @@ segment and the count is exact.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import select
@@ -24,8 +26,10 @@ import threading
 import time
 import tty
 from collections import Counter, deque
+from collections.abc import Callable
 
 from firmware_bridge.codec import SYNC
+from firmware_bridge.virtual import LoopDevice
 
 _SYNC = bytes([SYNC])
 
@@ -95,6 +99,13 @@ class Direction:
             else:
                 self.out_seg.append(b)
                 self._emit(bytes([b]), now)
+
+    def due(self, now: float) -> bytes:
+        """Take what is due to the receiver by `now`."""
+        chunk = bytearray()
+        while self.out and self.out[0][0] <= now:
+            chunk += self.out.popleft()[1]
+        return bytes(chunk)
 
     def flush(self, fd: int, now: float) -> None:
         """Write what is due to the receiver."""
@@ -171,3 +182,77 @@ class FaultProxy:
         for fd in (self._master, self._slave, self._dev):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class SteppedProxy:
+    """The same faults and cuts between a host and a `LoopDevice` in one thread, on a
+    stepped clock (`now`, seconds): the host's port, pyserial-shaped.
+
+    `pump()` (attached to the `SteppedTime` after the device's step) passes on what
+    each side sent that is due; with one seed, a run is the same run every time.
+    """
+
+    def __init__(
+        self,
+        device: LoopDevice,
+        now: Callable[[], float],
+        *,
+        rate: float = 0.01,
+        seed: int = 1,
+        max_delay_s: float = 0.01,
+    ) -> None:
+        self.device = device
+        self._now = now
+        rng = random.Random(seed)
+        self.up = Direction(rng, rate, max_delay_s)
+        """Host to device."""
+        self.down = Direction(rng, rate, max_delay_s)
+        """Device to host."""
+        self.faults = False
+        self._cut_until = -math.inf
+        self._in = bytearray()
+
+    def cut(self, seconds: float) -> None:
+        """Stop the link both ways for `seconds` (math.inf: for good)."""
+        self._cut_until = self._now() + seconds
+
+    def _cut(self, now: float) -> bool:
+        return now < self._cut_until
+
+    def pump(self) -> None:
+        """Pass on what is due each way."""
+        now = self._now()
+        replies = self.device.read(self.device.in_waiting)
+        if replies:
+            self.down.take(replies, now, self.faults, self._cut(now))
+        self._in += self.down.due(now)
+        data = self.up.due(now)
+        if data:
+            self.device.write(data)
+
+    @property
+    def in_waiting(self) -> int:
+        """Bytes that have come through for the host."""
+        return len(self._in)
+
+    def read(self, size: int = 1) -> bytes:
+        """Up to `size` bytes for the host."""
+        data = bytes(self._in[:size])
+        del self._in[:size]
+        return data
+
+    def write(self, data: bytes) -> int:
+        """Bytes from the host: what is not delayed (or lost) reaches the device at once."""
+        now = self._now()
+        self.up.take(data, now, self.faults, self._cut(now))
+        due = self.up.due(now)
+        if due:
+            self.device.write(due)
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        """Drop what came through for the host and nobody read."""
+        self._in.clear()
+
+    def close(self) -> None:
+        """Nothing to close (the device stays)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from fault_proxy import SteppedProxy
+
 from firmware_bridge.ticks import ticks_diff
 from firmware_bridge.virtual import LoopDevice, VirtualDevice
 from massager.clock import SteppedTime, VirtualClock
@@ -69,16 +71,29 @@ STEP_US = 1000
 command's due time, so no later than this."""
 
 
-def stepped_driver(clock_start_us: int = 0) -> tuple[SerialDriver, LoopDevice]:
-    """A serial driver and a virtual Pico in this thread, both on one virtual clock.
+def stepped_link(
+    clock_start_us: int = 0, seed: int = 1, **options: object
+) -> tuple[SerialDriver, LoopDevice, SteppedProxy]:
+    """A serial driver and a virtual Pico in this thread, both on one virtual clock, through a
+    fault proxy (its faults off until a test turns them on; `seed` draws them).
 
     Time moves only while the host waits (the session's sleeps, the link's waits),
-    a millisecond step at a time: the device ticks, then the link reads its answers.
+    a millisecond step at a time: the device ticks, the proxy passes on what is due,
+    then the link reads its answers. `options` are the driver's (`watchdog_ms`, ...).
     """
     time = SteppedTime(VirtualClock(1_000_000.0), step_s=STEP_US / 1e6)
     device = LoopDevice(time.now, channels=16, clock_start_us=clock_start_us)
+    proxy = SteppedProxy(device, time.now, seed=seed)
     time.attach(device.step)
-    return SerialDriver(RIG, DriverOptions(), time=time, opener=lambda: device), device
+    time.attach(proxy.pump)
+    driver = SerialDriver(RIG, DriverOptions(**options), time=time, opener=lambda: proxy)  # type: ignore[arg-type]
+    return driver, device, proxy
+
+
+def stepped_driver(clock_start_us: int = 0, **options: object) -> tuple[SerialDriver, LoopDevice]:
+    """`stepped_link` without the cut: a driver and a virtual Pico on one virtual clock."""
+    driver, device, _ = stepped_link(clock_start_us, **options)
+    return driver, device
 
 
 def unwrapped(history: list[tuple[float, int, int, float]]) -> list[tuple[float, int, int, float]]:
