@@ -15,12 +15,12 @@ holds every actuator off from power-up (external pull-downs on the driver
 inputs cover the moments before MicroPython starts).
 """
 
-import math
 import time
 
 from machine import ADC, PWM, Pin
 
 from firmware_bridge.channels import CHANNELS, DIRECTION_PINS, SENSOR_PINS, channel_takes
+from firmware_bridge.thermistor import ntc_c
 
 PWM_HZ = 20000  # above hearing for motor drivers; every channel shares it per slice anyway
 ESTOP_PIN = 22
@@ -84,9 +84,7 @@ class Rp2Hal:
         raw = adc.read_u16()
         if raw < ADC_MIN or raw > ADC_MAX:
             return float("nan")
-        r = SERIES_R * raw / (65535 - raw)
-        inv = 1.0 / 298.15 + math.log(r / THERMISTOR_R0) / THERMISTOR_B
-        return 1.0 / inv - 273.15
+        return ntc_c(SERIES_R * raw / (65535 - raw), THERMISTOR_R0, THERMISTOR_B)
 
     def estop(self) -> bool:
         """True while the emergency stop is pressed (or its normally-closed loop is broken)."""

@@ -97,6 +97,20 @@ def open_pty(link: "str | None" = None) -> "tuple[int, int, str]":
     return master, slave, name
 
 
+def close_pty(fds: "tuple[int, ...]", link: "str | None" = None) -> None:
+    """Remove `link` if it is a symlink (to the terminal), then close the terminal's `fds`."""
+    if link and os.path.islink(link):
+        try:
+            os.remove(link)
+        except OSError:
+            pass
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def symlink(target: str, link: str) -> None:
     """Make `link` a symlink to `target`, replacing an older symlink there."""
     if os.path.islink(link):
@@ -383,11 +397,7 @@ class VirtualDevice:
         self.stop()
         self.device.all_off()
         self.hal.close()
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_pty((self._master, self._slave))
 
     def __enter__(self) -> "VirtualDevice":
         return self.start()
@@ -434,7 +444,7 @@ def main(argv: "list[str] | None" = None) -> int:
         symlink(dev.port, args.link)
 
     def finish(signum: int, frame: object) -> None:
-        dev._stop.set()
+        dev.stop()
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
@@ -443,8 +453,7 @@ def main(argv: "list[str] | None" = None) -> int:
         dev.run()
     finally:
         dev.close()
-        if args.link and os.path.islink(args.link):
-            os.remove(args.link)
+        close_pty((), args.link)
     return 0
 
 

@@ -21,6 +21,7 @@ for name in (
     "codec",
     "channels",
     "device",
+    "thermistor",
     "hal_rp2",
 ):
     __import__("firmware_bridge." + name)

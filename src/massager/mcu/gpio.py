@@ -20,7 +20,6 @@ trips the executor's watchdog (the rig's ``watchdog_ms``): every output off.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -38,7 +37,7 @@ from typing import Any
 from firmware_bridge.codes import CAP_TEMP
 from firmware_bridge.device import Device
 from firmware_bridge.ticks import ticks_diff
-from firmware_bridge.virtual import FdLink, open_pty
+from firmware_bridge.virtual import FdLink, close_pty, open_pty
 from massager.errors import MassagerError
 from massager.mcu.hal import GpioHal, say
 from massager.mcu.sensors import W1_DEVICES
@@ -208,15 +207,7 @@ def serve_in_thread(
 def _open_link(link: str) -> tuple[int, Callable[[], None]]:
     """A raw pseudo-terminal with `link` as a symlink to it: (master fd, clean-up)."""
     master, slave, _ = open_pty(link)
-
-    def cleanup() -> None:
-        with contextlib.suppress(OSError):
-            os.remove(link)
-        for fd in (master, slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    return master, cleanup
+    return master, lambda: close_pty((master, slave), link)
 
 
 def run(

@@ -132,21 +132,18 @@ def build_output(actuator: Actuator, pin_factory: Any = None) -> Output:
     if actuator.kind == "roller":
         if binding.forward is not None and binding.backward is not None:
             motor = Motor(binding.forward, binding.backward, pwm=True, pin_factory=pin_factory)
-            try:
-                motor.forward_device.frequency = hz
-                motor.backward_device.frequency = hz
-            except Exception:
-                motor.close()
-                raise
+            pwms = [motor.forward_device, motor.backward_device]
         else:
             motor = PhaseEnableMotor(
                 binding.phase, binding.enable, pwm=True, pin_factory=pin_factory
             )
-            try:
-                motor.enable_device.frequency = hz
-            except Exception:
-                motor.close()
-                raise
+            pwms = [motor.enable_device]
+        try:
+            for pwm_device in pwms:
+                pwm_device.frequency = hz
+        except Exception:
+            motor.close()
+            raise
         return MotorOutput(actuator, motor)
     pwm = PWMOutputDevice(binding.pin, frequency=hz, initial_value=0, pin_factory=pin_factory)
     valve = None

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from firmware_bridge.thermistor import ntc_c
 from massager.rig.model import TempSensor
 
 W1_DEVICES = Path("/sys/bus/w1/devices")
 """Where the kernel's w1-therm driver lists 1-wire devices."""
 
-_KELVIN = 273.15
 _DS18B20_POWER_ON = 85000  # millidegrees the chip reports before its first conversion
 
 
@@ -136,9 +136,7 @@ def thermistor_c(
     if not 0.002 < ratio < 0.998:
         state = "shorted" if ratio <= 0.002 else "open (disconnected?)"
         raise SensorError(f"{label}: thermistor reads {ratio:.3f} of 3.3 V, looks {state}")
-    resistance = series_ohm * ratio / (1.0 - ratio)
-    inverse_t = 1.0 / (25.0 + _KELVIN) + math.log(resistance / r25_ohm) / beta
-    return 1.0 / inverse_t - _KELVIN
+    return ntc_c(series_ohm * ratio / (1.0 - ratio), r25_ohm, beta)
 
 
 def open_reader(
