@@ -22,7 +22,7 @@ from massager import api, bundled, yamlio
 from massager.cli import run
 from massager.compiler import assemble, bounds
 from massager.errors import InputError
-from massager.profile import loader
+from massager.profile import includes, loader
 from massager.rig.model import MIN_SLEW
 from massager.stream import StepInfo
 from massager.ui.thin import MAX_DRAWN_STEPS, drawn_steps
@@ -82,7 +82,7 @@ def test_a_file_included_with_other_set_values_is_built_again_but_parsed_once(
 
 
 def test_include_builds_are_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader, "MAX_INCLUDE_BUILDS", 3)
+    monkeypatch.setattr(includes, "MAX_INCLUDE_BUILDS", 3)
     (tmp_path / "part.yaml").write_text(
         "params: {long: 1s}\nsteps:\n  - {technique: rest, duration: $long}\n"
     )

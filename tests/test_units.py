@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from massager.units import (
     format_duration,
+    parse_duration,
     parse_duration_ms,
     parse_frequency_hz,
     parse_temperature_c,
@@ -29,6 +30,22 @@ from massager.units import (
 )
 def test_durations_read(text: str, ms: int) -> None:
     assert parse_duration_ms(text) == ms
+
+
+@pytest.mark.parametrize(
+    ("text", "whole", "exact"),
+    [
+        ("90s", 90_000, 90_000.0),
+        ("1.0005s", 1000, 1000.5),
+        ("1.0006s", 1001, 1000.6),
+        ("1.25ms", 1, 1.25),
+    ],
+)
+def test_a_duration_reads_as_whole_and_exact_milliseconds(
+    text: str, whole: int, exact: float
+) -> None:
+    assert parse_duration(text) == (whole, pytest.approx(exact))
+    assert parse_duration_ms(text) == whole
 
 
 @pytest.mark.parametrize(

@@ -68,10 +68,20 @@ def parse_duration_ms(text: object) -> int:
     (the profile loader records it, and the compiler warns). Raises ValueError
     with a message fit to show a profile author.
     """
-    ms = round(exact_duration_ms(text))
+    return parse_duration(text)[0]
+
+
+def parse_duration(text: object) -> tuple[int, float]:
+    """Parse a duration as parse_duration_ms does: (whole milliseconds, exact milliseconds).
+
+    The exact value is what was written (`1.0005s`: 1000.5); the whole one its nearest
+    millisecond, which must be above zero.
+    """
+    exact = exact_duration_ms(text)
+    ms = round(exact)
     if ms <= 0:
         raise ValueError(f"duration {_shown(text)} must be longer than zero")
-    return ms
+    return ms, exact
 
 
 def whole_ms(exact: float) -> bool:

@@ -15,15 +15,15 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from massager import bundled, diagnostics, yamlio
+from massager import diagnostics, yamlio
 from massager.diagnostics import did_you_mean
 from massager.errors import InputError, Problem, UsageError
+from massager.profile.includes import Includes, Loads, Passed
 from massager.profile.model import (
     PARAM_NAME,
     RESERVED_TECHNIQUES,
     TECHNIQUES,
     Group,
-    Include,
     Item,
     Origin,
     Parallel,
@@ -33,9 +33,6 @@ from massager.profile.model import (
 )
 from massager.yamlio import Loc, Located
 
-MAX_INCLUDE_DEPTH = 16
-MAX_INCLUDE_BUILDS = 256
-"""Most different profiles (file and set: values) the includes of one load may build."""
 _REF = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
 _TOP_KEYS = ("name", "description", "params", "steps")
 _BLOCK_KEYS = ("parallel", "repeat", "steps", "include")
@@ -111,48 +108,6 @@ def parse_set_options(options: list[str] | None) -> dict[str, str]:
     return out
 
 
-def resolve_ref(ref: str, base_dir: Path | None) -> Path | None:
-    """The file an include or a command-line reference names, or None if not found.
-
-    A reference is looked up under `base_dir` (without leaving it) and then
-    among the bundled profiles. Raises ValueError if it tries to leave.
-    """
-    if base_dir is not None:
-        rel = Path(ref)
-        if rel.is_absolute() or ".." in rel.parts or rel.drive:
-            raise ValueError("escapes")
-        root = base_dir.resolve()
-        names = [ref] if rel.suffix in bundled.SUFFIXES else [f"{ref}.yaml", f"{ref}.yml", ref]
-        for name in names:
-            candidate = base_dir / name
-            if candidate.is_file():
-                if not candidate.resolve().is_relative_to(root):
-                    raise ValueError("escapes")
-                return candidate
-    if "/" in ref or "\\" in ref:
-        return None
-    return bundled.find("profiles", ref)
-
-
-class Loads:
-    """What one load has read and built, so that every file is parsed once and every
-    include (a file with the same `set:` values) is built once, however often it is
-    included: a fan-out of includes costs what its files cost, not their product.
-    """
-
-    def __init__(self) -> None:
-        self.documents: dict[Path, Located] = {}
-        self.built: dict[tuple[Path, str], Profile | list[Problem]] = {}
-
-    def document(self, path: Path, display: str) -> Located:
-        """The parsed file at `path` (shown as `display` the first time it was read)."""
-        resolved = path.resolve()
-        doc = self.documents.get(resolved)
-        if doc is None:
-            doc = self.documents[resolved] = yamlio.load(path, display=display)
-        return doc
-
-
 class _Builder:
     """One pass over a profile document, collecting problems as it goes."""
 
@@ -169,6 +124,7 @@ class _Builder:
         # params an including profile passed in `set:`: where it wrote each value, and
         # the `--set NAME=VALUE` option it came from, if it came from one
         self.passed: dict[str, Passed] = {}
+        self.includes = Includes(self)
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, key=key))
@@ -276,7 +232,7 @@ class _Builder:
         if "repeat" in raw:
             return self.block(Repeat, raw, loc, "steps")
         if "include" in raw:
-            return self.include(raw, loc)
+            return self.includes.include(raw, loc)
         if "steps" in raw:
             return self.block(Group, raw, loc, "steps")
         keys = [k for k in raw if isinstance(k, str)]
@@ -378,119 +334,12 @@ class _Builder:
             self.add((*loc, child_key), f"{child_key} must be a list of steps")
         return None
 
-    def include(self, raw: dict[str, Any], loc: Loc) -> Include | None:
-        model = self.validate(Include, raw, loc)
-        if not isinstance(model, Include):
-            return None
-        base_dir = self.doc.file.parent if self.doc.file else None
-        where = (*loc, "include")
-        try:
-            path = resolve_ref(model.include, base_dir)
-        except ValueError:
-            self.add(
-                where,
-                f"include {model.include!r} escapes the allowed folders "
-                "(the profile's own folder and the bundled profiles)",
-            )
-            return None
-        if path is None:
-            looked = "next to this profile nor " if base_dir else ""
-            choices = bundled.names("profiles")
-            if base_dir is not None and base_dir.is_dir():
-                choices += [f.stem for f in base_dir.iterdir() if f.suffix in bundled.SUFFIXES]
-            hint = did_you_mean(model.include, choices)
-            self.add(
-                where,
-                f"include {model.include!r} not found {looked}among the bundled profiles{hint}",
-            )
-            return None
-        resolved = path.resolve()
-        if resolved in self.stack:
-            chain = [p.name for p in self.stack[self.stack.index(resolved) :]] + [resolved.name]
-            self.add(where, f"include cycle: {' -> '.join(chain)}")
-            return None
-        if len(self.stack) >= MAX_INCLUDE_DEPTH:
-            self.add(where, f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
-            return None
-        passed = self.passed_on(model.set, loc)
-        where_passed = sorted((k, d.path, at, opt) for k, (d, at, opt) in passed.items())
-        key = (resolved, repr(sorted(model.set.items())) + repr(where_passed))
-        done = self.loads.built.get(key)
-        if done is None:
-            if len(self.loads.built) >= MAX_INCLUDE_BUILDS:
-                self.add(
-                    where,
-                    f"includes build more than {MAX_INCLUDE_BUILDS} different profiles "
-                    "(a file included with other set: values counts again); refusing to go on",
-                )
-                return None
-            done = self.build_include(path, base_dir, (*loc, "set"), model.set, passed)
-            if done is None:
-                return None
-            self.loads.built[key] = done
-        if isinstance(done, list):
-            self.problems.extend(done)
-            return None
-        model._profile = done
-        return model
-
-    def passed_on(self, values: dict[str, Any], loc: Loc) -> dict[str, Passed]:
-        """Where each value an include's `set:` passes was written (for its problems)."""
-        passed: dict[str, Passed] = {}
-        for name in values:
-            at = self.doc.align((*loc, "set", name))
-            ref = self.substituted.get(at)
-            option = None
-            if ref is not None and ref in self.cli_values:
-                option = f"--set {ref}={self.cli_values[ref]}"
-            elif ref is not None and ref in self.passed:
-                # passed down again: keep pointing at where the user wrote it
-                passed[name] = self.passed[ref]
-                continue
-            passed[name] = (self.doc, at, option)
-        return passed
-
-    def build_include(
-        self,
-        path: Path,
-        base_dir: Path | None,
-        set_loc: Loc,
-        values: dict[str, Any],
-        passed: dict[str, Passed],
-    ) -> Profile | list[Problem] | None:
-        """The profile an include builds, or its problems; None if its `set:` was refused
-        (those problems are located here, so they are not cached with the file's)."""
-        refused: list[Problem] = []
-
-        def bad_set(name: str, value: Any, error: str) -> None:
-            refused.append(self.doc.problem((*set_loc, name), error, key=True))
-            raise InputError(refused)
-
-        try:
-            doc = self.loads.document(path, _display(path, base_dir))
-            sub = _Builder(doc, (*self.stack, path.resolve()), self.loads)
-            sub.passed = passed
-            return sub.build(values, bad_set)
-        except InputError as exc:
-            if refused:
-                self.problems.extend(refused)
-                return None
-            return exc.problems
-
 
 _OnBad = Callable[[str, Any, str], None]
-Passed = tuple[Located, Loc, str | None]
-"""Where a passed-in param's value was written: document, location, the --set behind it."""
 
 
 def _raise_usage(name: str, value: Any, error: str) -> None:
     raise UsageError(f"--set {name}={value}: {error}")
-
-
-def _display(path: Path, base_dir: Path | None) -> str:
-    if base_dir is not None and path.resolve().is_relative_to(base_dir.resolve()):
-        return str(path)
-    return str(path)  # a bundled profile: its real path, so the user can open it
 
 
 def _override_error(

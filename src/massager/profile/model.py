@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
@@ -26,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -38,9 +40,8 @@ from massager.units import (
     DURATION_PATTERN,
     FREQUENCY_PATTERN,
     TEMPERATURE_PATTERN,
-    exact_duration_ms,
     format_duration,
-    parse_duration_ms,
+    parse_duration,
     parse_frequency_hz,
     parse_temperature_c,
     whole_ms,
@@ -93,9 +94,23 @@ ZoneName = Annotated[str, AfterValidator(_zone_name)]
 """One zone a step works on (each checked on its own, so every bad one is reported)."""
 
 
+_ROUNDED: ContextVar[dict[str, tuple[str, float]] | None] = ContextVar("rounded", default=None)
+"""Durations written finer than a millisecond in the model being validated: field name ->
+(as written, exact ms). Set around each duration-bearing model's validation (`_Timed`)."""
+
+
+def _duration(value: object, info: ValidationInfo) -> int:
+    """A duration field: parsed once into whole ms, its rounding recorded for its model."""
+    ms, exact = parse_duration(value)
+    rounded = _ROUNDED.get()
+    if rounded is not None and info.field_name is not None and not whole_ms(exact):
+        rounded[info.field_name] = (str(value), exact)
+    return ms
+
+
 Duration = Annotated[
     int,
-    BeforeValidator(parse_duration_ms),
+    BeforeValidator(_duration),
     _with_ref({"type": "string", "pattern": DURATION_PATTERN, "examples": ["90s"]}),
 ]
 """A duration written with units (`90s`, `1m30s`, `5m`, `250ms`), held in milliseconds."""
@@ -178,23 +193,24 @@ class _Timed(_Model):
 
     _rounded: dict[str, tuple[str, float]] = PrivateAttr(default_factory=dict)
 
-    DURATIONS: ClassVar[tuple[str, ...]] = ()
-    """The duration fields (as written) whose rounding to whole ms is recorded."""
-
     @model_validator(mode="wrap")
     @classmethod
     def _record_rounding(cls, data: Any, handler: Any) -> Any:
-        model = handler(data)
-        if isinstance(data, dict) and isinstance(model, _Timed):
-            for key in cls.DURATIONS:  # valid by now: `handler` parsed them
-                text = data.get(key)
-                if isinstance(text, str) and not whole_ms(exact := exact_duration_ms(text)):
-                    model._rounded[key] = (text, exact)
+        rounded: dict[str, tuple[str, float]] = {}
+        token = _ROUNDED.set(rounded)  # each Duration field parsed below reports here
+        try:
+            model = handler(data)
+        finally:
+            _ROUNDED.reset(token)
+        if isinstance(model, _Timed) and model is not data:  # not an instance passed through
+            fields = type(model).model_fields
+            model._rounded.update((fields[k].alias or k, how) for k, how in rounded.items())
         return model
 
     @property
     def rounded_durations(self) -> dict[str, tuple[str, float]]:
-        """Duration fields written finer than a millisecond: field -> (as written, exact ms)."""
+        """Duration fields written finer than a millisecond: field (as written, e.g.
+        `duration`) -> (as written, exact ms)."""
         return self._rounded
 
 
@@ -211,7 +227,6 @@ class StepBase(_Timed):
 
     PRESSES: ClassVar[bool] = True
     """Whether the technique presses (pressing the ankle bones is refused)."""
-    DURATIONS: ClassVar[tuple[str, ...]] = ("duration",)
 
     @field_validator("zones")
     @classmethod
@@ -380,8 +395,7 @@ def _key_time(value: object) -> object:
         raise ValueError(
             f"at {value!r} needs a unit: write a time like 1.5s or 250ms, or a percent like 40%"
         )
-    parse_duration_ms(value)  # refuses what a duration cannot be
-    return KeyTime(exact_duration_ms(value), False)
+    return KeyTime(parse_duration(value)[1], False)  # refuses what a duration cannot be
 
 
 def _level(low: float) -> Any:
@@ -508,7 +522,6 @@ class Curve(StepBase):
 
     technique: Literal["curve"]
     PRESSES: ClassVar[bool] = False
-    DURATIONS: ClassVar[tuple[str, ...]] = ("duration", "loop")
     intensity: Intensity = Field(1.0, description="scales every keyframe level (0..1)")
     zones: Zones = ("sole",)
     feet: Literal["left", "right", "both"] = Field(
@@ -605,7 +618,6 @@ class Rest(_Timed):
     technique: Literal["rest"]
     name: str | None = Field(None, max_length=80, description="label shown while running")
     duration_ms: Duration = Field(alias="duration", description="how long the rest lasts")
-    DURATIONS: ClassVar[tuple[str, ...]] = ("duration",)
 
     zones: ClassVar[tuple[str, ...]] = ()
     feet: ClassVar[Feet] = "both"
