@@ -228,6 +228,10 @@ class ServiceCore:
         if run is not None and not self.life.is_idle:
             run.session.stop()
             self.life.wait_idle(timeout)
+        if run is not None and run.thread is not None:
+            # idle is reported before the thread records the session: wait for that too, so
+            # the session is in the history before the service closes it
+            run.thread.join(timeout)
 
     # -- status -----------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Each event names its run, so a late event of a session that has ended changes
 nothing of the one after it (see `Lifecycle`). When the session thread returns,
 every level is zero in the snapshot, the outcome is kept (a fault or an error
-is latched) and the session is added to the history.
+is latched) and the session is added to the history; the end is reported before
+the history is written to disk (a listing writes it first if it comes between).
 """
 
 from __future__ import annotations
@@ -82,4 +83,6 @@ class Player:
         end = ending(run)
         snap = self.life.end(run, end)
         record(self.history, run, end, int(snap.session_ms))
-        self._changed()
+        self._changed()  # idle (or the fault) goes out before the history's disk write
+        if self.history is not None:
+            self.history.flush()

@@ -7,7 +7,6 @@ into the outcome the API and the history report, and the fault it latches, if an
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,8 +15,6 @@ from massager.runtime.events import Finished
 from massager.runtime.session import Session
 from massager.service.history import History
 from massager.stream import CommandStream
-
-log = logging.getLogger("massager.service")
 
 OUTCOMES: dict[str, str] = {
     "done": "done",
@@ -78,17 +75,14 @@ def ending(run: Run) -> Ending:
 
 
 def record(history: History | None, run: Run, end: Ending, duration_ms: int) -> None:
-    """Add the ended `run` to the history (if there is one); a failure is logged, not raised."""
+    """Add the ended `run` to the history (if there is one): queued, written by its `flush()`."""
     if history is None:
         return
-    try:
-        history.add(
-            profile=run.stream.profile,
-            started_at=run.started_at,
-            duration_ms=duration_ms,
-            outcome=end.outcome,
-            message=end.message,
-            faults=list(run.faults),
-        )
-    except Exception:
-        log.exception("could not record the session in the history")
+    history.add(
+        profile=run.stream.profile,
+        started_at=run.started_at,
+        duration_ms=duration_ms,
+        outcome=end.outcome,
+        message=end.message,
+        faults=list(run.faults),
+    )
