@@ -166,7 +166,11 @@ class Ws:
     """A websocket JSON-RPC client: `call` waits for its reply; notifications are kept."""
 
     def __init__(self, url: str) -> None:
-        self._opened = connect(url, max_size=None, open_timeout=10)
+        # max_queue=None: the library keeps reading the socket however many messages wait
+        # unread here (by default it stops at 16, and then sees neither the service's closing
+        # frame nor the pongs to its keepalive pings: close() would wait its 10 s timeout
+        # and the keepalive thread log a "keepalive ping failed" traceback)
+        self._opened = connect(url, max_size=None, max_queue=None, open_timeout=10)
         self.conn: ClientConnection = self._opened.__enter__()
         self.pushes: list[tuple[float, dict[str, Any]]] = []
         self._id = 0
