@@ -113,7 +113,7 @@ def test_binding_must_fit_the_kind(kind: str, gpio: dict[str, Any], words: str) 
     ("sensor", "words"),
     [
         ({"type": "ds18b20"}, "needs its 1-wire id"),
-        ({"type": "ds18b20", "id": "28-xyz"}, "needs its 1-wire id"),
+        ({"type": "ds18b20", "id": "28-xyz"}, "'28-xyz' is not a 1-wire id"),
         ({"type": "mcp3008"}, "needs its channel"),
         ({"type": "mcp3008", "channel": 0, "id": "28-00000abc1234"}, "ds18b20 sensors only"),
     ],

@@ -171,11 +171,17 @@ class TempSensor(_Strict):
     @model_validator(mode="after")
     def _addressed(self) -> TempSensor:
         if self.type == "ds18b20":
-            if self.id is None or not re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{12}", self.id):
+            if self.id is None:
                 raise At(
-                    ("id",),
+                    ("type",),
                     "a ds18b20 sensor needs its 1-wire id, e.g. id: 28-00000abc1234 "
                     "(see ls /sys/bus/w1/devices/)",
+                )
+            if not re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{12}", self.id):
+                raise At(
+                    ("id",),
+                    f"{self.id!r} is not a 1-wire id: two hex digits, '-', twelve hex digits, "
+                    "e.g. 28-00000abc1234 (see ls /sys/bus/w1/devices/)",
                 )
             if self.channel is not None:
                 raise At(("channel",), "channel applies to mcp3008 sensors only")
@@ -400,10 +406,21 @@ class Rig(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Rig:
         seen: set[str] = set()
+        channels: dict[int, str] = {}
         for k, act in enumerate(self.actuators):
             if act.id in seen:
                 raise At(("actuators", k, "id"), f"actuator id {act.id!r} is used twice")
             seen.add(act.id)
+            serial = act.bindings.serial
+            if serial is not None and serial.channel in channels:
+                raise At(
+                    ("actuators", k, "bindings", "serial", "channel"),
+                    f"serial channel {serial.channel} is used twice: by "
+                    f"{channels[serial.channel]} and by {act.id}; each actuator needs a "
+                    "channel of its own",
+                )
+            if serial is not None:
+                channels[serial.channel] = act.id
         for zone, factor in self.sensitivity.items():
             if zone == zones.FORBIDDEN_ZONE:
                 raise At(("sensitivity", zone), f"{zone!r} is the forbidden zone", key=True)
