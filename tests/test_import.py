@@ -115,6 +115,10 @@ BAD = [
     ("top_list.funscript", '1:1: not a funscript: expected an object with "actions": [{at, pos}]'),
     ("no_pattern.ahap", '1:1: not an AHAP file: expected an object with "Pattern": [...]'),
     ("negative.ahap", "5:17: Pattern[0].Event.Time: negative time -1.0"),
+    (
+        "past_the_cap.funscript",
+        "2:3: the file runs 1h1ms, longer than the longest session (60m)",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ with every loss, each at its position in the source file.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,7 @@ def import_haptic(
                 display,
                 where.line,
                 where.col,
-                f"the file runs {format_duration(int(end), exact=False)}, longer than the "
+                f"the file runs {_past(end, HARD_CAP_MS)}, longer than the "
                 f"longest session ({format_duration(HARD_CAP_MS)})",
             )
         )
@@ -109,6 +110,13 @@ def import_haptic(
     )
     problems = [positions.problem(loss.path, f"warning: {loss.message}") for loss in losses]
     return Imported(text_out, losses, summary, problems)
+
+
+def _past(end: float, limit: int) -> str:
+    """`end` (past `limit`) for a message: to the second, or as exact as it takes to differ
+    from the limit (a file of 60m and 1 ms does not read "60m, longer than 60m")."""
+    shown = format_duration(math.ceil(end), exact=False)
+    return shown if shown != format_duration(limit) else format_duration(math.ceil(end))
 
 
 def _read(path: Path, display: str) -> str:
