@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hypothesis import strategies as st
+
+from firmware_bridge import executor as ex
 from massager.drivers.base import DriverOptions
 from massager.drivers.sim import SimDriver
 from massager.rig import Rig
+from massager.runtime.events import Progress
 from massager.runtime.session import Session
 from massager.stream import Command, CommandStream, Timeline
 
@@ -66,6 +70,90 @@ PROGRAM = stream(
     ],
     9000,
 )
+
+
+OPS = ("set", "ramp", "wave", "heat", "off")
+
+
+@st.composite
+def commands(draw: st.DrawFn, the_rig: Rig = RIG, until_ms: int = 6000) -> Command:
+    """Any command for `the_rig` at 0..`until_ms`: levels inside the envelope or well outside
+    it, any ramp or wave rate.
+
+    The op is drawn first (each one a fifth of the draws), then an actuator that takes it,
+    so every op is common, `heat` too (it has one actuator of four).
+    """
+    limits = {a.id: a for a in the_rig.actuators}
+    op = draw(st.sampled_from(OPS))
+    takers = sorted(a for a, act in limits.items() if op != "heat" or act.kind == "heater")
+    act = limits[draw(st.sampled_from(takers))]
+    at = draw(st.integers(0, until_ms))
+    level = st.one_of(st.floats(act.low_bound, act.max_level), st.floats(-1.5, 1.5))
+    if op == "set":
+        return Command(at, act.id, "set", level=draw(level))
+    if op == "ramp":
+        return Command(
+            at, act.id, "ramp", level=draw(level), duration_ms=draw(st.integers(0, 3000))
+        )
+    if op == "wave":
+        return Command(
+            at,
+            act.id,
+            "wave",
+            low=draw(level),
+            high=draw(level),
+            # slow waves the slew limit follows, and waves far past it (the device clamps)
+            hz=draw(st.one_of(st.floats(0.05, 1.0), st.floats(0.05, 50.0))),
+            shape=draw(st.sampled_from(["sine", "triangle"])),
+        )
+    if op == "heat":
+        return Command(at, act.id, "heat", level=draw(level), target_c=draw(st.floats(30, 45)))
+    return Command(at, act.id, "off")
+
+
+def outside_the_envelope(command: Command, the_rig: Rig = RIG) -> bool:
+    """Whether the executor refuses `command` (ERR_LIMIT): a level or heat target past a limit."""
+    act = next(a for a in the_rig.actuators if a.id == command.actuator)
+    lo, hi = act.low_bound - ex.EPS, act.max_level + ex.EPS
+    if command.op == "wave":
+        return not (lo <= command.low <= hi and lo <= command.high <= hi)
+    if command.op == "heat":
+        assert act.max_temp_c is not None
+        return not (-ex.EPS <= command.level <= hi) or command.target_c > act.max_temp_c
+    if command.op in ("set", "ramp"):
+        return not lo <= command.level <= hi
+    return False
+
+
+controls = st.lists(
+    st.tuples(
+        st.integers(0, 8000),
+        st.sampled_from(["pause", "resume", "intensity", "stop"]),
+        st.floats(0.0, 1.0),
+    ),
+    max_size=6,
+)
+"""(wall ms, control, intensity) schedules: pause, resume, intensity and stop at any moment."""
+
+
+def follow(session: Session, schedule: list[tuple[int, str, float]]) -> None:
+    """Apply `schedule` (as drawn by `controls`) to `session` as its clock passes each moment
+    (checked at every poll: a Progress subscriber)."""
+    pending = sorted(schedule)
+
+    def control(progress: Progress) -> None:
+        while pending and pending[0][0] <= progress.wall_ms:
+            _, action, x = pending.pop(0)
+            if action == "pause":
+                session.pause()
+            elif action == "resume":
+                session.resume()
+            elif action == "intensity":
+                session.set_intensity(x)
+            else:
+                session.stop()
+
+    session.bus.subscribe(control, Progress)
 
 
 def simulate(

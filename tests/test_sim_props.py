@@ -9,77 +9,25 @@ from tempfile import TemporaryDirectory
 import pytest
 from hypothesis import HealthCheck, event, find, given, settings
 from hypothesis import strategies as st
-from sim_support import RIG, simulate, stream
+from sim_support import (
+    OPS,
+    RIG,
+    commands,
+    controls,
+    follow,
+    outside_the_envelope,
+    simulate,
+    stream,
+)
 
 from firmware_bridge import executor as ex
 from massager.errors import SafetyError
-from massager.runtime.events import Progress
 from massager.stream import Command
 from massager.trace import LEVEL_TOLERANCE, read_trace
 
 LIMITS = {a.id: a for a in RIG.actuators}
-
-
-OPS = ("set", "ramp", "wave", "heat", "off")
 ENDINGS = ("done", "stopped", "pause_limit")
 """How a session without a signal, a cap or a device fault may end."""
-
-
-@st.composite
-def commands(draw: st.DrawFn) -> Command:
-    """Any command: levels inside the envelope or well outside it, any ramp or wave rate.
-
-    The op is drawn first (each one a fifth of the draws), then an actuator that takes it,
-    so every op is common, `heat` too (it has one actuator of four).
-    """
-    op = draw(st.sampled_from(OPS))
-    takers = sorted(a for a, act in LIMITS.items() if op != "heat" or act.kind == "heater")
-    act = LIMITS[draw(st.sampled_from(takers))]
-    at = draw(st.integers(0, 6000))
-    level = st.one_of(st.floats(act.low_bound, act.max_level), st.floats(-1.5, 1.5))
-    if op == "set":
-        return Command(at, act.id, "set", level=draw(level))
-    if op == "ramp":
-        return Command(
-            at, act.id, "ramp", level=draw(level), duration_ms=draw(st.integers(0, 3000))
-        )
-    if op == "wave":
-        return Command(
-            at,
-            act.id,
-            "wave",
-            low=draw(level),
-            high=draw(level),
-            hz=draw(st.floats(0.05, 50.0)),  # far past max_slew: the device clamps
-            shape=draw(st.sampled_from(["sine", "triangle"])),
-        )
-    if op == "heat":
-        return Command(at, act.id, "heat", level=draw(level), target_c=draw(st.floats(30, 45)))
-    return Command(at, act.id, "off")
-
-
-def outside_the_envelope(command: Command) -> bool:
-    """Whether the executor refuses `command` (ERR_LIMIT): a level or heat target past a limit."""
-    act = LIMITS[command.actuator]
-    lo, hi = act.low_bound - ex.EPS, act.max_level + ex.EPS
-    if command.op == "wave":
-        return not (lo <= command.low <= hi and lo <= command.high <= hi)
-    if command.op == "heat":
-        assert act.max_temp_c is not None
-        return not (-ex.EPS <= command.level <= hi) or command.target_c > act.max_temp_c
-    if command.op in ("set", "ramp"):
-        return not lo <= command.level <= hi
-    return False
-
-
-controls = st.lists(
-    st.tuples(
-        st.integers(0, 8000),
-        st.sampled_from(["pause", "resume", "intensity", "stop"]),
-        st.floats(0.0, 1.0),
-    ),
-    max_size=6,
-)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -90,21 +38,7 @@ def test_no_level_leaves_the_envelope_and_every_way_out_ends_at_zero(
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.csv"
         driver, session = simulate(stream(program, 7000), trace=path, max_pause_ms=3000)
-        pending = sorted(schedule)
-
-        def control(progress: Progress) -> None:
-            while pending and pending[0][0] <= progress.wall_ms:
-                _, action, x = pending.pop(0)
-                if action == "pause":
-                    session.pause()
-                elif action == "resume":
-                    session.resume()
-                elif action == "intensity":
-                    session.set_intensity(x)
-                else:
-                    session.stop()
-
-        session.bus.subscribe(control, Progress)
+        follow(session, schedule)
         try:
             result = session.run()
         except SafetyError as exc:

@@ -47,7 +47,14 @@ class SimDriver(Driver):
     MAX_WATCHDOG_MS = 200_000
     """Longest watchdog in device time (wrap-safe comparisons need under 2**29 us)."""
 
-    def __init__(self, rig: Rig, options: DriverOptions | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        rig: Rig,
+        options: DriverOptions | None = None,
+        *,
+        seed: int = 0,
+        per_tick: bool = False,
+    ) -> None:
         super().__init__(rig, options)
         opts = self.options
         self._clock: Clock = sim_pacing.sim_clock(opts, self.watchdog_ms)
@@ -68,8 +75,10 @@ class SimDriver(Driver):
             {self._index[a]: s for a, s in self.sensors.items()},
             opts.clock_start_us,
         )
-        self.device = SimDevice(self.hal, self.ids)
-        """The executor on the HAL's tick grid, and the commands held for it."""
+        self.device = SimDevice(self.hal, self.ids, per_tick=per_tick)
+        """The executor on the HAL's tick grid, and the commands held for it (`per_tick`:
+        every tick through the executor's `tick()`, the reference the fast path is tested
+        against)."""
         self._t0_ms = 0.0
         self._closed = False
 
