@@ -166,3 +166,36 @@ def test_quick_commands_load_no_heavy_module(args: list[str], tmp_path: Path) ->
             "massager.cli.options",
             "massager.cli.stdio",
         ]
+
+
+BUILT = (
+    "import json, sys\n"
+    "from pydantic._internal._generate_schema import GenerateSchema\n"
+    "built = set()\n"
+    "real = GenerateSchema._model_schema\n"
+    "def spy(self, cls):\n"  # pydantic builds each model class's schema here
+    "    built.add(cls.__name__)\n"
+    "    return real(self, cls)\n"
+    "GenerateSchema._model_schema = spy\n"
+    "from massager import api\n"
+    "from massager.profile import model\n"
+    "profile = api.load_profile(sys.argv[1])\n"
+    "items, used = list(profile.steps), {'Profile'}\n"
+    "while items:\n"
+    "    item = items.pop()\n"
+    "    used.add(type(item).__name__)\n"
+    "    items.extend(model.children(item))\n"
+    "print(json.dumps([sorted(built), sorted(used)]))\n"
+)
+"""Which profile model classes' validators a load builds, and which classes it uses."""
+
+
+@pytest.mark.parametrize("name", ["classic", "quick", "deep-knead"])
+def test_a_profile_load_builds_only_the_validators_of_what_it_uses(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT, name], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    built, used = json.loads(done.stdout)
+    assert built == used
+    assert "Curve" not in built  # no bundled profile here has one

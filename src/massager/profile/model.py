@@ -17,8 +17,8 @@ import re
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import (
     AfterValidator,
@@ -26,12 +26,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PrivateAttr,
+    TypeAdapter,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
 
 from massager import zones
 from massager.diagnostics import At as FieldError
@@ -47,6 +51,9 @@ from massager.units import (
     whole_ms,
 )
 from massager.yamlio import Loc, Located
+
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
 
 PARAM_NAME = r"^[a-z_][a-z0-9_]*$"
 PARAM_REF: dict[str, Any] = {
@@ -683,11 +690,64 @@ RESERVED_TECHNIQUES: dict[str, str] = {}
 
 AnyStep = StepBase | Rest
 
+_LISTING: ContextVar[bool] = ContextVar("listing", default=False)
+"""Whether the JSON Schema of an item list is being written (its items' schemas with it)."""
+
+
+class _ItemList:
+    """How a profile's or a block's list of items (`Items`) is validated and described.
+
+    The loader validates each step and block with its own class before it builds the list
+    that holds them, so an item that is already one of `Item`'s classes is taken as it is,
+    as pydantic takes a model instance; anything else is validated as an `Item`. A load
+    builds only the validators of the steps it meets, never the whole union up front. The
+    JSON Schema is the union's.
+
+    The list's shortest length is given here: a `Field(min_length=...)` beside it would be
+    lost (pydantic applies it before this schema, which replaces the list's).
+    """
+
+    def __init__(self, min_length: int) -> None:
+        self.min_length = min_length
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """A list of at least `min_length` items, each checked by `_item`."""
+        return core_schema.list_schema(
+            core_schema.no_info_plain_validator_function(_item), min_length=self.min_length
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The schema of a list of `Item`: the first list met describes every item class
+        (in the document's definitions), the lists inside those refer to them."""
+        union = _item_adapter().core_schema
+        if _LISTING.get():
+            union = _refs(union)
+        token = _LISTING.set(True)
+        try:
+            return handler({**schema, "items_schema": union})
+        finally:
+            _LISTING.reset(token)
+
+
+def _refs(schema: Any) -> Any:
+    """`schema` with every model in it replaced by a reference to its definition."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "model" and "ref" in schema:
+            return core_schema.definition_reference_schema(schema["ref"])
+        return {key: _refs(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_refs(value) for value in schema]
+    return schema
+
 
 class Parallel(_Model):
     """Tracks that run at once (e.g. heat under kneading); lasts as long as the longest."""
 
-    parallel: list[Item] = Field(min_length=2, description="the tracks, each a step or block")
+    parallel: Tracks = Field(description="the tracks, each a step or block")
     name: str | None = Field(None, max_length=80)
 
     @cached_property
@@ -705,7 +765,7 @@ class Repeat(_Model):
     """Steps repeated a number of times."""
 
     repeat: int = Field(ge=1, le=MAX_REPEAT, description="how many times")
-    steps: list[Item] = Field(min_length=1)
+    steps: Items
     name: str | None = Field(None, max_length=80)
 
     @cached_property
@@ -732,7 +792,7 @@ class Repeat(_Model):
 class Group(_Model):
     """A named sequence of steps."""
 
-    steps: list[Item] = Field(min_length=1)
+    steps: Items
     name: str | None = Field(None, max_length=80)
 
     @cached_property
@@ -775,6 +835,27 @@ class Include(_Model):
 Item = Union[Step, Parallel, Repeat, Group, Include]  # noqa: UP007 (forward references)
 """A profile entry: a technique step or a block."""
 
+Items = Annotated[list[Item], _ItemList(1)]
+"""A profile's or a block's items, at least one (each validated by its own class first)."""
+Tracks = Annotated[list[Item], _ItemList(2)]
+"""A parallel block's tracks, at least two."""
+
+_ITEM_CLASSES = (*TECHNIQUES.values(), Parallel, Repeat, Group, Include)
+
+
+def _item(value: object) -> object:
+    """An item of an `Items` list: one already built, or `value` validated as an `Item`."""
+    if isinstance(value, _ITEM_CLASSES):
+        return value
+    return _item_adapter().validate_python(value)
+
+
+@cache
+def _item_adapter() -> TypeAdapter[Item]:
+    """The validator of the whole `Item` union (built the first time it is needed)."""
+    return TypeAdapter(Item)
+
+
 ParamValue = bool | int | float | str
 
 
@@ -786,7 +867,7 @@ class Profile(_Model):
     params: dict[Annotated[str, Field(pattern=PARAM_NAME)], ParamValue] = Field(
         default_factory=dict, description="named values steps use as $name; --set overrides"
     )
-    steps: list[Item] = Field(min_length=1)
+    steps: Items
     _doc: Located | None = PrivateAttr(None)
     _loads: Any = PrivateAttr(None)  # the loader's parsed files and built includes
 
