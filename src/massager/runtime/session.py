@@ -1,12 +1,12 @@
 """A session plays a command stream on a device, and keeps it safe on every way out.
 
 The session sends the commands due in the first `lookahead_ms` (by default
-`driver.lookahead_ms`) before it calls `driver.start()`, then keeps sending
-that far ahead of the
-device's session time, wakes at least every `heartbeat_ms` of clock time to poll the
-device (which also feeds its watchdog; by default 100 ms, or the shorter
-`driver.poll_gap_ms` a short rig watchdog needs), reports what happens through an
-`EventBus`, and applies the user's controls: pause, resume, intensity, stop.
+`driver.lookahead_ms`) before it calls `driver.start()`, then keeps sending that
+far ahead of the device's session time, wakes at least every `heartbeat_ms` of
+clock time to poll the device (which also feeds its watchdog; by default 100 ms,
+or the shorter `driver.poll_gap_ms` a short rig watchdog needs), reports what
+happens through an `EventBus`, and applies the user's controls: pause, resume,
+intensity, stop.
 Controls may be called from any thread (a key reader, a signal handler, the
 service); they are queued and applied by the thread running `run()`, so the
 driver is only ever touched by one thread, and on a real clock each control
@@ -23,6 +23,13 @@ device error, a latched device fault, a bug) calls the driver's `stop()`,
 On a clock slower than real time (`speed` below 1) the session still wakes at
 least every `heartbeat_ms` of real time, and bounds a ramp-down by real time,
 so a control or a signal acts as promptly as at speed 1.
+
+`Session` runs the play loop; its parts live beside it: `Controls` (controls.py,
+the requests from other threads), `Pacing` (pacing.py, the timing and limits),
+`GuardedDriver` (guarded.py, every driver call and the checked poll), `StreamFeed`
+(feed.py, sending ahead and step announcements), `ramp_down` (ramp_down.py, the
+stop sequence) and `EndReport` (ending.py, the `Finished` event and the result or
+error).
 """
 
 from __future__ import annotations
