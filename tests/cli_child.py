@@ -3,6 +3,8 @@
 With $PIN_LOG set, `--device gpio` puts its device process on mock pins that append every
 change to that file (`GpioDriver(pin_log=...)`), so a test can read back, after sending
 the child signals or closing its pipes, the state each pin was left in (`final_pins`).
+With $OPEN_MARK set, the simulator creates that file as it begins to open (the moment
+before it plays), so a test can wait for that event instead of guessing a delay.
 """
 
 from __future__ import annotations
@@ -34,9 +36,23 @@ def _log_pins(path: str) -> None:
     gpio.GpioDriver.__init__ = init  # type: ignore[method-assign]
 
 
+def _mark_open(path: str) -> None:
+    from massager.drivers.sim import SimDriver
+
+    original = SimDriver.open
+
+    def open_(self: SimDriver) -> None:
+        Path(path).touch()
+        original(self)
+
+    SimDriver.open = open_  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     if os.environ.get("PIN_LOG"):
         _log_pins(os.environ["PIN_LOG"])
+    if os.environ.get("OPEN_MARK"):
+        _mark_open(os.environ["OPEN_MARK"])
     from massager._main import main
 
     sys.argv[0] = "massager"

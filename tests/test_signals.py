@@ -63,7 +63,8 @@ def start(device: str, tmp_path: Path, pico: VirtualDevice | None) -> tuple[Chil
     """`massager run quick` on `device` with a trace; the child and the device's claim key."""
     trace = str(tmp_path / "t.csv")
     if device == "sim":
-        return Child(["run", "quick", "--speed", "10", "--trace", trace]), None
+        mark = {"OPEN_MARK": str(tmp_path / "opening")}
+        return Child(["run", "quick", "--speed", "10", "--trace", trace], mark), None
     if device == "gpio":
         args = ["run", "quick", "--device", "gpio", "--rig", "pi-gpio-minimal", "--trace", trace]
         return Child(args, {"PIN_LOG": str(tmp_path / "pins.log")}), "gpio"
@@ -80,8 +81,9 @@ def hit(child: Child, key: str | None, moment: str, sig: int, delay: float, seco
         child.wait_handlers()
         if key is not None:  # the device claimed: it is being opened now
             child.wait_for(lambda: holder(key) is not None, what="the claim")
-        else:
-            delay += 0.3  # the simulator has no handshake: somewhere in compiling or opening
+        else:  # the simulator has no claim: it says when it begins to open
+            mark = Path(child.env["OPEN_MARK"])
+            child.wait_for(mark.exists, what="the simulator opening")
     else:
         child.wait_line("step 1/")
         delay += 0.2
