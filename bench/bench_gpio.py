@@ -342,7 +342,8 @@ def _wait_for(
 def _rows_of(log: Path) -> Rows:
     """(time, pin number, state) of every change in a device's pin log."""
     lines = log.read_text().split("\n")[:-1] if log.exists() else []  # a line being written
-    return [(float(t), int(p[4:]), float(v)) for t, p, v in map(str.split, lines)]
+    rows = [line.split() for line in lines]
+    return [(float(t), int(p[4:]), float(v)) for t, p, v in rows if p.startswith("GPIO")]
 
 
 def _states(rows: Rows) -> dict[int, float]:

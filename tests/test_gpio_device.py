@@ -28,8 +28,9 @@ HEARTBEAT = "GPIO24"
 ESTOP = "GPIO26"
 WATCHDOG_S = 0.25
 TICK_S = 0.005
-SLACK_S = 0.02
-"""Scheduling on a shared machine (the device process asks for SCHED_FIFO; CI runs as root)."""
+SLACK_S = 0.005
+"""Waking a SCHED_FIFO process on a busy machine (the device process asks for it; CI runs as
+root, which gets it)."""
 
 
 def massager(*args: str) -> list[str]:
@@ -99,35 +100,47 @@ def running(log: Path) -> bool:
     return any(now.get(p, 0.0) > 0 for p in OUTPUTS)
 
 
+def realtime(pid: int) -> bool:
+    """Whether process `pid` runs under SCHED_FIFO (the device process asks for it)."""
+    return os.sched_getscheduler(pid) == os.SCHED_FIFO
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
 def test_a_host_that_dies_or_hangs_leaves_every_output_at_zero_within_the_watchdog(
-    device: tuple[Path, Path], how: signal.Signals
+    device_process: tuple[Path, Path, int], how: signal.Signals
 ) -> None:
-    link, log = device
+    link, log, pid = device_process
     host = subprocess.Popen(
         massager("run", "quick", "--device", f"serial:{link}", "--rig", "pi-gpio-minimal"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_for(lambda: running(log), 20.0), "the outputs never came on"
-        time.sleep(0.3)
+        assert wait_for(lambda: running(log), 60.0), "the outputs never came on"
         host.send_signal(how)
-        killed = time.monotonic()
-        time.sleep(WATCHDOG_S + 0.3)
+        assert wait_for(lambda: not running(log), 10.0), "the outputs stayed on"
+        time.sleep(3 * TICK_S)  # the zeroing tick's last lines
         rows = read_log(log)
-        after = levels_at(rows, time.monotonic())
-        assert all(after.get(p, 0.0) == 0.0 for p in OUTPUTS), after
-        # the host's last word came before the signal: zero at most a watchdog and a tick later
-        zeroed = max(t for t, pin, v in rows if pin in OUTPUTS and v == 0.0)
-        assert zeroed - killed <= WATCHDOG_S + TICK_S + SLACK_S
-        beats = [t for t, pin, _ in rows if pin == HEARTBEAT and t > zeroed]
-        assert len(beats) <= 1  # the heartbeat stops (held low) with the watchdog fault
     finally:
         if how == signal.SIGSTOP:
             host.send_signal(signal.SIGCONT)
         host.kill()
         host.wait(10)
+    # the device's own record (its log, on the system's monotonic clock): it last heard the
+    # host at `heard`, and every output went to zero at its first tick past the watchdog
+    after = levels_at(rows, float("inf"))
+    assert all(after.get(p, 0.0) == 0.0 for p in OUTPUTS), after
+    zeroed = max(t for t, pin, v in rows if pin in OUTPUTS and v == 0.0)
+    heard = max(t for t, pin, _ in rows if pin == "HOST" and t < zeroed)
+    ticks = [t for t, pin, _ in rows if pin == HEARTBEAT and t < zeroed]  # one edge per tick
+    assert zeroed - heard > WATCHDOG_S
+    assert ticks[-1] - heard <= WATCHDOG_S + 0.001  # the tick before: not yet past it
+    beats = [t for t, pin, _ in rows if pin == HEARTBEAT and t > zeroed]
+    assert len(beats) <= 1  # the heartbeat stops (held low) with the watchdog fault
+    print(f"every output at zero {(zeroed - heard) * 1000:.1f} ms after the host's last word")
+    if realtime(pid):  # as the device process runs where the system allows it (CI: root)
+        assert zeroed - heard <= WATCHDOG_S + TICK_S + SLACK_S
 
 
 SHORT = """
@@ -201,7 +214,8 @@ from massager import api
 from massager.drivers.gpio import GpioDriver
 from massager.runtime.session import Session
 
-rig = api.load_rig("pi-gpio-minimal")
+# the longest watchdog: what turns the outputs off here must be the socket's end
+rig = api.load_rig("pi-gpio-minimal").model_copy(update={"watchdog_ms": 5000})
 driver = GpioDriver(rig, pin_log=Path(sys.argv[1]))
 Session(api.compile_stream(api.load_profile("quick"), rig), driver).run()
 """
@@ -241,19 +255,18 @@ def test_a_killed_host_on_device_gpio_closes_the_socket_and_every_output_is_off_
         [sys.executable, "-c", HOST, str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        assert wait_for(lambda: running(log), 30.0), "the outputs never came on"
-        time.sleep(0.3)
+        assert wait_for(lambda: running(log), 60.0), "the outputs never came on"
         (device_pid,) = children(host.pid)  # the device process the host started
         host.kill()  # SIGKILL: no cleanup in the host, its end of the socket closes
         killed = time.monotonic()
         host.wait(10)
-        assert wait_for(lambda: not running(log), 5.0)
-        assert wait_for(lambda: ended(device_pid), 5.0), "the device process lives on"
+        assert wait_for(lambda: not running(log), 10.0)
+        assert wait_for(lambda: ended(device_pid), 10.0), "the device process lives on"
     finally:
         host.kill()
         host.wait(10)
     rows = read_log(log)
     zeroed = max(t for t, pin, v in rows if pin in OUTPUTS and v == 0.0)
-    # at once, not by the watchdog: the device process reads the socket's end
+    # at once, not by the (5 s) watchdog: the device process read the socket's end
     assert zeroed - killed < WATCHDOG_S / 2, f"{(zeroed - killed) * 1000:.0f} ms"
     assert all(levels_at(rows, float("inf")).get(p, 0.0) == 0.0 for p in OUTPUTS)

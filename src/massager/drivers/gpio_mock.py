@@ -5,7 +5,8 @@ one; `StampedPin` also keeps the absolute clock reading of every change, so a
 pin's trace can be laid against the schedule it was meant to follow. In the
 GPIO device process on logged mock pins (``--pin-log``), SIGUSR1 presses or
 releases the emergency-stop button and SIGUSR2 does the same with the edge
-lost (no callback: only the device's per-tick poll can see it).
+lost (no callback: only the device's per-tick poll can see it). The pin log also
+notes each read that brought the host's frames (``time HOST frames``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
@@ -52,6 +54,22 @@ class LoggedPin(MockPWMPin):  # type: ignore[misc]
                 log.write(f"{time.monotonic():.6f} {self._info.name} {float(value):g}\n")
                 log.flush()
         return changed
+
+
+def log_host_frames() -> Callable[[float, int], None] | None:
+    """A `GpioMcu.on_heard` that puts ``time HOST frames`` lines in the pin log (when one is
+    open): when the device last heard its host, beside what its pins did."""
+    if LoggedPin.log is None:
+        return None
+
+    def heard(at: float, frames: int) -> None:
+        log = LoggedPin.log
+        if log is not None:
+            with LoggedPin._lock:
+                log.write(f"{at:.6f} HOST {frames}\n")
+                log.flush()
+
+    return heard
 
 
 def logged_factory(path: Path) -> MockFactory:

@@ -82,6 +82,9 @@ class GpioMcu:
         self.ticks = 0
         self.overruns = 0
         """Grid ticks skipped because the loop came more than a period late."""
+        self.on_heard: Callable[[float, int], object] | None = None
+        """Called with (time.monotonic() before the bytes were handled, frames received so
+        far) each time bytes from the host bring a whole frame (the pin log notes them)."""
         self._zeroed_for = 0
         self._stop = threading.Event()
 
@@ -138,10 +141,14 @@ class GpioMcu:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the host; after an OFF (or BYE) every pin is driven low, phase pins too."""
-        armed = self.device.executor.armed()
-        self.device.feed(data)
-        if armed and not self.device.executor.armed():
+        device = self.device
+        armed = device.executor.armed()
+        frames, arrived = device.decoder.frames, time.monotonic()
+        device.feed(data)
+        if armed and not device.executor.armed():
             self.hal.all_off()
+        if self.on_heard is not None and device.decoder.frames != frames:
+            self.on_heard(arrived, device.decoder.frames)
 
     def tick(self) -> None:
         """One tick: the firmware's, every pin low on a new fault, the heartbeat."""
@@ -244,10 +251,12 @@ def run(
         mcu = GpioMcu(hal, fd, hz)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: mcu.stop())
-        if pin_factory is not None and rig.estop_pin is not None:
-            from massager.drivers.gpio_mock import press_on_signals
+        if pin_factory is not None:
+            from massager.drivers.gpio_mock import log_host_frames, press_on_signals
 
-            press_on_signals(pin_factory, rig.estop_pin)  # mock pins: a button to press
+            mcu.on_heard = log_host_frames()  # a pin log notes what the host sent, and when
+            if rig.estop_pin is not None:
+                press_on_signals(pin_factory, rig.estop_pin)  # mock pins: a button to press
         mcu.serve(eof_ends=link is None)
     finally:
         hal.close()
