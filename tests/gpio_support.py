@@ -20,6 +20,9 @@ import gpiozero.pins.mock as gpiozero_mock
 from gpiozero.pins.mock import MockFactory, MockSPIDevice
 
 from firmware_bridge import codec, codes
+from massager.clock import SteppedTime, VirtualClock
+from massager.drivers.base import DriverOptions
+from massager.drivers.gpio import GpioDriver
 from massager.drivers.gpio_mock import mock_factory
 from massager.mcu.gpio import GpioMcu
 from massager.mcu.hal import GpioHal
@@ -174,6 +177,35 @@ def device_time_pins(step: list[StepDevice]) -> Iterator[None]:
         return step[0].now_us / 1e6 if step else real()
 
     gpiozero_mock.monotonic = device_seconds
+    try:
+        yield
+    finally:
+        gpiozero_mock.monotonic = real
+
+
+def stepped_gpio(
+    w1_root: Path, factory: MockFactory | None = None, rig: Rig | None = None, **options: Any
+) -> tuple[GpioDriver, MockFactory, SteppedTime]:
+    """A GPIO driver and its device (GpioMcu on mock pins) in this thread, on one virtual clock.
+
+    Time moves only while the host waits, a millisecond step at a time: the device
+    makes a pass of its loop (ticking on its 5 ms grid), its sensors read when due,
+    then the host's link reads. Use inside `stepped_pins(time)` so the mock pins
+    stamp their changes with that clock.
+    """
+    time = SteppedTime(VirtualClock(1_000_000.0), step_s=0.001)
+    factory = factory if factory is not None else pwm_factory()
+    driver = GpioDriver(
+        rig or RIG, DriverOptions(**options), pin_factory=factory, w1_root=w1_root, time=time
+    )
+    return driver, factory, time
+
+
+@contextmanager
+def stepped_pins(time: SteppedTime) -> Iterator[None]:
+    """Make mock pins stamp their changes with `time`'s virtual clock (seconds)."""
+    real = gpiozero_mock.monotonic
+    gpiozero_mock.monotonic = time.now
     try:
         yield
     finally:

@@ -1,15 +1,17 @@
 """The GPIO driver on gpiozero's mock pins: pin timing, emergency stop, failures, cleanup.
 
 Exact pin timings are checked on the device itself (`StepDevice`: the GPIO
-device process's firmware on a stepped clock, fed the frames a host sends);
-the driver (the serial path to a device running in a thread on mock pins) is
-checked on the real clock.
+device process's firmware on a stepped clock, fed the frames a host sends).
+The driver (the serial path to the device on mock pins) runs with its device
+in one thread on a virtual clock (`stepped_gpio`: the emergency stop, the
+watchdog, pause, heater sensors, refusals, failures), exact to the step; only
+what needs the device's own thread (closing it while it runs) is on the real
+clock.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,17 +28,21 @@ from gpio_support import (
     expected_traces,
     pin_trace,
     pwm_factory,
+    stepped_gpio,
+    stepped_pins,
     tick_times,
     write_w1,
 )
 from gpiozero.pins.mock import MockFactory
 
+from firmware_bridge.heater import TEMP_PERIOD_US
 from firmware_bridge.ticks import TICKS_PERIOD
-from massager.drivers.base import DriverOptions
+from massager.clock import SteppedTime
 from massager.drivers.gpio import GpioDriver
 from massager.drivers.gpio_mock import StampedPin
 from massager.errors import DeviceError, SafetyError, SafetyStop, UsageError
 from massager.rig.model import Rig
+from massager.runtime.events import Progress
 from massager.runtime.session import Session
 from massager.stream import Command, CommandStream
 
@@ -120,10 +126,10 @@ def test_pins_follow_the_stream(w1: Path, intensity: float, start_us: int) -> No
 def test_the_trace_reads_back_as_the_levels_the_device_reported(w1: Path, tmp_path: Path) -> None:
     from massager.trace import read_trace
 
-    factory = pwm_factory()
     path = tmp_path / "gpio-trace.csv"
-    driver = GpioDriver(RIG, DriverOptions(trace=path), pin_factory=factory, w1_root=w1)
-    assert Session(SHORT, driver).run().reason == "done"
+    driver, factory, time = stepped_gpio(w1, trace=path)
+    with stepped_pins(time):
+        assert Session(SHORT, driver).run().reason == "done"
     trace = read_trace(path)
     assert set(trace.actuators) == {"roller_l", "roller_r", "vib_l", "air_l", "heat_l"}
     vib = [r.level for r in trace.rows("vib_l")]
@@ -215,24 +221,21 @@ def _doc_without_heater() -> dict[str, object]:
 
 
 def test_estop_mid_run_turns_every_pin_off_and_exits_4(w1: Path) -> None:
-    factory = pwm_factory()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    driver, factory, time = stepped_gpio(w1)
+    session = Session(steady(), driver)
     pressed: dict[str, object] = {}
 
-    def press() -> None:
-        wait_until(lambda: not all_outputs_zero(factory))
+    def press(event: Progress) -> None:
+        if pressed or event.t_ms < 300:
+            return
         pressed["before"] = not all_outputs_zero(factory)
-        pressed["t"] = time.monotonic()
+        pressed["t"] = time.now()
         factory.pin(26).drive_low()
         pressed["after"] = all_outputs_zero(factory)  # the edge callback has run already
 
-    timer = threading.Timer(0.3, press)
-    timer.start()
-    try:
-        with pytest.raises(SafetyStop) as info:
-            Session(steady(), driver).run()
-    finally:
-        timer.cancel()
+    session.bus.subscribe(press, Progress)
+    with stepped_pins(time), pytest.raises(SafetyStop) as info:
+        session.run()
     assert info.value.exit_code == 4
     assert "estop" in str(info.value)
     assert pressed["before"] is True
@@ -243,7 +246,7 @@ def test_estop_mid_run_turns_every_pin_off_and_exits_4(w1: Path) -> None:
     for p in moved:
         stamp, state = factory.pin(p).stamps[-1]
         assert state == 0.0
-        assert stamp - t_press < TICK_MS / 1000, f"GPIO{p} fell {stamp - t_press:.4f} s late"
+        assert stamp == t_press, f"GPIO{p} fell {stamp - t_press:.4f} s late"  # at once
 
 
 @pytest.mark.parametrize("edge", [True, False], ids=["edge-callback", "edge-lost"])
@@ -348,8 +351,7 @@ def test_heartbeat_stops_after_off(w1: Path) -> None:
 
 
 def test_estop_held_refuses_to_start(w1: Path) -> None:
-    factory = pwm_factory()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    driver, factory, _ = stepped_gpio(w1)
     driver.open()
     factory.pin(26).drive_low()
     with pytest.raises(SafetyStop, match="release it"):
@@ -358,29 +360,19 @@ def test_estop_held_refuses_to_start(w1: Path) -> None:
 
 
 def test_new_run_clears_the_latch(w1: Path) -> None:
-    factory = pwm_factory()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    driver, factory, time = stepped_gpio(w1)
     driver.open()
     driver.start()
     driver.send(steady().commands[:5])
+    time.sleep(0.1)
     factory.pin(26).drive_low()
-
-    def latched() -> bool:
-        # a command the device had not taken yet when the button went down is refused
-        # (the latch names estop): that is the same stop, reported through the refusal
-        try:
-            return driver.poll().faults == ("estop",)
-        except SafetyStop as exc:
-            assert "estop" in str(exc)
-            return False
-
-    wait_until(latched)
+    time.sleep(0.01)  # two ticks
     assert driver.poll().faults == ("estop",)
     factory.pin(26).drive_high()
     time.sleep(0.05)
     assert driver.poll().faults == ("estop",)  # released, still latched
     driver.close()
-    again = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    again, _, _ = stepped_gpio(w1, factory)
     result = Session(steady(200), again).run()
     assert result.reason == "done"
 
@@ -400,21 +392,19 @@ class FlakyPin(StampedPin):
 
 
 def test_output_write_failure_turns_every_pin_off_and_exits_3(w1: Path) -> None:
-    factory = MockFactory(pin_class=FlakyPin)
     FlakyPin.armed = set()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    driver, factory, _ = stepped_gpio(w1, MockFactory(pin_class=FlakyPin))
+    session = Session(steady(), driver)
 
-    def arm() -> None:
-        wait_until(lambda: bool(factory.pin(16).stamps))
-        FlakyPin.armed = {"GPIO16"}  # the vibration wave writes every tick
+    def arm(event: Progress) -> None:
+        if event.t_ms >= 300:
+            FlakyPin.armed = {"GPIO16"}  # the vibration wave writes every tick
 
-    timer = threading.Timer(0.3, arm)
-    timer.start()
+    session.bus.subscribe(arm, Progress)
     try:
         with pytest.raises(DeviceError) as info:
-            Session(steady(), driver).run()
+            session.run()
     finally:
-        timer.cancel()
         FlakyPin.armed = set()
     assert info.value.exit_code == 3
     assert "simulated" in str(info.value)
@@ -439,35 +429,72 @@ def test_failure_while_zeroing_releases_the_pin(w1: Path) -> None:
     assert factory.pin(16).function == "input"  # released: the pull-down holds it low
 
 
-def test_sensor_failure_mid_run_is_a_safety_stop(w1: Path) -> None:
-    factory = pwm_factory()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+def poll_until(driver: GpioDriver, time: SteppedTime, until_s: float) -> None:
+    """Poll `driver` every 50 ms of its stepped clock, as a session does, up to `until_s`."""
+    for _ in range(100_000):
+        left = until_s - time.now()
+        if left <= 0:
+            return
+        time.sleep(min(0.05, left))
+        if time.now() < until_s:
+            driver.poll()
+
+
+def test_a_sensor_failure_mid_run_is_a_safety_stop_at_its_next_reading(w1: Path) -> None:
+    driver, factory, time = stepped_gpio(w1)
     driver.open()
     driver.start()
     driver.send(steady().commands[:5])
-    wait_until(lambda: bool(driver.poll().temps))
+    time.sleep(1.0)
     assert driver.poll().faults == ()
     assert driver.poll().temps == {"heat_l": pytest.approx(30.0)}
     assert driver.mcu is not None
-    driver.mcu.hal.poller.stale_s = 0.0  # the sensor stops answering
-    wait_until(lambda: driver.poll().faults == ("sensor",))
+    poller = driver.mcu.hal.poller
+    (w1 / "28-0000000000aa" / "w1_slave").unlink()  # the sensor stops answering
+    poll_until(driver, time, poller.next_read_s - 0.05)
+    assert driver.poll().faults == () and not poller.errors[0]  # not read since
+    poll_until(driver, time, poller.next_read_s)
+    assert poller.errors[0]  # read, failed: the executor sees it at its next look
+    time.sleep(TEMP_PERIOD_US / 1e6 + TICK_MS / 1000)
     assert driver.poll().faults == ("sensor",)
     assert all_outputs_zero(factory)
     driver.close()
 
 
-def test_overtemperature_latches(tmp_path: Path) -> None:
-    factory = pwm_factory()
-    root = write_w1(tmp_path, 30.0)
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=root)
+def test_a_reading_that_goes_stale_is_a_safety_stop(w1: Path) -> None:
+    driver, factory, time = stepped_gpio(w1)
     driver.open()
     driver.start()
     driver.send(steady().commands[:5])
-    wait_until(lambda: bool(driver.poll().temps))
-    write_w1(root, 43.5)
+    time.sleep(1.0)
     assert driver.mcu is not None
-    driver.mcu.hal.poller.read_all()
-    wait_until(lambda: driver.poll().faults == ("overtemp",))
+    poller = driver.mcu.hal.poller
+    poller.interval_s = math.inf  # the reading now due is the last: the sensor hangs after it
+    time.sleep(poller.next_read_s - time.now())
+    last = poller.read_s[0]
+    assert last == pytest.approx(time.now(), abs=0.0011)
+    poll_until(driver, time, last + poller.stale_s - 0.05)
+    assert driver.poll().faults == ()  # the last reading still holds
+    poll_until(driver, time, last + poller.stale_s)
+    assert math.isnan(poller.latest(0))  # stale: the executor sees it at its next look
+    time.sleep(TEMP_PERIOD_US / 1e6 + TICK_MS / 1000)
+    assert driver.poll().faults == ("sensor",)
+    assert all_outputs_zero(factory)
+    driver.close()
+
+
+def test_overtemperature_latches_at_the_next_reading(tmp_path: Path) -> None:
+    root = write_w1(tmp_path, 30.0)
+    driver, factory, time = stepped_gpio(root)
+    driver.open()
+    driver.start()
+    driver.send(steady().commands[:5])
+    time.sleep(1.0)
+    assert driver.poll().temps == {"heat_l": pytest.approx(30.0)}
+    write_w1(root, 43.5)  # over the rig's 42 C
+    assert driver.poll().faults == ()  # not read yet
+    assert driver.mcu is not None
+    time.sleep(driver.mcu.hal.poller.interval_s)
     assert driver.poll().faults == ("overtemp",)
     assert all_outputs_zero(factory)
     driver.close()
@@ -510,16 +537,15 @@ def test_massager_off_turns_a_rig_with_an_unmeasured_heater_off() -> None:
 
 
 def test_refused_commands_raise_the_same_errors_as_on_every_driver(w1: Path) -> None:
-    driver = GpioDriver(RIG, pin_factory=pwm_factory(), w1_root=w1)
+    driver, _, time = stepped_gpio(w1)
     with driver:
         driver.start()
         with pytest.raises(UsageError, match="actuator 'ghost', which rig 'pins-test'"):
             driver.send([Command(100, "ghost", "set", level=0.5)])
         driver.send([Command(100, "vib_l", "set", level=1.5)])
+        time.sleep(0.01)  # the device's answer
         with pytest.raises(SafetyError, match=r"set command for vib_l at 0\.100 s: it breaks"):
-            for _ in range(200):
-                driver.poll()
-                time.sleep(0.01)
+            driver.poll()
 
 
 def test_rig_without_gpio_bindings_is_refused() -> None:
@@ -567,12 +593,22 @@ def _running(w1: Path) -> tuple[GpioDriver, MockFactory]:
     return driver, factory
 
 
+def _stepped_running(w1: Path) -> tuple[GpioDriver, MockFactory, SteppedTime]:
+    driver, factory, time = stepped_gpio(w1)
+    driver.open()
+    driver.send(steady().commands[:5])
+    driver.start()
+    time.sleep(0.6)  # session time 0 is half a second after start
+    assert not all_outputs_zero(factory)
+    return driver, factory, time
+
+
 def test_off_and_close_from_a_running_state(w1: Path) -> None:
-    driver, factory = _running(w1)
+    driver, factory, time = _stepped_running(w1)
     driver.off()
     assert all_outputs_zero(factory)
     time.sleep(3 * TICK_MS / 1000)
-    assert all_outputs_zero(factory)  # the tick thread does not bring them back
+    assert all_outputs_zero(factory)  # the device's ticks do not bring them back
     driver.close()
     driver.close()
     driver.off()
@@ -612,7 +648,7 @@ def test_exit_safety_net_closes_open_drivers(w1: Path, monkeypatch: pytest.Monke
 
     at_exit: list[Callable[[], None]] = []
     monkeypatch.setattr(atexit, "register", at_exit.append)
-    driver, factory = _running(w1)
+    driver, factory, _ = _stepped_running(w1)
     assert at_exit == [driver.close]
     at_exit[0]()  # what the interpreter runs at exit
     assert all_outputs_zero(factory)
@@ -622,13 +658,20 @@ def test_exit_safety_net_closes_open_drivers(w1: Path, monkeypatch: pytest.Monke
 def test_watchdog_trips_when_the_host_stops_polling(w1: Path) -> None:
     from massager.drivers.serial import STALL_S
 
-    driver, factory = _running(w1)
+    driver, factory, time = stepped_gpio(w1)
+    driver.open()
+    driver.send(steady().commands[:5])
+    driver.start()
+    last_call = time.now()
     try:
         # nobody calls the driver: after STALL_S its link stops feeding the device,
-        # whose watchdog then turns every output off
-        wait_until(lambda: all_outputs_zero(factory), STALL_S + 3.0)
+        # whose watchdog then turns every output off, at its first tick past 250 ms
+        with stepped_pins(time):
+            time.sleep(STALL_S + 0.5)
         assert all_outputs_zero(factory)
         assert driver.mcu is not None and ex_faults_of(driver) == ["watchdog"]
+        zero = max(factory.pin(p).stamps[-1][0] for p in OUTPUT_PINS if factory.pin(p).stamps)
+        assert STALL_S - 0.1 + 0.25 < zero - last_call <= STALL_S + 0.25 + TICK_MS / 1000
     finally:
         driver.close()
 
@@ -641,28 +684,27 @@ def ex_faults_of(driver: GpioDriver) -> list[str]:
 
 
 def test_pause_holds_session_time_and_ramps_down(w1: Path) -> None:
-    factory = pwm_factory()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    driver, factory, time = stepped_gpio(w1)
     driver.open()
     driver.start()
     driver.send(steady().commands)
-    wait_until(lambda: driver.poll().session_ms >= 200)
+    poll_until(driver, time, time.now() + 0.5 + 0.2)  # session time 0 is 0.5 s after start
     driver.pause()
     held = driver.poll().session_ms
-    wait_until(lambda: all(v == 0.0 for v in driver.poll().levels.values()), 3.0)
+    assert held == pytest.approx(200, abs=60)
+    poll_until(driver, time, time.now() + 1.0)  # the ramp down at max_slew 100/s: 10 ms
     status = driver.poll()
-    assert status.session_ms == pytest.approx(held)
+    assert status.session_ms == held
     assert status.paused
     assert all(v == 0.0 for v in status.levels.values())
-    wait_until(lambda: all(factory.pin(p).state == 0.0 for p in OUTPUT_PINS if p != 5))
     assert all(factory.pin(p).state == 0.0 for p in OUTPUT_PINS if p != 5)
     assert factory.pin(5).state == 1.0  # the phase pin keeps its direction; its enable is off
     driver.resume()
-    wait_until(lambda: driver.poll().session_ms >= held + 300)
+    resumed = driver.poll().session_ms
+    poll_until(driver, time, time.now() + 0.3)
     status = driver.poll()
     assert status.faults == ()
-    assert status.session_ms >= held + 300
-    wait_until(lambda: not all_outputs_zero(factory))
+    assert status.session_ms == pytest.approx(resumed + 300, abs=60)
     assert not all_outputs_zero(factory)
     assert not math.isnan(status.levels["vib_l"])
     driver.close()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from firmware_bridge import codec, codes
+from massager.clock import REAL_TIME, HostTime
 from massager.drivers.base import DeviceStatus, DriverOptions
 from massager.drivers.serial import SerialDriver
 from massager.drivers.serial_link import SerialLink, status_after
@@ -69,8 +70,9 @@ def _check_heaters(rig: Rig) -> None:
 class SocketPort:
     """The host's end of the device's socket, shaped like the pyserial port the link reads."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, wait_s: float = _READ_WAIT_S) -> None:
         self.sock = sock
+        self.wait_s = wait_s
         sock.setblocking(False)
 
     @property
@@ -79,8 +81,8 @@ class SocketPort:
         return 0
 
     def read(self, size: int = 1) -> bytes:
-        """What arrived within 5 ms (b'' if nothing); OSError once the device has gone."""
-        readable, _, _ = select.select([self.sock], [], [], _READ_WAIT_S)
+        """What arrived within `wait_s` (b'' if nothing); OSError once the device has gone."""
+        readable, _, _ = select.select([self.sock], [], [], self.wait_s)
         if not readable:
             return b""
         try:
@@ -114,7 +116,8 @@ class GpioDriver(SerialDriver):
     `w1_root` is where DS18B20 sensors are read (``/sys/bus/w1/devices``);
     `realtime` asks for SCHED_FIFO and locked memory for the device process;
     `pin_log` puts the device process on mock pins that log every change there
-    (``massager mcu gpio --pin-log``; for benchmarks).
+    (``massager mcu gpio --pin-log``; for benchmarks). With a `pin_factory`, a
+    stepped `time` runs host and device in one thread on its virtual clock.
     """
 
     name: ClassVar[str] = "gpio"
@@ -130,8 +133,9 @@ class GpioDriver(SerialDriver):
         w1_root: Path = W1_DEVICES,
         realtime: bool = True,
         pin_log: Path | None = None,
+        time: HostTime = REAL_TIME,
     ) -> None:
-        super().__init__(rig, options)
+        super().__init__(rig, options, time=time)
         _check_rig(rig)
         try:
             self.tick_hz = tick_hz_from_env(tick_hz)
@@ -175,9 +179,9 @@ class GpioDriver(SerialDriver):
         self._stop_device()
         if self.pin_factory is not None:
             host, self.mcu, self.device_thread = serve_in_thread(
-                self.rig, self.pin_factory, self.tick_hz, self.w1_root
+                self.rig, self.pin_factory, self.tick_hz, self.w1_root, self.time
             )
-            return SocketPort(host)
+            return SocketPort(host, _READ_WAIT_S if self.time.threaded else 0.0)
         host, dev = socket.socketpair()
         args = [sys.executable, "-m", "massager.mcu.gpio", "--fd", str(dev.fileno())]
         args += ["--tick-hz", str(self.tick_hz)]
@@ -236,6 +240,8 @@ class GpioDriver(SerialDriver):
         self.mcu, self.device_thread = None, None
         if mcu is not None:
             mcu.stop()
+            if thread is None:  # on a stepped clock: its next pass ends it (pins low, released)
+                self.time.sleep(0.0)
         if thread is not None and thread is not threading.current_thread():
             thread.join(5.0)  # its last act closes the sensor poller and the button
         proc, self.process = self.process, None
@@ -264,7 +270,7 @@ class GpioDriver(SerialDriver):
         """Session time 0 is now; refused (SafetyStop) while the emergency stop is held."""
         super().start()
         link = self._need_link()
-        time.sleep(3.0 / self.tick_hz)  # a held button latches again at the next tick
+        self.time.sleep(3.0 / self.tick_hz)  # a held button latches again at the next tick
         st = status_after(link, link.send(codes.MSG_STATUS, codec.encode_token(0xFFFF)))
         if st is not None and st.faults & codes.FAULT_ESTOP:
             raise SafetyStop("the emergency stop is pressed: release it before starting")

@@ -38,6 +38,7 @@ from firmware_bridge.codes import CAP_TEMP
 from firmware_bridge.device import Device
 from firmware_bridge.ticks import ticks_diff
 from firmware_bridge.virtual import FdLink, close_pty, open_pty
+from massager.clock import REAL_TIME, HostTime
 from massager.errors import MassagerError
 from massager.mcu.hal import GpioHal, say
 from massager.mcu.sensors import W1_DEVICES
@@ -86,37 +87,58 @@ class GpioMcu:
         """Called with (time.monotonic() before the bytes were handled, frames received so
         far) each time bytes from the host bring a whole frame (the pin log notes them)."""
         self._zeroed_for = 0
+        self._next_tick: int | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
         """Ask the loop to end (from a signal handler or another thread)."""
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the loop was asked to end."""
+        return self._stop.is_set()
+
     def serve(self, eof_ends: bool = True) -> None:
         """Serve until stop() (or the link's end, with `eof_ends`); every output off at the end."""
-        hal, device = self.hal, self.device
-        next_tick = hal.now_us()
         try:
-            while not self._stop.is_set():
-                wait_us = ticks_diff(self._next_wake(next_tick), hal.now_us())
-                try:
-                    readable, _, _ = select.select([self.fd], [], [], max(0, wait_us) / 1e6)
-                except InterruptedError:
-                    readable = []
-                if readable and not self._read(eof_ends):
-                    return
-                now = hal.now_us()
-                due = ticks_diff(now, next_tick)
-                if due >= 0 or self._command_due(now):
-                    if due >= 0:
-                        behind = due // self.period_us
-                        self.overruns += behind
-                        next_tick += (behind + 1) * self.period_us
-                    self.tick()
-                self.link.flush()
+            while not self._stop.is_set() and self.poll(eof_ends, wait=True):
+                pass
         finally:
-            device.all_off()
-            hal.all_off()
+            self.finish()
+
+    def poll(self, eof_ends: bool = True, wait: bool = False) -> bool:
+        """One pass of the loop: (with `wait`, wait for bytes until the next tick or command
+        is due,) take what arrived, tick if due, send the replies. False once the host has
+        gone (with `eof_ends`). On a stepped clock, each step is one pass without waiting."""
+        hal = self.hal
+        if self._next_tick is None:
+            self._next_tick = hal.now_us()
+        next_tick = self._next_tick
+        timeout = 0.0
+        if wait:
+            timeout = max(0, ticks_diff(self._next_wake(next_tick), hal.now_us())) / 1e6
+        try:
+            readable, _, _ = select.select([self.fd], [], [], timeout)
+        except InterruptedError:
+            readable = []
+        if readable and not self._read(eof_ends):
+            return False
+        now = hal.now_us()
+        due = ticks_diff(now, next_tick)
+        if due >= 0 or self._command_due(now):
+            if due >= 0:
+                behind = due // self.period_us
+                self.overruns += behind
+                self._next_tick = next_tick + (behind + 1) * self.period_us
+            self.tick()
+        self.link.flush()
+        return True
+
+    def finish(self) -> None:
+        """Every output off (the loop's end)."""
+        self.device.all_off()
+        self.hal.all_off()
 
     def _next_wake(self, next_tick: int) -> int:
         due = self.device.executor.next_command_us()
@@ -182,15 +204,22 @@ def make_realtime() -> bool:
 
 
 def serve_in_thread(
-    rig: Rig, pin_factory: Any, tick_hz: float, w1_root: Path = W1_DEVICES
-) -> tuple[socket.socket, GpioMcu, threading.Thread]:
-    """The device on `pin_factory` in a thread of this process, and the host's end of its socket.
+    rig: Rig,
+    pin_factory: Any,
+    tick_hz: float,
+    w1_root: Path = W1_DEVICES,
+    time: HostTime = REAL_TIME,
+) -> tuple[socket.socket, GpioMcu, threading.Thread | None]:
+    """The device on `pin_factory` in this process, and the host's end of its socket.
 
-    For tests and benchmarks that look at mock pins directly; a session uses the
-    process (`--fd`). The pins are claimed before this returns (DeviceError if not).
+    On real time the device serves in a thread of its own (returned); on a stepped
+    `time` it makes one pass of its loop at each step, on that virtual clock, in the
+    thread that moves the time (no thread returned). For tests and benchmarks that
+    look at mock pins directly; a session uses the process (`--fd`). The pins are
+    claimed before this returns (DeviceError if not).
     """
     host, dev = socket.socketpair()
-    hal = GpioHal(rig, pin_factory, w1_root=w1_root)
+    hal = GpioHal(rig, pin_factory, w1_root=w1_root, time=time)
     try:
         hal.open()
     except BaseException:
@@ -199,12 +228,27 @@ def serve_in_thread(
         raise
     mcu = GpioMcu(hal, dev.fileno(), tick_hz)
 
+    def close() -> None:
+        hal.close()
+        dev.close()
+
+    if not time.threaded:
+        served = [True]
+
+        def step() -> None:
+            if served[0] and (mcu.stopped or not mcu.poll()):
+                served[0] = False
+                mcu.finish()
+                close()
+
+        time.attach(step)
+        return host, mcu, None
+
     def run() -> None:
         try:
             mcu.serve()
         finally:
-            hal.close()
-            dev.close()
+            close()
 
     thread = threading.Thread(target=run, name="massager-gpio-device", daemon=True)
     thread.start()

@@ -23,6 +23,7 @@ from typing import Any
 from firmware_bridge import codes
 from firmware_bridge.names import KIND_CODES
 from firmware_bridge.ticks import TICKS_MAX
+from massager.clock import REAL_TIME, HostTime
 from massager.errors import DeviceError
 from massager.mcu.outputs import Output, build_output
 from massager.mcu.sensors import (
@@ -38,9 +39,11 @@ from massager.rig.model import Rig
 class GpioHal:
     """The rig's gpiozero devices behind the executor's HAL interface.
 
-    The clock is the system's monotonic one in microseconds (plus
-    `clock_start_us`), wrapped at 2**30 as on the Pico, so another process can
-    tell when a device time falls; or `clock_us()` (a stepped clock, for tests).
+    The clock is `time`'s in microseconds (plus `clock_start_us`), wrapped at
+    2**30 as on the Pico: on real time the system's monotonic clock, so another
+    process can tell when a device time falls; a `SteppedTime` runs the device
+    on a virtual clock, its sensors read at its steps. `clock_us()`, if given,
+    is the clock instead (a test's hand-stepped one).
     """
 
     def __init__(
@@ -51,11 +54,15 @@ class GpioHal:
         w1_root: Path = W1_DEVICES,
         clock_start_us: int = 0,
         clock_us: Callable[[], int] | None = None,
+        time: HostTime = REAL_TIME,
     ) -> None:
         self.rig = rig
         self.pin_factory = pin_factory
         self.w1_root = w1_root
+        self.time = time
         self._offset_us = clock_start_us
+        if clock_us is None and time is not REAL_TIME:
+            clock_us = lambda: round(time.now() * 1e6) + clock_start_us  # noqa: E731
         self._clock_us = clock_us
         self.outputs: list[Output] = []
         self.button: Any = None
@@ -63,7 +70,7 @@ class GpioHal:
         self._pressed = False
         self._seen_down = False
         self._readers: dict[int, int] = {}  # heater channel -> index in the poller
-        self.poller = SensorPoller([])
+        self.poller = SensorPoller([], time=time)
         self.error: str | None = None
         """Why the last configure() was refused, or an output write failed."""
 
@@ -137,7 +144,7 @@ class GpioHal:
 
     def now_us(self) -> int:
         """The device clock: microseconds, wrapping every 2**30 like the Pico's ticks_us."""
-        if self._clock_us is not None:  # a stepped clock (tests)
+        if self._clock_us is not None:  # a virtual clock
             return self._clock_us() & TICKS_MAX
         return (time.monotonic_ns() // 1000 + self._offset_us) & TICKS_MAX
 
@@ -198,7 +205,7 @@ class GpioHal:
             return False
         readers = [*self.poller.readers, reader]
         self.poller.close()  # closes the old readers too: reopen them in the new poller
-        self.poller = SensorPoller(readers)
+        self.poller = SensorPoller(readers, time=self.time)
         self._readers[ch] = len(readers) - 1
         self.poller.read_all()
         error = self.poller.errors[self._readers[ch]]

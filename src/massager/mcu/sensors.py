@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from firmware_bridge.thermistor import ntc_c
+from massager.clock import REAL_TIME, HostTime
 from massager.rig.model import TempSensor
 
 W1_DEVICES = Path("/sys/bus/w1/devices")
@@ -153,23 +153,33 @@ def open_reader(
 
 
 class SensorPoller:
-    """Reads every sensor in a background thread and keeps the latest reading of each.
+    """Reads every sensor every `interval_s` and keeps the latest reading of each.
 
     `latest(i)` is NaN until a first good reading, after a failed one, and once
-    the last good one is older than `stale_s`.
+    the last good one is older than `stale_s`. Its time is `time`'s: on real time
+    the readings are taken in a background thread; on a stepped clock at the
+    first step `interval_s` after the previous reading.
     """
 
     def __init__(
-        self, readers: list[TempReader], interval_s: float = 1.0, stale_s: float = 5.0
+        self,
+        readers: list[TempReader],
+        interval_s: float = 1.0,
+        stale_s: float = 5.0,
+        *,
+        time: HostTime = REAL_TIME,
     ) -> None:
         self.readers = readers
         self.interval_s = interval_s
         self.stale_s = stale_s
+        self.time = time
         self._values = [math.nan] * len(readers)
         self._stamps = [-math.inf] * len(readers)
         self.errors: list[str | None] = [None] * len(readers)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stepping = False
+        self._next_s = math.inf
 
     def read_all(self) -> None:
         """Read each sensor once, now (blocking), recording value or error."""
@@ -184,23 +194,46 @@ class SensorPoller:
                 self.errors[i] = f"{reader.label}: {exc}"
             else:
                 self._values[i] = value
-                self._stamps[i] = time.monotonic()
+                self._stamps[i] = self.time.now()
                 self.errors[i] = None
+
+    @property
+    def read_s(self) -> list[float]:
+        """When (on `time`, seconds) each sensor last read well (-inf: never)."""
+        return list(self._stamps)
+
+    @property
+    def next_read_s(self) -> float:
+        """When (on a stepped clock) the next reading is due."""
+        return self._next_s
 
     def latest(self, i: int) -> float:
         """The last good reading of sensor `i`, or NaN if it failed or is stale."""
-        if time.monotonic() - self._stamps[i] > self.stale_s:
+        if self.time.now() - self._stamps[i] > self.stale_s:
             return math.nan
         return self._values[i]
 
     def start(self) -> None:
-        """Begin polling in a daemon thread (a first reading should already be taken)."""
-        if self._thread is None and self.readers:
+        """Begin polling (a first reading should already be taken): in a daemon thread on
+        real time, at the steps of a stepped clock."""
+        if not self.readers or self._thread is not None or self._stepping:
+            return
+        if self.time.threaded:
             self._thread = threading.Thread(target=self._run, name="massager-sensors", daemon=True)
             self._thread.start()
+        else:
+            self._stepping = True
+            self._next_s = self.time.now() + self.interval_s
+            self.time.attach(self._step)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            self.read_all()
+
+    def _step(self) -> None:
+        now = self.time.now()
+        if not self._stop.is_set() and now >= self._next_s:
+            self._next_s = now + self.interval_s
             self.read_all()
 
     def close(self) -> None:
