@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from massager.clock import SteppedTime, VirtualClock
 from massager.mcu.sensors import (
     Ds18b20,
     Mcp3008Thermistor,
@@ -102,11 +103,32 @@ def test_poller_keeps_latest_and_reports_failure(tmp_path: Path) -> None:
 
 
 def test_poller_reading_goes_stale(tmp_path: Path) -> None:
-    poller = SensorPoller([Ds18b20(DEVICE, root=w1_tree(tmp_path, GOOD))], stale_s=0.05)
+    clock = SteppedTime(VirtualClock(1000.0))
+    reader = Ds18b20(DEVICE, root=w1_tree(tmp_path, GOOD))
+    poller = SensorPoller([reader], stale_s=0.05, time=clock)
     poller.read_all()
+    clock.sleep(0.049)
+    assert poller.latest(0) == pytest.approx(23.125)  # 49 ms old: still good
+    clock.sleep(0.002)
+    assert math.isnan(poller.latest(0))  # 51 ms: stale
+
+
+def test_poller_on_a_stepped_clock_reads_every_interval(tmp_path: Path) -> None:
+    clock = SteppedTime(VirtualClock(1000.0))
+    root = w1_tree(tmp_path, GOOD)
+    poller = SensorPoller([Ds18b20(DEVICE, root=root)], interval_s=0.5, time=clock)
+    poller.read_all()
+    poller.start()  # no thread: it reads at the clock's steps
+    w1_tree(root, GOOD.replace("t=23125", "t=40500"))
+    clock.sleep(0.499)
     assert poller.latest(0) == pytest.approx(23.125)
-    time.sleep(0.08)
-    assert math.isnan(poller.latest(0))
+    clock.sleep(0.001)
+    assert poller.latest(0) == pytest.approx(40.5)
+    assert poller.read_s == [pytest.approx(1.5)] and poller.next_read_s == pytest.approx(2.0)
+    poller.close()
+    w1_tree(root, GOOD)
+    clock.sleep(1.0)
+    assert poller.latest(0) == pytest.approx(40.5)  # closed: read no more
 
 
 def test_poller_thread_follows_the_sensor(tmp_path: Path) -> None:
