@@ -113,6 +113,29 @@ def test_stop_ramps_every_output_down_and_ends_early(tmp_path: Path) -> None:
     assert any(0.0 < abs(level) < 0.5 for level in roller)
 
 
+@pytest.mark.parametrize("level", [0.6, 0.45, -0.87, 0.01])
+def test_a_stopped_session_ends_at_the_tick_its_last_output_reaches_zero(
+    tmp_path: Path, level: float
+) -> None:
+    # the roller alone (3 level/s, 0.03 a tick): the ramp down ends on the device's tick grid
+    path = tmp_path / "trace.csv"
+    the_stream = stream([Command(0, "roller", "set", level=level)], 5000)
+    driver, session = simulate(the_stream, trace=path)
+    script(session, {1000: session.stop})
+    result = session.run()
+    assert result.reason == "stopped"
+    trace = read_trace(path)
+    steps = abs(level) / (3.0 * TICK_MS / 1000)
+    # the ramp's own end, to a float step: the stop asked for at the poll at 1000 ms is
+    # applied at the next (1100 ms), and the ramp steps from the tick after it
+    end = result.wall_ms
+    assert 1100 + steps * TICK_MS - 1e-9 <= end <= 1100 + (steps + 1) * TICK_MS + 1e-9
+    # and the session looked again at the very tick the roller reached zero, not later
+    assert trace.level_at("roller", end) == 0.0
+    assert abs(trace.level_at("roller", end - TICK_MS)) > LEVEL_TOLERANCE
+    assert driver.ramp_down_ms({"roller": 0.0}) == 0.0
+
+
 def test_the_session_cap_stops_a_long_stream(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     driver, session = simulate(PROGRAM, trace=path)

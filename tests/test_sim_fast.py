@@ -97,7 +97,7 @@ def assert_same(the_stream: CommandStream, the_rig: Rig, **kwargs: Any) -> tuple
 
 FULL = ("classic", "reference")
 """The benchmark's session plays in full; every other bundled profile x rig plays its first
-90 seconds and a stop (the hypothesis test below covers the moves the rest would add)."""
+60 seconds and a stop (the hypothesis test below covers the moves the rest would add)."""
 
 
 @pytest.mark.parametrize("rig_name", bundled.names("rigs"))
@@ -105,7 +105,7 @@ FULL = ("classic", "reference")
 def test_every_bundled_profile_plays_the_same_on_both_paths(profile: str, rig_name: str) -> None:
     the_rig = api.load_rig(rig_name)
     the_stream = api.compile_stream(api.load_profile(profile), the_rig)
-    schedule: Controls = [] if (profile, rig_name) == FULL else [(90_000, "stop", 0.0)]
+    schedule: Controls = [] if (profile, rig_name) == FULL else [(60_000, "stop", 0.0)]
     _, trace = assert_same(the_stream, the_rig, schedule=schedule)
     assert trace.count(b"\n") > 100  # the outputs really moved
 

@@ -13,13 +13,13 @@ device's watchdog.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from firmware_bridge import executor as ex
 from firmware_bridge import names
 from firmware_bridge.names import FAULT_BITS
 from massager.clock import Clock
-from massager.drivers import sim_pacing
+from massager.drivers import sim_pacing, sim_stretch
 from massager.drivers.base import (
     DeviceStatus,
     Driver,
@@ -42,8 +42,6 @@ class SimDriver(Driver):
     TICK_US = TICK_US
     """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
     QUEUE_SIZE = ex.QUEUE_SIZE
-    STOP_MARGIN_MS = TICK_US / 1000.0
-    """A ramp-down's last step lands on the device's next tick (`Driver.ramp_down_ms`)."""
     MAX_WATCHDOG_MS = 200_000
     """Longest watchdog in device time (wrap-safe comparisons need under 2**29 us)."""
 
@@ -185,6 +183,22 @@ class SimDriver(Driver):
         for ch, model in self._moving_parts:
             if written[ch] != el and not model.settled:
                 trace.sample(ch, t_ms, levels[ch], model.value(t_s))
+
+    def ramp_down_ms(self, levels: Mapping[str, float]) -> float:
+        """Clock ms until every output reads zero, ramping down after `stop()`: exact.
+
+        The device's own slew steps are counted from its levels (not `levels`, the
+        report's copy of them), one tick after another from its last tick, so the
+        session looks again at the very tick the last output reaches zero.
+        """
+        executor = self.executor
+        if executor is None:
+            return 0.0
+        ticks = sim_stretch.ticks_to_zero(executor, TICK_US)
+        if ticks == 0:
+            return 0.0
+        zero_us = self.device.last_tick + ticks * TICK_US
+        return max(0.0, (zero_us - self.hal.el_us) / 1000.0)
 
     def status(self) -> DeviceStatus:
         """The device's state as of the last time it ran (no ticking, no feeding)."""

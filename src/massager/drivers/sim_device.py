@@ -131,6 +131,11 @@ class SimDevice:
             n = min(n, (executor._wd_us - ticks_diff(dev, executor._fed)) // step + 1)
         return n
 
+    @property
+    def last_tick(self) -> int:
+        """Elapsed device time (us) of the executor's latest tick."""
+        return self._last_tick
+
     def wake(self) -> None:
         """The host changed something: the device ticks again from the next tick on its grid."""
         step = TICK_US

@@ -62,15 +62,77 @@ def run_stretch(executor: ex.Executor, hal: SimHal, t0: int, n: int, dt: int) ->
     if paused:
         x._pause_acc += n * dt
     motion = x._motion
-    courses = [_course(motion, ch, n, dt, paused) for ch in motion.active]
-    _settle(motion, courses, n)
-    _feed(hal, courses, t0, dt)
+    runs: list[Run] = []
+    courses: list[_Course] = []
+    moving = 0
+    for pos, ch in enumerate(motion.active):
+        followed = None if paused else _follow(motion, ch, n, dt)
+        if followed is not None:
+            if followed:
+                runs.append((pos, ch, None, followed))
+                moving += 1
+            continue
+        course = _course(motion, ch, n, dt, paused)
+        courses.append(course)
+        if course.ticks:
+            runs.append((pos, ch, course.ticks, course.levels))
+    if courses:
+        moving += _settle(motion, courses, n)
+    motion.moving = moving
+    _feed(hal, runs, t0, n, dt)
     hal.set_time(t0 + (n - 1) * dt)
     x._now = hal.now_dev
 
 
+Run = tuple[int, int, "list[int] | None", list[float]]
+"""An output's writes over a stretch: its position in the active list, its channel, the
+ticks it wrote at (None: every tick) and the levels it wrote."""
+
+
+def _follow(x: Motion, ch: int, n: int, dt: int) -> list[float] | None:
+    """The common cases of output `ch` over `n` ticks, not paused: a level it holds (no
+    write: []), or a wave or a ramp its slew limit follows exactly with a write every tick
+    (the levels); None for anything else (`_course` then plays it)."""
+    levels, ops, el, on_us, a, b, c, shape, hi, lo, steady, max_on, temps, soft_cap = x._hot
+    on = on_us[ch]
+    if on + n * dt > max_on[ch]:
+        return None
+    if steady[ch]:  # holding a level it reached: only the on-time counts
+        on_us[ch] = on + n * dt
+        return []
+    op = ops[ch]
+    e = el[ch]
+    if e + dt <= 0 or temps[ch] >= soft_cap[ch]:
+        return None
+    scale = x.scale
+    if op == OP_WAVE:
+        targets = _wave(shape[ch], a[ch], b[ch], c[ch], scale, range(e + dt, e + n * dt + 1, dt))
+        slope = wave_max_slope(shape[ch], a[ch], b[ch], c[ch]) * scale / 1e6
+    elif op == OP_RAMP and e + n * dt < b[ch] and int(b[ch]) > 0:
+        start = x.start[ch]
+        duration = int(b[ch])
+        span = a[ch] - start
+        targets = [(start + span * t / duration) * scale for t in range(e + dt, e + n * dt + 1, dt)]
+        slope = abs(span) / duration * scale
+    else:
+        return None
+    cur = levels[ch]
+    if not _tracks(targets, cur, x._slew[ch] * dt, slope * dt, lo[ch], hi[ch]):
+        return None
+    if not all(map(ne, targets, [cur, *targets[:-1]])):
+        return None  # a tick with nothing to write: `_course` plays it
+    if 0.0 in targets:
+        on = (targets[::-1].index(0.0)) * dt
+    else:
+        on += n * dt
+    levels[ch] = targets[-1]
+    el[ch] = e + n * dt
+    on_us[ch] = on
+    return targets
+
+
 def _course(x: Motion, ch: int, n: int, dt: int, paused: bool) -> _Course:
-    """Evaluate output `ch` over `n` ticks (`Executor._evaluate`'s arithmetic, one output)."""
+    """Evaluate output `ch` over `n` ticks (`Motion.evaluate`'s arithmetic, one output)."""
     levels, ops, el, on_us, a, b, c, shape, hi, lo, steady, max_on, temps, soft_cap = x._hot
     out = _Course(ch)
     ticks = out.ticks
@@ -91,49 +153,6 @@ def _course(x: Motion, ch: int, n: int, dt: int, paused: bool) -> _Course:
     sh = shape[ch]
     capped = temps[ch] >= soft_cap[ch]
     heater = x._kind[ch] == KIND_HEATER
-    if st and not paused:
-        if on + n * dt <= mo:  # holding a level it reached: only the on-time counts
-            on_us[ch] = on + n * dt
-            return out
-    elif (
-        not paused
-        and not capped
-        and on + n * dt <= mo
-        and e + dt > 0
-        and (op == OP_WAVE or (op == OP_RAMP and e + n * dt < cb and int(cb) > 0))
-    ):
-        first = e + dt
-        end = e + n * dt + 1
-        if op == OP_WAVE:
-            targets = _wave(sh, ca, cb, cc, scale, range(first, end, dt))
-            slope = wave_max_slope(sh, ca, cb, cc) * scale / 1e6
-        else:
-            start = x.start[ch]
-            duration = int(cb)
-            span = ca - start
-            targets = [(start + span * t / duration) * scale for t in range(first, end, dt)]
-            slope = abs(span) / duration * scale
-        if _tracks(targets, cur, rate * dt, slope * dt, lw, h):
-            if 0.0 in targets:
-                zero = n - 1 - targets[::-1].index(0.0)
-                on = (n - 1 - zero) * dt
-            else:
-                on += n * dt
-            if all(map(ne, targets, [cur, *targets[:-1]])):
-                out.ticks = list(range(n))
-                out.levels = targets
-            else:
-                previous = cur
-                for k, level in enumerate(targets):
-                    if level != previous:
-                        ticks.append(k)
-                        written.append(level)
-                    previous = level
-            out.moving = True
-            levels[ch] = targets[-1]
-            el[ch] = e + n * dt
-            on_us[ch] = on
-            return out
     moving = False
     k = 0
     while k < n:
@@ -247,18 +266,20 @@ def _wave(shape: int, low: float, high: float, hz: float, scale: float, at: rang
     """`waveforms.wave_value(shape, low, high, hz, e) * scale` for each `e` of `at` (all > 0):
     the same expression, term by term."""
     span = high - low
+    cos_, floor_, two_pi = cos, floor, TWO_PI  # the comprehensions read locals
     if shape == SHAPE_TRIANGLE:
         return [
             (
                 low
                 + span
-                * (2.0 * p if (p := (x := hz * e / 1000000.0) - floor(x)) < 0.5 else 2.0 - 2.0 * p)
+                * (2.0 * p if (p := (x := hz * e / 1000000.0) - floor_(x)) < 0.5 else 2.0 - 2.0 * p)
             )
             * scale
             for e in at
         ]
     return [
-        (low + span * ((1.0 - cos(TWO_PI * ((x := hz * e / 1000000.0) - floor(x)))) * 0.5)) * scale
+        (low + span * ((1.0 - cos_(two_pi * ((x := hz * e / 1000000.0) - floor_(x)))) * 0.5))
+        * scale
         for e in at
     ]
 
@@ -283,7 +304,7 @@ def _tracks(
     return True
 
 
-def _settle(x: Motion, courses: list[_Course], n: int) -> None:
+def _settle(x: Motion, courses: list[_Course], n: int) -> int:
     """Which outputs left the active list and when, and the moving count, as `n` ticks of
     `_evaluate` would leave them (an output at rest leaves at the first tick from its rest
     on that some output marked idle; resting, it marks the next tick idle itself)."""
@@ -310,45 +331,78 @@ def _settle(x: Motion, courses: list[_Course], n: int) -> None:
                 moving += 1  # evaluated once more: off at zero, it counts as moving
         elif course.moving:
             moving += 1
-    x.moving = moving
     if gone:
         is_active = x._is_active
         for ch in gone:
             is_active[ch] = False
         x.active = [ch for ch in x.active if ch not in gone]
+    return moving
 
 
-def _feed(hal: SimHal, courses: list[_Course], t0: int, dt: int) -> None:
+def _feed(hal: SimHal, runs: list[Run], t0: int, n: int, dt: int) -> None:
     """Drive each output's physics with its writes, and the trace with the samples they make
     (in the order the ticks would have made them)."""
     trace = hal.trace
     physical = hal._physical
+    every = range(n)
+    times = [(t0 + k * dt) / 1e6 for k in every]
     if trace is None:
-        for course in courses:
-            model = physical[course.ch]
-            if model is not None and course.ticks:
-                model.command_run([(t0 + k * dt) / 1e6 for k in course.ticks], course.levels)
+        for _, ch, ticks, levels in runs:
+            model = physical[ch]
+            if model is not None:
+                at = times if ticks is None else [times[k] for k in ticks]
+                model.command_run(at, levels)
         return
     origin = hal.origin_us
     written = hal.written
-    sample = trace.sample
     trace.begin_batch()
-    for pos, course in enumerate(courses):
-        ticks = course.ticks
-        if not ticks:
-            continue
-        ch = course.ch
+    for pos, ch, ticks, levels in runs:
         model = physical[ch]
+        if ticks is None:
+            ticks = list(every)
         els = [t0 + k * dt for k in ticks]
-        levels = course.levels
+        phys: list[float] | list[None]
         if model is None:
-            for k, t, level in zip(ticks, els, levels, strict=True):
-                trace.key = k * 64 + pos
-                sample(ch, (t - origin) / 1000.0, level, None)
+            phys = [None] * len(ticks)
         else:
-            phys = model.command_run([t / 1e6 for t in els], levels)
-            for k, t, level, ph in zip(ticks, els, levels, phys, strict=True):
-                trace.key = k * 64 + pos
-                sample(ch, (t - origin) / 1000.0, level, ph)
+            phys = model.command_run([times[k] for k in ticks], levels)
+        trace.sample_run(
+            ch,
+            [(t - origin) / 1000.0 for t in els],
+            levels,
+            phys,
+            [k * 64 + pos for k in ticks],
+        )
         written[ch] = els[-1]
     trace.end_batch()
+
+
+def ticks_to_zero(executor: ex.Executor, dt: int) -> int:
+    """How many more ticks, `dt` us apart, until every output of a stopped (or paused)
+    `executor` is at zero: each output's slew steps toward zero, counted as
+    `Motion.evaluate` takes them."""
+    motion = executor._motion
+    rates = motion._fast if executor.paused else motion._slew
+    levels = motion.levels
+    longest = 0
+    for ch in motion.active:
+        cur = levels[ch]
+        step = rates[ch] * dt
+        k = 0
+        while cur != 0.0 and k < MAX_RAMP_TICKS:
+            if cur > 0.0:
+                cur -= step
+                if cur < 0.0:
+                    cur = 0.0
+            else:
+                cur += step
+                if cur > 0.0:
+                    cur = 0.0
+            k += 1
+        if k > longest:
+            longest = k
+    return longest
+
+
+MAX_RAMP_TICKS = 100_000
+"""Longest ramp `ticks_to_zero` counts (1000 s on the 10 ms tick: past any slew limit)."""
