@@ -287,11 +287,11 @@ def test_a_failing_sensor_latches_a_sensor_fault() -> None:
 
 
 def test_on_time_cuts_are_reported_by_actuator() -> None:
-    short = rig(actuator("bag", "air", 0, max_on_ms=500, max_slew=10.0))
+    short = rig(actuator("bag", "air", 0, max_on_ms=1000, max_slew=10.0))
     driver = opened(short)
     driver.send([Command(0, "bag", "set", level=0.5)])
     driver.start()
-    advance(driver, 1000)
+    advance(driver, 1500)
     assert driver.cuts == ("bag",)
     assert driver.levels()["bag"] == 0.0
     assert driver.poll().faults == ()

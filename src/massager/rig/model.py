@@ -33,6 +33,7 @@ from massager.units import (
     DURATION_PATTERN,
     MAX_DURATION_MS,
     TEMPERATURE_PATTERN,
+    format_duration,
     parse_duration_ms,
     parse_temperature_c,
 )
@@ -70,6 +71,9 @@ TemperatureC = Annotated[
 Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number"), Number]
 
 """Kind codes shared with the executor and the wire protocol."""
+
+MIN_ON_MS = 1000
+"""Shortest max_on: a burst ends ON_MARGIN_MS (200 ms) before it and ramps inside it."""
 
 AIR_MAX_ON_MS = 30_000
 """Default longest inflation of an air bladder."""
@@ -114,7 +118,7 @@ def _ms(value: object, info: ValidationInfo) -> object:
         name = info.field_name or "value"
         raise ValueError(
             f"{name} {value:g} is not a whole number of milliseconds "
-            f"(write {name.removesuffix('_ms')}: {value:g}ms to have it rounded)"
+            f"(or write {name.removesuffix('_ms')} with a unit, {value:g}ms, to have it rounded)"
         )
     return parse_duration_ms(value)
 
@@ -309,6 +313,13 @@ class Actuator(_Strict):
 
     @model_validator(mode="after")
     def _limits(self) -> Actuator:
+        if self.max_on_ms < MIN_ON_MS:
+            raise At(
+                ("max_on",),
+                f"max_on {format_duration(self.max_on_ms)} is too short: the compiler ends "
+                "each burst 200 ms before max_on and ramps in and out inside it, so give at "
+                f"least {format_duration(MIN_ON_MS)}",
+            )
         if self.min_level > self.max_level:
             raise At(
                 ("min_level",), f"min_level {self.min_level} is above max_level {self.max_level}"

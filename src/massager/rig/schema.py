@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from massager import zones
-from massager.rig.model import Rig
+from massager.rig.model import MIN_ON_MS, Rig
 from massager.units import MAX_DURATION_MS, format_duration
 
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
@@ -40,7 +40,7 @@ def rig_schema() -> dict[str, Any]:
     defs = document["$defs"]
     document["required"] = [r for r in document.get("required", []) if r != "name"]
     _in_ms(document, "heat_max")
-    _in_ms(defs["Actuator"], "max_on")
+    _in_ms(defs["Actuator"], "max_on", MIN_ON_MS)
     document["properties"]["sensitivity"] = _sensitivity(document["properties"]["sensitivity"])
     rules = [_kind_rule(k) for k in ("roller", "vibration", "air", "heater")]
     defs["Actuator"].setdefault("allOf", []).extend(rules)
@@ -70,13 +70,13 @@ def rig_schema() -> dict[str, Any]:
     return document
 
 
-def _in_ms(model: dict[str, Any], key: str) -> None:
+def _in_ms(model: dict[str, Any], key: str, minimum: int = 1) -> None:
     """`key` written with units, its default so too; `KEY_ms` in milliseconds, not both."""
     prop = model["properties"][key]
     prop["default"] = format_duration(prop["default"])
     model["properties"][f"{key}_ms"] = {
         "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": MAX_DURATION_MS},
+            {"type": "integer", "minimum": minimum, "maximum": MAX_DURATION_MS},
             {k: v for k, v in prop.items() if k in ("type", "pattern")},
         ],
         "description": f"{key} in whole milliseconds (write one of {key} and {key}_ms)",
