@@ -59,3 +59,18 @@ def test_every_example_validates(block: str, tmp_path: Path) -> None:
         else:
             profile = api.profile_from_data({"steps": items})
     api.compile_stream(profile, api.load_rig(), session_cap_ms=api.HARD_CAP_MS)
+
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("rig", ["reference", "pi-gpio-minimal"])
+def test_the_readme_profile_validates_on_the_rigs_it_names(rig: str, tmp_path: Path) -> None:
+    [block] = re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
+    assert "massager validate my.yaml [--rig pi-gpio-minimal]" in README
+    path = tmp_path / "my.yaml"
+    path.write_text(block)
+    profile = api.load_profile(path)
+    stream = api.compile_stream(profile, api.load_rig(rig), params={"strength": "0.5"})
+    assert stream.warnings == ()
+    assert profile.name == "my-evening"
