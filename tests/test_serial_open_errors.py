@@ -95,3 +95,17 @@ def test_the_command_line_prints_it_once_and_exits_3(
     assert code == 3
     assert err.count("cannot open serial port") == 1, err
     assert "there is no such port" in err and "Traceback" not in err
+
+
+def test_massager_ports_gives_the_cause_once_per_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing, plain = tmp_path / "ttyACM9", tmp_path / "plain"
+    plain.write_text("")
+    code = cli(["ports", str(missing), str(plain)])
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert code == 3
+    assert rows[str(missing)].endswith(" cannot open: there is no such port")
+    assert rows[str(plain)].endswith("cannot open: it is not a serial port")
+    assert "Errno" not in out and "could not open port" not in out

@@ -12,12 +12,13 @@ from massager.errors import DeviceError
 
 def _describe(target: str) -> str:
     """What answers on `target`: the firmware's identity, 'no answer' or why it cannot open."""
-    from massager.drivers.serial_ports import probe
+    from massager.drivers.serial_ports import open_failure, probe
 
     try:
         identity = probe(target)
     except Exception as exc:  # busy, missing, permission denied: say so, keep listing
-        return f"cannot open: {exc}"
+        why = open_failure(target, exc).removeprefix(f"cannot open serial port {target}: ")
+        return f"cannot open: {why.split('; ')[0]}"  # the cause; the advice is for one port
     if identity is None:
         return "no answer (not the massager firmware)"
     faults = ""
