@@ -248,6 +248,8 @@ class _Builder:
         technique = raw["technique"]
         cls = TECHNIQUES.get(technique) if isinstance(technique, str) else None
         if cls is None:
+            if (*loc, "technique") in self.unknown_refs:
+                return None  # a `$param` technique: said once already, where it was read
             if isinstance(technique, str) and technique in RESERVED_TECHNIQUES:
                 why = RESERVED_TECHNIQUES[technique]
                 self.add((*loc, "technique"), f"technique {technique!r} is reserved ({why})")
