@@ -161,3 +161,15 @@ def test_help_and_validate_run_as_processes_without_heavy_imports() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_compile_to_dash_writes_stdout_not_a_file_named_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run(["compile", "quick", "-o", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('{"format":"massager-stream"') and out.endswith("\n")
+    assert not (tmp_path / "-").exists()
+    assert run(["compile", "quick"]) == 0
+    assert capsys.readouterr().out == out

@@ -147,13 +147,14 @@ def compile_command(
     session_cap: SessionCapOpt = None,
     strict: StrictOpt = False,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the stream here, not to stdout.")
+        Path | None,
+        typer.Option("-o", "--output", help="Write the stream here, not to stdout (-: stdout)."),
     ] = None,
 ) -> None:
     """Compile a profile for a rig into the JSON Lines command stream (warnings on stderr)."""
     cap = session_cap_ms(session_cap)
     stream, _ = compile_for(profile, rig, sets, intensity=intensity, cap_ms=cap, strict=strict)
-    if output is None:
+    if output is None or str(output) == "-":
         for line in stream.iter_jsonl():
             sys.stdout.write(line + "\n")
         return
