@@ -11,14 +11,17 @@ Unit-bearing fields are stored in base units: ``duration`` in milliseconds,
 ``$name`` reference to a param, replaced before validation by the loader.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic evaluates every annotation of a
+# model class and of each of its bases when it creates the class, and a string
+# annotation is compiled anew each time (about 190 times at import, 14 M instructions of
+# `massager validate`'s start-up). Names defined further down are quoted.
 
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Self, Union
 
 from pydantic import (
     AfterValidator,
@@ -364,7 +367,7 @@ class Vibrate(StepBase):
     low: Intensity = Field(0.0, description="wave low point (0..1, scaled like intensity)")
 
     @model_validator(mode="after")
-    def _low_below_intensity(self) -> Vibrate:
+    def _low_below_intensity(self) -> Self:
         if self.low > self.intensity:
             raise FieldError(
                 ("low",), f"low {self.low:g} is above the intensity {self.intensity:g}"
@@ -498,7 +501,7 @@ class Keyframes(_Model):
     air: Annotated[list[Keyframe] | None, BeforeValidator(_few_enough)] = Field(None, min_length=1)
 
     @model_validator(mode="after")
-    def _some_kind(self) -> Keyframes:
+    def _some_kind(self) -> Self:
         if not self.kinds():
             raise ValueError("keyframes need at least one kind: roller, vibration or air")
         return self
@@ -720,7 +723,7 @@ class _ItemList:
 
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
+    ) -> "JsonSchemaValue":
         """The schema of a list of `Item`: the first list met describes every item class
         (in the document's definitions), the lists inside those refer to them."""
         union = _item_adapter().core_schema
@@ -747,7 +750,7 @@ def _refs(schema: Any) -> Any:
 class Parallel(_Model):
     """Tracks that run at once (e.g. heat under kneading); lasts as long as the longest."""
 
-    parallel: Tracks = Field(description="the tracks, each a step or block")
+    parallel: "Tracks" = Field(description="the tracks, each a step or block")
     name: str | None = Field(None, max_length=80)
 
     @cached_property
@@ -765,7 +768,7 @@ class Repeat(_Model):
     """Steps repeated a number of times."""
 
     repeat: int = Field(ge=1, le=MAX_REPEAT, description="how many times")
-    steps: Items
+    steps: "Items"
     name: str | None = Field(None, max_length=80)
 
     @cached_property
@@ -792,7 +795,7 @@ class Repeat(_Model):
 class Group(_Model):
     """A named sequence of steps."""
 
-    steps: Items
+    steps: "Items"
     name: str | None = Field(None, max_length=80)
 
     @cached_property
@@ -812,10 +815,10 @@ class Include(_Model):
     include: str = Field(min_length=1, description="bundled profile name or relative path")
     set: dict[str, Any] = Field(default_factory=dict, description="values for its params")
     name: str | None = Field(None, max_length=80)
-    _profile: Profile | None = PrivateAttr(None)
+    _profile: "Profile | None" = PrivateAttr(None)
 
     @property
-    def profile(self) -> Profile:
+    def profile(self) -> "Profile":
         """The included profile (resolved by the loader)."""
         if self._profile is None:
             raise RuntimeError(f"include {self.include!r} was not resolved")

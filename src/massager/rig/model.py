@@ -4,12 +4,13 @@ Field values arrive already unit-parsed where a unit applies (see the loader);
 the models check ranges and cross-field rules.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here (see massager.profile.model): pydantic
+# compiles each string annotation again for every model class it creates.
 
 import re
 import struct
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -173,7 +174,7 @@ class TempSensor(_Strict):
     )
 
     @model_validator(mode="after")
-    def _addressed(self) -> TempSensor:
+    def _addressed(self) -> Self:
         if self.type == "ds18b20":
             if self.id is None:
                 raise At(
@@ -226,7 +227,7 @@ class GpioBinding(_Strict):
         return {name: p for name, p in named.items() if p is not None}
 
     @model_validator(mode="after")
-    def _distinct(self) -> GpioBinding:
+    def _distinct(self) -> Self:
         seen: dict[int, str] = {}
         for name, p in self.named_pins().items():
             if p in seen:
@@ -312,7 +313,7 @@ class Actuator(_Strict):
         return None if value is None else parse_temperature_c(value)
 
     @model_validator(mode="after")
-    def _limits(self) -> Actuator:
+    def _limits(self) -> Self:
         if self.max_on_ms < MIN_ON_MS:
             raise At(
                 ("max_on",),
@@ -415,7 +416,7 @@ class Rig(_Strict):
         return _ms(value, info)
 
     @model_validator(mode="after")
-    def _consistent(self) -> Rig:
+    def _consistent(self) -> Self:
         seen: set[str] = set()
         channels: dict[int, str] = {}
         for k, act in enumerate(self.actuators):
