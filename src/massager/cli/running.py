@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -257,6 +256,8 @@ def simulate(
 
     The compiler's warnings go to stderr (with --strict they are errors).
     """
+    import tempfile  # here, not at the top: `massager --help` imports this module
+
     from massager.drivers.base import DriverOptions
     from massager.drivers.registry import driver_class
     from massager.runtime.session import Session
