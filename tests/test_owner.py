@@ -165,12 +165,12 @@ def test_stop_over_the_socket_calls_on_stop_and_waits_for_the_release() -> None:
 
     threading.Thread(target=release_when_stopped).start()
     started = time.monotonic()
-    asked = request_stop("gpio")
+    asked = request_stop("gpio", timeout_s=30.0)
     took = time.monotonic() - started
     assert asked is not None and asked.pid == os.getpid()
     assert stopped.is_set()
     assert holder("gpio") is None
-    assert 0.05 <= took < 1.0
+    assert 0.05 <= took < 30.0  # it waited for the release, and returned at it, not at its timeout
 
 
 def test_request_stop_reaches_another_process() -> None:
@@ -180,11 +180,13 @@ def test_request_stop_reaches_another_process() -> None:
         with busy, Claim("serial:/dev/ttyX", "run", lambda: None):
             pass
         started = time.monotonic()
-        asked = request_stop("serial:/dev/ttyX", timeout_s=2.0)
+        asked = request_stop("serial:/dev/ttyX", timeout_s=30.0)
         took = time.monotonic() - started
         assert asked is not None and asked.pid == proc.pid
         assert holder("serial:/dev/ttyX") is None
-        assert 0.2 <= took < 1.0  # it waited for the release, not just the answer
+        assert (
+            0.2 <= took < 30.0
+        )  # it waited for the release, not just the answer (nor its timeout)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "released"
     finally:
         _end(proc)
@@ -207,7 +209,7 @@ def test_a_holder_that_ignores_the_request_is_still_held_after_the_timeout() -> 
     with Claim("gpio", "run", lambda: None):
         started = time.monotonic()
         asked = request_stop("gpio", timeout_s=0.3)
-        assert 0.3 <= time.monotonic() - started < 1.0
+        assert 0.3 <= time.monotonic() - started < 3.0  # it gave up at its timeout
         assert asked is not None
         assert holder("gpio") == asked  # never SIGTERM to ourselves
 
