@@ -304,6 +304,49 @@ def test_one_press_is_one_stop_even_when_its_edge_callback_comes_after_the_poll(
         hal.close()
 
 
+def test_no_write_rises_from_the_moment_the_button_goes_down(w1: Path) -> None:
+    # a tick under way when the button goes down (another thread) still writes its levels:
+    # each write after the press is zero, whether the pin or only the edge callback saw it
+    from massager.mcu.hal import GpioHal
+
+    factory = pwm_factory()
+    hal = GpioHal(RIG, factory, w1_root=w1)
+    hal.open()
+    try:
+        button, vib, fwd, back = (factory.pin(n) for n in (26, 16, 12, 13))
+        hal.set_output(2, 0.5)
+        hal.set_output(0, -0.6)
+        assert vib.state == 0.5 and back.state == pytest.approx(0.6)
+        button._change_state(False)  # down, no edge callback yet
+        hal.set_output(2, 0.7)
+        hal.set_output(0, -0.9)
+        assert vib.state == 0.0 and fwd.state == 0.0 and back.state == 0.0
+        assert hal.estop()  # the next tick's poll sees it (and the executor latches)
+        button._change_state(True)  # released
+        assert not hal.estop()
+        hal.set_output(2, 0.4)
+        assert vib.state == 0.4  # once latched and released, the next session plays
+        hal._on_press()  # a press and release only the edge callback saw
+        hal.set_output(2, 0.6)
+        assert vib.state == 0.0
+        assert hal.estop()
+        hal.set_output(2, 0.3)
+        assert vib.state == 0.3
+        output = hal.outputs[2]
+        plain_write = output.write
+
+        def write_then_press(level: float) -> None:
+            plain_write(level)
+            if level:
+                hal._on_press()  # the callback runs between the write's check and its write
+
+        output.write = write_then_press  # type: ignore[method-assign]
+        hal.set_output(2, 0.8)
+        assert vib.state == 0.0
+    finally:
+        hal.close()
+
+
 def ex_faults(step: StepDevice) -> list[str]:
     from firmware_bridge.names import fault_names
 

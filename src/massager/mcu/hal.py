@@ -149,9 +149,18 @@ class GpioHal:
         return (time.monotonic_ns() // 1000 + self._offset_us) & TICKS_MAX
 
     def set_output(self, ch: int, level: float) -> None:
-        """Write `level` to channel `ch`'s pins (the executor latches `hal` if this raises)."""
+        """Write `level` to channel `ch`'s pins (the executor latches `hal` if this raises).
+
+        From the moment the button goes down, a write is zero, even from a tick that
+        was under way before it: nothing rises between a press and the tick that latches it.
+        """
+        output = self.outputs[ch]
         try:
-            self.outputs[ch].write(level)
+            if level and self._pressed_now():
+                level = 0.0
+            output.write(level)
+            if level and self._pressed_now():
+                output.write(0.0)  # the edge callback ran between the check and the write
         except Exception as exc:
             self.error = f"an output write failed ({type(exc).__name__}: {exc})"
             raise
@@ -175,6 +184,10 @@ class GpioHal:
         self._pressed = False
         self._seen_down = down
         return down or pressed
+
+    def _pressed_now(self) -> bool:
+        button = self.button
+        return self._pressed or (button is not None and bool(button.is_pressed))
 
     def configure(self, ch: int, kind: int) -> bool:
         """Whether channel `ch` drives `kind` (the rig's actuator there); heaters need a reading."""
