@@ -102,9 +102,6 @@ class TraceWriter:
         self.closed = False
         self._dirty = False
         self._flushed_at = time.monotonic()
-        self._batch: list[tuple[int, str]] | None = None
-        self.key = 0
-        """Inside a batch (`begin_batch`), the order of the rows the next samples make."""
         self._write(",".join(COLUMNS) + "\n")
 
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
@@ -157,64 +154,6 @@ class TraceWriter:
             return
         self._close(lane, t_ms, level, phys)  # no pending sample: a door opens from the anchor
 
-    def sample_run(
-        self,
-        index: int,
-        times: list[float],
-        levels: list[float],
-        phys: Sequence[float | None],
-        keys: list[int],
-    ) -> None:
-        """`sample(index, t, level, ph)` for each (t, level, ph) in turn, with `key` set to
-        the matching item of `keys` (the simulator's fast path feeds an actuator's
-        stretch of samples here at once): the same rows, with the door's state kept in
-        locals while the samples fit it."""
-        lane = self._lanes[index]
-        gap = self._gap
-        tol = lane.tol
-        tolerance = LEVEL_TOLERANCE
-        n = len(times)
-        i = 0
-        while i < n:
-            self.key = keys[i]  # only sample() writes rows
-            self.sample(index, times[i], levels[i], phys[i])
-            i += 1
-            pending = lane.pending
-            anchor = lane.anchor
-            if pending is None or anchor is None:
-                continue
-            a0, a1, a2 = anchor
-            p0, p1, p2 = pending
-            lo, hi, plo, phi = lane.lo, lane.hi, lane.plo, lane.phi
-            while i < n:  # sample()'s common case, the door in locals
-                t = times[i]
-                level = levels[i]
-                if not (t - p0 <= gap or level == p1):
-                    break
-                dt = t - a0
-                if not (dt > 0.0 and lo <= (level - a1) / dt <= hi):
-                    break
-                ph = phys[i]
-                if ph is not None and a2 is not None:
-                    if not plo <= (ph - a2) / dt <= phi:
-                        break
-                    x = (ph - tol - a2) / dt
-                    if x > plo:
-                        plo = x
-                    x = (ph + tol - a2) / dt
-                    if x < phi:
-                        phi = x
-                x = (level - tolerance - a1) / dt
-                if x > lo:
-                    lo = x
-                x = (level + tolerance - a1) / dt
-                if x < hi:
-                    hi = x
-                p0, p1, p2 = t, level, ph
-                i += 1
-            lane.lo, lane.hi, lane.plo, lane.phi = lo, hi, plo, phi
-            lane.pending = (p0, p1, p2)
-
     def _close(self, lane: _Lane, t: float, level: float, phys: float | None) -> None:
         """The sample does not fit the door: the pending sample (if any) is a corner, and a
         new door opens from it through this sample."""
@@ -248,27 +187,7 @@ class TraceWriter:
         else:
             self._write(lane.fmt % (t_ms, lv))
 
-    def begin_batch(self) -> None:
-        """Hold the rows samples make until `end_batch()`, each with the `key` set when it was
-        made: a caller that feeds each actuator's samples in turn (the simulator's fast path)
-        sets `key` to the order the samples had in time, and the rows reach the file in
-        that order."""
-        self._batch = []
-
-    def end_batch(self) -> None:
-        """Write the rows held since `begin_batch()`, by key (rows of one key in the order
-        they came), and write the next rows at once again."""
-        batch = self._batch
-        self._batch = None
-        if batch:
-            batch.sort(key=_first)
-            self._write("".join([text for _, text in batch]))
-
     def _write(self, text: str) -> None:
-        batch = self._batch
-        if batch is not None:
-            batch.append((self.key, text))
-            return
         if self.failure is not None:
             return
         try:
@@ -323,10 +242,6 @@ class TraceWriter:
                 self._file.close()
             except (OSError, ValueError) as exc:
                 self._failed(exc)
-
-
-def _first(item: tuple[int, str]) -> int:
-    return item[0]
 
 
 def trace_error(name: str, exc: BaseException) -> TraceError:

@@ -44,11 +44,6 @@ class Model:
         self.advance(t_s)
         return 0.0
 
-    def command_run(self, times: list[float], levels: list[float]) -> list[float]:
-        """`command(t, level)` for each pair in turn (times ascending); the quantities."""
-        command = self.command
-        return [command(t, level) for t, level in zip(times, levels, strict=True)]
-
     @property
     def settled(self) -> bool:
         """True when the quantity no longer changes under the present command."""
@@ -116,40 +111,6 @@ class Roller(Model):
         self.cmd = level
         return self.speed
 
-    def command_run(self, times: list[float], levels: list[float]) -> list[float]:
-        """`command(t, level)` for each pair in turn (times ascending); the speeds.
-
-        The simulator's fast path feeds a stretch of writes here at once: the same
-        arithmetic as `command`, in the same order, without a call per write.
-        """
-        t_prev = self.t_s
-        cmd = self.cmd
-        speed = self.speed
-        floor = self.min_level
-        tau = self.tau_s
-        cached_dt, decay = self._decay_cache
-        out: list[float] = []
-        for t_s, level in zip(times, levels, strict=True):
-            dt = t_s - t_prev
-            if dt > 0.0:
-                t_prev = t_s
-                target = cmd if cmd >= floor or -cmd >= floor else 0.0
-                if speed != target:
-                    if dt != cached_dt:
-                        decay = math.exp(-dt / tau)
-                        cached_dt = dt
-                    speed = target + (speed - target) * decay
-                    gap = speed - target
-                    if -1e-6 < gap < 1e-6:
-                        speed = target
-            cmd = level
-            out.append(speed)
-        self.t_s = t_prev
-        self.cmd = cmd
-        self.speed = speed
-        self._decay_cache = (cached_dt, decay)
-        return out
-
     def advance(self, t_s: float) -> None:
         """Move the speed forward to `t_s`: an exact exponential step toward the target."""
         self.command(t_s, self.cmd)
@@ -205,30 +166,6 @@ class AirBladder(Model):
                 self.pressure = max(target, p - self.vent_per_s * dt)
         self.cmd = level
         return self.pressure
-
-    def command_run(self, times: list[float], levels: list[float]) -> list[float]:
-        """`command(t, level)` for each pair in turn (times ascending); the pressures (the
-        same arithmetic as `command`, without a call per write)."""
-        t_prev = self.t_s
-        target = self.cmd
-        p = self.pressure
-        fill = self.fill_per_s
-        vent = self.vent_per_s
-        out: list[float] = []
-        for t_s, level in zip(times, levels, strict=True):
-            dt = t_s - t_prev
-            if dt > 0.0:
-                t_prev = t_s
-                if p < target:
-                    p = min(target, p + fill * dt)
-                elif p > target:
-                    p = max(target, p - vent * dt)
-            target = level
-            out.append(p)
-        self.t_s = t_prev
-        self.cmd = target
-        self.pressure = p
-        return out
 
     def advance(self, t_s: float) -> None:
         """Fill or vent at the constant rate until `t_s` or the level, whichever comes first."""

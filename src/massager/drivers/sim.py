@@ -19,7 +19,7 @@ from firmware_bridge import executor as ex
 from firmware_bridge import names
 from firmware_bridge.names import FAULT_BITS
 from massager.clock import Clock
-from massager.drivers import sim_pacing, sim_stretch
+from massager.drivers import sim_pacing
 from massager.drivers.base import (
     DeviceStatus,
     Driver,
@@ -75,8 +75,8 @@ class SimDriver(Driver):
         )
         self.device = SimDevice(self.hal, self.ids, per_tick=per_tick)
         """The executor on the HAL's tick grid, and the commands held for it (`per_tick`:
-        every tick through the executor's `tick()`, the reference the fast path is tested
-        against)."""
+        every tick through the executor's `tick()`, never jumping over ticks where nothing
+        is due: the reference the jumps are tested against)."""
         self._t0_ms = 0.0
         self._closed = False
 
@@ -194,7 +194,7 @@ class SimDriver(Driver):
         executor = self.executor
         if executor is None:
             return 0.0
-        ticks = sim_stretch.ticks_to_zero(executor, TICK_US)
+        ticks = self.device.ticks_to_zero()
         if ticks == 0:
             return 0.0
         zero_us = self.device.last_tick + ticks * TICK_US

@@ -16,13 +16,14 @@ from firmware_bridge import executor as ex
 from firmware_bridge.ticks import TICKS_MAX, ticks_diff
 from massager.drivers.base import refusal_error
 from massager.drivers.sim_hal import SimHal
-from massager.drivers.sim_stretch import run_stretch
 from massager.errors import DeviceError
 from massager.rig import Rig
 from massager.stream import Command
 
 TICK_US = 10_000
 """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
+MAX_RAMP_TICKS = 100_000
+"""Longest ramp `ticks_to_zero` counts (1000 s on the 10 ms tick: past any slew limit)."""
 
 
 class SimDevice:
@@ -31,8 +32,8 @@ class SimDevice:
     def __init__(self, hal: SimHal, ids: list[str], *, per_tick: bool = False) -> None:
         self.hal = hal
         self.per_tick = per_tick
-        """Run every tick through the executor's `tick()` (the reference path), never a
-        stretch at once (`sim_stretch`)."""
+        """Run the executor at every tick, never jumping over ticks where nothing is due
+        (the reference the jumps are tested against)."""
         self.index = {a: i for i, a in enumerate(ids)}
         """Channel of each actuator id."""
         self.executor: ex.Executor | None = None
@@ -73,23 +74,15 @@ class SimDevice:
         t = self._next_tick
         pushing = self.started
         start = hal.start_us
-        fast = not self.per_tick
         while t <= now:
-            if fast and t - last == step and not (pushing and self.backlog):
-                n = self._stretch(executor, t, now)
-                if n > 1:
-                    run_stretch(executor, hal, t, n, step)
-                    last = t + (n - 1) * step
-                    t = last
-            if t != last:
-                hal.el_us = t  # hal.set_time(t), inlined: this loop is the simulator's hot path
-                hal.t_s = t / 1e6
-                hal.now_dev = (start + t) & TICKS_MAX
-                if pushing and self.backlog:
-                    self.push(executor)
-                tick()
-                last = t
-            due = next_due()
+            hal.el_us = t  # hal.set_time(t), inlined: this loop is the simulator's hot path
+            hal.t_s = t / 1e6
+            hal.now_dev = (start + t) & TICKS_MAX
+            if pushing and self.backlog:
+                self.push(executor)
+            tick()
+            last = t
+            due = None if self.per_tick else next_due()
             if due is None:
                 t += step
             else:  # nothing moves: jump to the tick before the next event's, so the
@@ -112,29 +105,30 @@ class SimDevice:
         hal.set_time(now)
         return executor
 
-    def _stretch(self, executor: ex.Executor, t: int, now: int) -> int:
-        """How many ticks from elapsed time `t` (the tick after the last) on only evaluate
-        outputs (nothing else falls due), at most up to `now`; 0 if the HAL fails or a
-        fault is latched."""
-        hal = self.hal
-        if executor.faults or hal.fail_writes:
-            return 0
-        step = TICK_US
-        n = (now - t) // step + 1
-        dev = (hal.start_us + t) & TICKS_MAX
-        queue = executor._queue
-        if queue.count and not executor.paused:
-            n = min(n, -(-ticks_diff(queue.t[queue.head], dev) // step))
-        if executor._heaters:
-            n = min(n, -(-ticks_diff(executor._heat.next_us, dev) // step))
-        if executor._armed:
-            n = min(n, (executor._wd_us - ticks_diff(dev, executor._fed)) // step + 1)
-        return n
-
     @property
     def last_tick(self) -> int:
-        """Elapsed device time (us) of the executor's latest tick."""
+        """Elapsed device time (us) of the executor's last tick."""
         return self._last_tick
+
+    def ticks_to_zero(self) -> int:
+        """How many more ticks until every output of a stopped (or paused) device is at
+        zero: each output's slew steps toward zero, counted as the executor takes them."""
+        executor = self.executor
+        if executor is None:
+            return 0
+        motion = executor._motion  # the sim's own executor: its slew state is ours to read
+        rates = motion._fast if executor.paused else motion._slew
+        levels = motion.levels
+        longest = 0
+        for ch in motion.active:
+            cur = levels[ch]
+            step = rates[ch] * TICK_US
+            k = 0
+            while cur != 0.0 and k < MAX_RAMP_TICKS:
+                cur = max(0.0, cur - step) if cur > 0.0 else min(0.0, cur + step)
+                k += 1
+            longest = max(longest, k)
+        return longest
 
     def wake(self) -> None:
         """The host changed something: the device ticks again from the next tick on its grid."""

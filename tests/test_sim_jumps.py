@@ -1,6 +1,8 @@
-"""The simulator's fast path (`sim_stretch`) plays exactly what the executor's tick-by-tick
-path plays: the same trace, byte for byte, the same events and the same ending, for every
-bundled profile on every bundled rig and for any stream, control schedule and device fault."""
+"""The simulator's jumps over ticks where nothing is due (`SimDevice.run`, from the
+executor's `next_due_us`) play exactly what ticking the executor at every tick plays: the
+same trace, byte for byte, the same events, the same ending and the same device state after
+every poll, for every bundled profile on every bundled rig and for any stream, control
+schedule and device fault."""
 
 from __future__ import annotations
 
@@ -67,12 +69,12 @@ def play(
 
 
 MOTION_STATE = ("levels", "op", "el", "on_us", "steady", "active", "moving", "cut_mask")
-"""What the executor's motion keeps between ticks (the fast path writes it, and the physics)."""
+"""What the executor's motion keeps between ticks."""
 
 
 def device_state(driver: SimDriver) -> object:
-    """The simulated device's whole state that a stretch of ticks changes: every output's
-    motion, the heaters' loop and every physical model (compared after every poll)."""
+    """The simulated device's whole state that ticking changes: every output's motion, the
+    heaters' loop and every physical model (compared after every poll)."""
     executor = driver.executor
     assert executor is not None
     motion, heat = executor._motion, executor._heat
@@ -87,11 +89,11 @@ def device_state(driver: SimDriver) -> object:
 def assert_same(the_stream: CommandStream, the_rig: Rig, **kwargs: Any) -> tuple[object, bytes]:
     """Both paths play `the_stream` alike; how it ended, and the trace."""
     reference = play(the_stream, the_rig, per_tick=True, **kwargs)
-    fast = play(the_stream, the_rig, per_tick=False, **kwargs)
-    assert fast[0] == reference[0]
-    assert fast[1] == reference[1]
-    assert fast[2] == reference[2]
-    assert fast[3] == reference[3]
+    jumping = play(the_stream, the_rig, per_tick=False, **kwargs)
+    assert jumping[0] == reference[0]
+    assert jumping[1] == reference[1]
+    assert jumping[2] == reference[2]
+    assert jumping[3] == reference[3]
     return reference[0], reference[1]
 
 
