@@ -56,7 +56,22 @@ class Plain(Model):
     __slots__ = ()
 
 
-class Roller(Model):
+class Stepped(Model):
+    """A model whose `command` steps its state to the given time (the hot path, written out
+    once): advancing and reading it are a command of the level it already has."""
+
+    __slots__ = ()
+
+    def advance(self, t_s: float) -> None:
+        """Move the state forward to `t_s` under the present command."""
+        self.command(t_s, self.cmd)
+
+    def value(self, t_s: float) -> float:
+        """The physical quantity at `t_s`."""
+        return self.command(t_s, self.cmd)
+
+
+class Roller(Stepped):
     """A DC motor: speed follows the command with a first-order lag; it stalls below `min_level`.
 
     Speed is signed like the level (-1..1). The current is the running draw plus
@@ -111,15 +126,6 @@ class Roller(Model):
         self.cmd = level
         return self.speed
 
-    def advance(self, t_s: float) -> None:
-        """Move the speed forward to `t_s`: an exact exponential step toward the target."""
-        self.command(t_s, self.cmd)
-
-    def value(self, t_s: float) -> float:
-        """The speed at `t_s` (-1..1)."""
-        self.command(t_s, self.cmd)
-        return self.speed
-
     def current_a(self, t_s: float) -> float:
         """The current the motor draws at `t_s`, in amperes."""
         self.advance(t_s)
@@ -136,7 +142,7 @@ class Roller(Model):
         return self.speed == self._target()
 
 
-class AirBladder(Model):
+class AirBladder(Stepped):
     """A compression bladder: the pump fills it toward the level, the valve vents it.
 
     Pressure is a fraction of the bladder's full pressure (0..1). It rises at
@@ -165,15 +171,6 @@ class AirBladder(Model):
             elif p > target:
                 self.pressure = max(target, p - self.vent_per_s * dt)
         self.cmd = level
-        return self.pressure
-
-    def advance(self, t_s: float) -> None:
-        """Fill or vent at the constant rate until `t_s` or the level, whichever comes first."""
-        self.command(t_s, self.cmd)
-
-    def value(self, t_s: float) -> float:
-        """The pressure at `t_s` (0..1 of full)."""
-        self.command(t_s, self.cmd)
         return self.pressure
 
     @property

@@ -191,9 +191,6 @@ class SimDriver(Driver):
         report's copy of them), one tick after another from its last tick, so the
         session looks again at the very tick the last output reaches zero.
         """
-        executor = self.executor
-        if executor is None:
-            return 0.0
         ticks = self.device.ticks_to_zero()
         if ticks == 0:
             return 0.0
