@@ -191,11 +191,7 @@ class SimDriver(Driver):
         report's copy of them), one tick after another from its last tick, so the
         session looks again at the very tick the last output reaches zero.
         """
-        ticks = self.device.ticks_to_zero()
-        if ticks == 0:
-            return 0.0
-        zero_us = self.device.last_tick + ticks * TICK_US
-        return max(0.0, (zero_us - self.hal.el_us) / 1000.0)
+        return max(0.0, (self.device.zero_at_us() - self.hal.el_us) / 1000.0)
 
     def status(self) -> DeviceStatus:
         """The device's state as of the last time it ran (no ticking, no feeding)."""

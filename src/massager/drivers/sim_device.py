@@ -23,7 +23,7 @@ from massager.stream import Command
 TICK_US = 10_000
 """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
 MAX_RAMP_TICKS = 100_000
-"""Longest ramp `ticks_to_zero` counts (1000 s on the 10 ms tick: past any slew limit)."""
+"""Longest ramp `zero_at_us` counts (1000 s on the 10 ms tick: past any slew limit)."""
 
 
 class SimDevice:
@@ -105,17 +105,13 @@ class SimDevice:
         hal.set_time(now)
         return executor
 
-    @property
-    def last_tick(self) -> int:
-        """Elapsed device time (us) of the executor's last tick."""
-        return self._last_tick
-
-    def ticks_to_zero(self) -> int:
-        """How many more ticks until every output of a stopped (or paused) device is at
-        zero: each output's slew steps toward zero, counted as the executor takes them."""
+    def zero_at_us(self) -> int:
+        """Elapsed device time (us) of the tick at which every output of a stopped (or
+        paused) device is at zero: each output's slew steps toward zero, counted from its
+        last tick as the executor takes them (that tick if all are at zero already)."""
         executor = self.executor
         if executor is None:
-            return 0
+            return self._last_tick
         motion = executor._motion  # the sim's own executor: its slew state is ours to read
         rates = motion._fast if executor.paused else motion._slew
         levels = motion.levels
@@ -128,7 +124,7 @@ class SimDevice:
                 cur = max(0.0, cur - step) if cur > 0.0 else min(0.0, cur + step)
                 k += 1
             longest = max(longest, k)
-        return longest
+        return self._last_tick + longest * TICK_US
 
     def wake(self) -> None:
         """The host changed something: the device ticks again from the next tick on its grid."""
