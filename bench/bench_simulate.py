@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from run import Row
@@ -46,14 +47,23 @@ TICK_US = SimDriver.TICK_US
 
 
 class _WindowedSim(SimDriver):
-    """The simulator, noting the CPU time at every poll (for the per-window figures)."""
+    """The simulator, noting the CPU time at every poll the session sees (for the per-window
+    figures); a stretch of quiet polls the device makes itself ends at each window's end."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.marks: list[tuple[float, float]] = []
 
     def poll(self) -> DeviceStatus:
-        status = super().poll()
+        return self._mark(super().poll())
+
+    def poll_quiet(
+        self, until_ms: float, gap_ms: float, woken: Callable[[], object]
+    ) -> DeviceStatus:
+        window_end = (self.session_ms() // WINDOW_MS + 1) * WINDOW_MS
+        return self._mark(super().poll_quiet(min(until_ms, window_end), gap_ms, woken))
+
+    def _mark(self, status: DeviceStatus) -> DeviceStatus:
         self.marks.append((status.session_ms, time.process_time()))
         return status
 
@@ -76,7 +86,8 @@ def simulate_s(stream: CommandStream, trace: Path | None = None) -> float:
 
 def window_s(stream: CommandStream) -> list[float]:
     """CPU seconds each 10-s window of session time took (a poll's span counts in the window
-    it ends in; polls fall every 100 ms of session time, so windows split at polls)."""
+    it ends in; polls fall every 100 ms of session time, and a stretch the device polls on
+    its own ends at a window's end, so windows split at polls)."""
     driver = _WindowedSim(api.load_rig(stream.rig), DriverOptions(virtual=True))
     session = _session(stream, driver)
     started = time.process_time()

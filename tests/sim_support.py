@@ -194,3 +194,21 @@ def slew_reference(
             levels.append(level)
         out[act.id] = levels
     return out
+
+
+MOTION_STATE = ("levels", "op", "el", "on_us", "steady", "active", "moving", "cut_mask")
+"""What the executor's motion keeps between ticks."""
+
+
+def device_state(driver: SimDriver) -> object:
+    """The simulated device's whole state that ticking changes: every output's motion, the
+    heaters' loop and every physical model (compared after every poll)."""
+    executor = driver.executor
+    assert executor is not None
+    motion, heat = executor._motion, executor._heat
+    state: list[object] = [repr(getattr(motion, name)) for name in MOTION_STATE]
+    state.append(repr((heat.temps, heat.duty, heat.integ, executor._now, executor._pause_acc)))
+    for model in driver.physics.values():
+        slots = [s for cls in type(model).__mro__ for s in getattr(cls, "__slots__", ())]
+        state.append(repr([getattr(model, s) for s in slots]))
+    return state

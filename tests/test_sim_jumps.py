@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sim_support import actuator, commands, controls, follow, outside_the_envelope, rig, stream
+from sim_support import (
+    actuator,
+    commands,
+    controls,
+    device_state,
+    follow,
+    outside_the_envelope,
+    rig,
+    stream,
+)
 
 from massager import api, bundled
 from massager.drivers.base import DriverOptions
@@ -66,24 +75,6 @@ def play(
             ending = (type(exc).__name__, str(exc))
         events = [repr(e) for e in recorder.events]
         return ending, path.read_bytes(), events, [*polls, device_state(driver)]
-
-
-MOTION_STATE = ("levels", "op", "el", "on_us", "steady", "active", "moving", "cut_mask")
-"""What the executor's motion keeps between ticks."""
-
-
-def device_state(driver: SimDriver) -> object:
-    """The simulated device's whole state that ticking changes: every output's motion, the
-    heaters' loop and every physical model (compared after every poll)."""
-    executor = driver.executor
-    assert executor is not None
-    motion, heat = executor._motion, executor._heat
-    state: list[object] = [repr(getattr(motion, name)) for name in MOTION_STATE]
-    state.append(repr((heat.temps, heat.duty, heat.integ, executor._now, executor._pause_acc)))
-    for model in driver.physics.values():
-        slots = [s for cls in type(model).__mro__ for s in getattr(cls, "__slots__", ())]
-        state.append(repr([getattr(model, s) for s in slots]))
-    return state
 
 
 def assert_same(the_stream: CommandStream, the_rig: Rig, **kwargs: Any) -> tuple[object, bytes]:

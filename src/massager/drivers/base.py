@@ -10,7 +10,7 @@ every way out: `close()` is idempotent and always turns everything off.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -210,6 +210,21 @@ class Driver(ABC):
 
         Raises DeviceError if the device or its link failed.
         """
+
+    def poll_quiet(
+        self, until_ms: float, gap_ms: float, woken: Callable[[], object]
+    ) -> DeviceStatus:
+        """Poll (see `poll`), and maybe poll on: the polls of a stretch with nothing to do.
+
+        A session calls this when it has nothing to act on but the device (no command
+        to send, no step to announce, the end further than a heartbeat) while the
+        device's session time stays below `until_ms`. A device that can make those
+        polls itself, as the session would, polls again every `gap_ms` of clock time
+        while its session time moves and stays below `until_ms`, nothing is latched,
+        the trace is fine and `woken()` (a control, an interrupt, an abort) is false;
+        it reports the last poll. The default is one poll.
+        """
+        return self.poll()
 
     @abstractmethod
     def pause(self) -> None:

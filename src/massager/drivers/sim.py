@@ -13,7 +13,7 @@ device's watchdog.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from firmware_bridge import executor as ex
 from firmware_bridge import names
@@ -161,15 +161,48 @@ class SimDriver(Driver):
 
     def poll(self) -> DeviceStatus:
         """Run the device up to now, feed its watchdog and report its state."""
+        self._poll_device()
+        return self.status()
+
+    def poll_quiet(
+        self, until_ms: float, gap_ms: float, woken: Callable[[], object]
+    ) -> DeviceStatus:
+        """Poll; on a virtual clock, poll on every `gap_ms` (jumping the clock, as the
+        session's wait would) while session time moves and stays below `until_ms`,
+        nothing is latched, the trace is fine and `woken()` is false (see
+        `Driver.poll_quiet`). Report the last poll."""
+        executor = self._poll_device()
+        if self.options.virtual:
+            clock = self._clock
+            session_ms = self.device.session_ms
+            t = session_ms()
+            while (
+                t < until_ms
+                and not executor.faults
+                and self.trace_failure() is None
+                and not woken()
+            ):
+                clock.sleep_until(clock.now_ms() + gap_ms)
+                self._poll_device()
+                moved = session_ms()
+                if moved <= t:  # (time stands still only while paused: never here)
+                    break
+                t = moved
+        return self.status()
+
+    def _poll_device(self) -> ex.Executor:
+        """Run the device up to now, push what it has room for, feed its watchdog, sample
+        the trace; return its executor."""
         executor = self._run()
-        if self.device.backlog and self.device.started:
-            self.device.push(executor)
+        device = self.device
+        if device.backlog and device.started:
+            device.push(executor)
         executor.feed()
         trace = self.hal.trace
         if trace is not None:
             self._sample_physics(trace, executor)
             trace.flush_due()
-        return self.status()
+        return executor
 
     def _sample_physics(self, trace: TraceWriter, executor: ex.Executor) -> None:
         """Sample the physics still moving under a level that holds (an output written at

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from massager.runtime.events import EventBus, StepStarted
 from massager.runtime.guarded import GuardedDriver
 from massager.stream import CommandStream
@@ -35,6 +37,17 @@ class StreamFeed:
         if end > self._sent:
             self.device.call(self.device.driver.send, commands[self._sent : end])
             self._sent = end
+
+    def quiet_until(self) -> float:
+        """The session time before which `send_ahead` has nothing to send and
+        `announce_steps` nothing to announce (inf once everything is out)."""
+        until = math.inf
+        commands = self.stream.commands
+        if self._sent < len(commands):
+            until = commands[self._sent].at_ms - self.lookahead_ms
+        if self._next_step < len(self._steps):
+            until = min(until, self._steps[self._next_step].start_ms)
+        return until
 
     def announce_steps(self, t: float) -> None:
         """Publish `StepStarted` for every played step that has begun by session time `t`."""

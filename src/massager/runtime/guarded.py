@@ -42,7 +42,17 @@ class GuardedDriver:
 
     def poll(self) -> DeviceStatus:
         """Poll the device; raises SafetyStop when it reports a latched fault."""
-        status = self.call(self.driver.poll)
+        return self._checked(self.call(self.driver.poll))
+
+    def poll_quiet(self, until_ms: float, gap_ms: float) -> DeviceStatus:
+        """Poll the device through a stretch with nothing to do before session time
+        `until_ms`, polls `gap_ms` apart (`Driver.poll_quiet`); checked as `poll`."""
+        quiet = self.driver.poll_quiet
+        return self._checked(self.call(quiet, until_ms, gap_ms, self.controls.waiting))
+
+    def _checked(self, status: DeviceStatus) -> DeviceStatus:
+        """Keep what a poll said; a trace write failure aborts the session, a latched fault
+        raises SafetyStop."""
         if self.controls.error is None:
             failure = self.driver.trace_failure()
             if failure is not None:

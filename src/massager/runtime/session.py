@@ -6,7 +6,10 @@ far ahead of the device's session time, wakes at least every `heartbeat_ms` of
 clock time to poll the device (which also feeds its watchdog; by default 100 ms,
 or the shorter `driver.poll_gap_ms` a short rig watchdog needs), reports what
 happens through an `EventBus`, and applies the user's controls: pause, resume,
-intensity, stop.
+intensity, stop. Through a stretch with nothing to do (no command to send, no step
+to announce, the end further than a heartbeat, nobody asking for `Progress` at every
+poll, not paused) it lets the driver make those polls itself (`Driver.poll_quiet`:
+the simulator on a virtual clock does, exactly as the session would).
 Controls may be called from any thread (a key reader, a signal handler, the
 service); they are queued and applied by the thread running `run()`, so the
 driver is only ever touched by one thread, and on a real clock each control
@@ -74,6 +77,11 @@ __all__ = [
     "SessionResult",
     "clamp_intensity",
 ]
+
+
+QUIET_MARGIN_MS = 0.001
+"""How far short of the next thing to do a stretch of quiet polls ends (a microsecond, the
+device's resolution), so float rounding never lets one poll past it."""
 
 
 class Session:
@@ -276,10 +284,15 @@ class Session:
         pacing = self.pacing
         controls = self._controls
         want_progress = self.bus.wants(Progress)
+        end_ms = min(duration, pacing.cap_ms) - pacing.heartbeat_ms - QUIET_MARGIN_MS
         last_t = -1.0
         last_move = clock.now_ms()
         while True:
-            status = self._device.poll()
+            if want_progress or self._paused:  # every poll is reported, or judged for the pause
+                status = self._device.poll()
+            else:  # the polls before the next thing to do may be the device's own
+                until = min(self._feed.quiet_until() - QUIET_MARGIN_MS, end_ms)
+                status = self._device.poll_quiet(until, pacing.heartbeat_ms)
             t = status.session_ms
             now = clock.now_ms()
             self._apply_controls(t)
