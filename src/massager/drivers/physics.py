@@ -227,11 +227,25 @@ class TempSensor:
         self.noise_c = noise_c
         self.bias_c = 0.0
         """Added to every reading (a test hook: a sensor that reads high)."""
-        self._rng = random.Random(seed)
+        self._uniform = random.Random(seed).random
+        self._spare: float | None = None
 
     def read(self, t_s: float) -> float:
         """A reading at `t_s`, degrees C."""
-        return self.heater.value(t_s) + self.bias_c + self._rng.gauss(0.0, self.noise_c)
+        return self.heater.value(t_s) + self.bias_c + self._noise() * self.noise_c
+
+    def _noise(self) -> float:
+        """The next standard normal draw: `random.Random(seed).gauss(0, 1)`'s sequence (the
+        Box-Muller pairs it makes, the second one kept for the next draw), called inline."""
+        z = self._spare
+        if z is not None:
+            self._spare = None
+            return z
+        uniform = self._uniform
+        x2pi = uniform() * math.tau
+        g2rad = math.sqrt(-2.0 * math.log(1.0 - uniform()))
+        self._spare = math.sin(x2pi) * g2rad
+        return math.cos(x2pi) * g2rad
 
 
 def model_for(actuator: Actuator) -> Model:

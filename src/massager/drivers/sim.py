@@ -29,7 +29,6 @@ from massager.drivers.base import (
 from massager.drivers.physics import Heater, Model, TempSensor, model_for
 from massager.drivers.sim_device import TICK_US, SimDevice
 from massager.drivers.sim_hal import SimHal
-from massager.errors import DeviceError
 from massager.rig import Rig
 from massager.stream import Command
 from massager.trace import TraceWriter
@@ -115,14 +114,10 @@ class SimDriver(Driver):
 
     # -- the device's time ----------------------------------------------------------------
 
-    def _elapsed_us(self) -> int:
-        return round((self._clock.now_ms() - self._t0_ms) * 1000.0)
-
     def _run(self) -> ex.Executor:
-        """Tick the device up to the clock's present; return its executor."""
-        if self.device.executor is None:
-            raise DeviceError("sim: the device is not open")
-        return self.device.run(self._elapsed_us())
+        """Tick the device up to the clock's present (DeviceError before it is open); return
+        its executor."""
+        return self.device.run(round((self._clock.now_ms() - self._t0_ms) * 1000.0))
 
     # -- the Driver interface -------------------------------------------------------------
 
@@ -171,19 +166,21 @@ class SimDriver(Driver):
         session's wait would) while session time moves and stays below `until_ms`,
         nothing is latched, the trace is fine and `woken()` is false (see
         `Driver.poll_quiet`). Report the last poll."""
-        executor = self._poll_device()
+        poll = self._poll_device
+        executor = poll()
         if self.options.virtual:
             clock = self._clock
             session_ms = self.device.session_ms
+            trace = self.hal.trace
             t = session_ms()
             while (
                 t < until_ms
                 and not executor.faults
-                and self.trace_failure() is None
+                and (trace is None or trace.failure is None)
                 and not woken()
             ):
                 clock.sleep_until(clock.now_ms() + gap_ms)
-                self._poll_device()
+                poll()
                 moved = session_ms()
                 if moved <= t:  # (time stands still only while paused: never here)
                     break
