@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sim_support import RIG, commands, controls, device_state, outside_the_envelope, stream
 
 from massager import api, bundled, trace
+from massager.cli.running import Peaks
 from massager.clock import VirtualClock
 from massager.drivers.base import DeviceStatus, DriverOptions
 from massager.drivers.sim import SimDriver
@@ -74,8 +75,10 @@ def play(
     the_stream: CommandStream, the_rig: Rig, *, reported: bool, schedule: Schedule, **options: Any
 ) -> tuple[object, bytes, list[str], list[object], int]:
     """Play `the_stream` on a scripted virtual clock, every poll reported (a `Progress`
-    subscriber) or not; the ending, the trace's bytes, every event but `Progress`, the device
-    state at every wait and after, and how many polls the session made itself."""
+    subscriber: the peak levels `run -v` prints) or not; the ending, the trace's bytes, every
+    event but `Progress`, the device state at every wait and after with the peaks
+    `simulate` prints (the same as `run -v`'s), and how many polls the session made
+    itself."""
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.csv"
         driver = SimDriver(the_rig, DriverOptions(virtual=True, trace=path, **options))
@@ -86,8 +89,8 @@ def play(
         driver._clock = clock  # the scripted clock stands in for the driver's own
         seen: list[events.Event] = []
         session.bus.subscribe(seen.append, *SEEN)
-        if reported:
-            session.bus.subscribe(lambda _: None, events.Progress)
+        driver.track_peaks()
+        peaks = Peaks(session) if reported else None  # `run -v`'s, from every Progress
         polls = 0
         real_poll = driver.poll_quiet
 
@@ -104,7 +107,12 @@ def play(
             ending = (type(exc).__name__, str(exc).replace(tmp, "TMP"))
         bytes_ = path.read_bytes() if path.exists() else b""
         said = [repr(e).replace(tmp, "TMP") for e in seen]
-        return ending, bytes_, said, [*clock.states, device_state(driver)], polls
+        if peaks is not None and getattr(ending, "reason", "") == "done":
+            # `simulate` prints peaks only then (no key stops it; any other end is an error);
+            # a stop ends the play loop before its poll's Progress, which the device sees
+            assert {a: abs(v) for a, v in peaks.levels.items()} == driver.peaks()
+        states = [*clock.states, device_state(driver), driver.peaks()]
+        return ending, bytes_, said, states, polls
 
 
 def assert_same(the_stream: CommandStream, the_rig: Rig, **kwargs: Any) -> tuple[object, bytes]:

@@ -29,6 +29,8 @@ from massager.cli.stdio import stdout_guard
 from massager.errors import Interrupted, OutputError, UsageError
 
 if TYPE_CHECKING:  # keep `massager --help` light
+    from collections.abc import Mapping
+
     from massager.rig import Rig
     from massager.runtime.events import Progress
     from massager.runtime.session import Session
@@ -102,15 +104,16 @@ def _closing(outcome: str, session_ms: float, then: str) -> str:
     return f"{outcome} at {_clock(session_ms)}; {then}"
 
 
-def _write_peaks(stream: CommandStream, rig: Rig, peaks: Peaks) -> None:
-    """`N steps, M commands` and a line per actuator with its kind and peak level."""
+def _write_peaks(stream: CommandStream, rig: Rig, peaks: Mapping[str, float]) -> None:
+    """`N steps, M commands` and a line per actuator with its kind and peak level (the
+    largest magnitude in `peaks`)."""
     out = sys.stdout
     kinds = {a.id: a.kind for a in rig.actuators}
     out.write(f"{len(stream.steps)} steps, {len(stream.commands)} commands\n")
     width = max((len(a) for a in stream.actuators), default=0)
     for actuator in stream.actuators:
         kind = kinds.get(actuator, "")
-        peak = abs(peaks.levels.get(actuator, 0.0))
+        peak = abs(peaks.get(actuator, 0.0))
         out.write(f"  {actuator:<{width}}  {kind:<9}  peak {peak:.2f}\n")
 
 
@@ -222,7 +225,7 @@ def run(
         closing = _closing(result.outcome, result.session_ms, "every output is off")
         out.write(f"{stream.profile}: {closing}\n")
     if peaks is not None:
-        _write_peaks(stream, rig_obj, peaks)
+        _write_peaks(stream, rig_obj, peaks.levels)
         out.write(f"real time {_clock(wall * 1000)}, pauses and the ramp-down included\n")
 
 
@@ -259,7 +262,7 @@ def simulate(
     import tempfile  # here, not at the top: `massager --help` imports this module
 
     from massager.drivers.base import DriverOptions
-    from massager.drivers.registry import driver_class
+    from massager.drivers.sim import SimDriver
     from massager.runtime.session import Session
 
     _check_verbosity(quiet, verbose)
@@ -271,9 +274,9 @@ def simulate(
     out = sys.stdout
     with tempfile.TemporaryDirectory(prefix="massager-") as tmp:
         trace_path = trace if trace is not None else (Path(tmp) / "trace.csv" if plot else None)
-        driver = driver_class("sim")(rig_obj, DriverOptions(virtual=True, trace=trace_path))
+        driver = SimDriver(rig_obj, DriverOptions(virtual=True, trace=trace_path))
         session = Session(stream, driver, cap_ms=cap, handle_signals=True)
-        peaks = Peaks(session)
+        driver.track_peaks()  # the peaks at every poll, leaving the quiet ones to the device
         if verbose:
             from massager.ui.live import PlainReporter
 
@@ -287,7 +290,7 @@ def simulate(
         )
         out.write(f"{stream.profile} on {stream.rig}: {closing}\n")
         if not quiet:
-            _write_peaks(stream, rig_obj, peaks)
+            _write_peaks(stream, rig_obj, driver.peaks())
         if trace is not None and not quiet:
             out.write(f"trace: {trace}\n")
         if plot is not None and trace_path is not None:

@@ -78,6 +78,7 @@ class SimDriver(Driver):
         is due: the reference the jumps are tested against)."""
         self._t0_ms = 0.0
         self._closed = False
+        self._peaks: list[float] | None = None
 
     @property
     def executor(self) -> ex.Executor | None:
@@ -199,7 +200,21 @@ class SimDriver(Driver):
         if trace is not None:
             self._sample_physics(trace, executor)
             trace.flush_due()
+        peaks = self._peaks
+        if peaks is not None:
+            self._peaks = list(map(max, peaks, map(abs, executor.levels)))
         return executor
+
+    def track_peaks(self) -> None:
+        """From now on note, at every poll (the session's and the quiet ones), each output's
+        largest magnitude (`peaks`): what a `Progress` subscriber would see, without asking
+        for every poll to be the session's own."""
+        self._peaks = [0.0] * len(self.ids)
+
+    def peaks(self) -> dict[str, float]:
+        """Each output's largest magnitude at a poll since `track_peaks` (0.0 without it)."""
+        peaks = self._peaks or [0.0] * len(self.ids)
+        return dict(zip(self.ids, peaks, strict=True))
 
     def _sample_physics(self, trace: TraceWriter, executor: ex.Executor) -> None:
         """Sample the physics still moving under a level that holds (an output written at
