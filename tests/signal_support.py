@@ -59,22 +59,32 @@ class Child:
         """The child's process id."""
         return self.proc.pid
 
-    def _read(self, timeout: float) -> None:
-        streams = [s for s in (self.proc.stdout, self.proc.stderr) if s is not None]
+    def _read(self, timeout: float) -> int:
+        """Read what is ready on stdout and stderr (waiting at most `timeout` s); bytes read."""
+        pipes = (self.proc.stdout, self.proc.stderr)
+        streams = [s for s in pipes if s is not None and not s.closed]
         ready, _, _ = select.select(streams, [], [], timeout)
+        got = 0
         for stream in ready:
             data = os.read(stream.fileno(), 65536)
+            got += len(data)
             if stream is self.proc.stdout:
                 self.out += data
             else:
                 self.err += data
+        return got
 
     def wait_for(self, predicate: object, timeout: float = 60.0, what: str = "") -> None:
         """Read output until `predicate()` holds; fail (the child's stderr shown) after timeout."""
         deadline = time.monotonic() + timeout
         while not predicate():  # type: ignore[operator]
             if self.proc.poll() is not None:
-                self._read(0.05)
+                # an ended child's last output may still be in its pipes: read it all first
+                for _ in range(10_000):  # a pipe holds 64 KiB: a few reads to its end
+                    if not self._read(0.0):
+                        break
+                if predicate():  # type: ignore[operator]
+                    return
                 raise AssertionError(f"the child ended before {what}: {self.err.decode()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {what} after {timeout} s: {self.err.decode()}")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -228,26 +229,35 @@ def test_run_with_the_live_view_on_a_terminal_stops_on_q_and_restores_it(tmp_pat
     trace = tmp_path / "t.csv"
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "massager", "run", "quick", "--speed", "20", "--trace", str(trace)],
+    proc = subprocess.Popen(  # --speed 2: the first minute lasts 30 s, the profile 2.5 min
+        [sys.executable, "-m", "massager", "run", "quick", "--speed", "2", "--trace", str(trace)],
         stdin=slave,
         stdout=slave,
         stderr=slave,
         env={**os.environ, "COLUMNS": "100", "LINES": "40", "TERM": "xterm"},
     )
     screen = b""
+
+    def read_until(done: Callable[[], bool], what: str) -> None:
+        """Read the screen until `done()`; fail after 60 s (a hang guard, not a timing)."""
+        nonlocal screen
+        deadline = time.monotonic() + 60
+        while not done():
+            assert time.monotonic() < deadline, f"no {what}: {screen.decode('utf-8', 'replace')}"
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                screen += os.read(master, 65536)
+
     try:
-        deadline = time.monotonic() + 20
-        while b"warm-up rubbing" not in screen and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                screen += os.read(master, 65536)
-        time.sleep(0.5)
+        # nothing is drawn before the device is open, which is after the terminal is in
+        # cbreak mode with the key reader running: a key pressed now is read
+        read_until(lambda: b"warm-up rubbing" in screen, "first frame")
         os.write(master, b"q")
-        while proc.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                screen += os.read(master, 65536)
+        read_until(lambda: proc.poll() is not None, "exit after q")
+        for _ in range(1000):  # what the ended run left on the terminal (a few reads)
+            if not select.select([master], [], [], 0)[0]:
+                break
+            screen += os.read(master, 65536)
         assert proc.wait(timeout=10) == 0
         text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.decode("utf-8", "replace"))
         assert "quick on reference" in text and "elapsed" in text and "remaining" in text

@@ -8,6 +8,7 @@ The child reports its pins' states as JSON on its last line of output.
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -69,10 +70,9 @@ CRASH = PRELUDE + textwrap.dedent(
     driver.open()
     driver.send(steady().commands[:5])
     driver.start()
-    for _ in range(300):  # session time 0 lies a short lead after start()
-        if any(factory.pin(p).state for p in OUTPUT_PINS):
-            break
-        time.sleep(0.01)
+    deadline = time.monotonic() + 30  # a hang guard: session time 0 lies a short lead ahead
+    while not any(factory.pin(p).state for p in OUTPUT_PINS) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the pins to rise, however late a loaded machine is
     print("running", json.dumps({{p: float(factory.pin(p).state) for p in OUTPUT_PINS}}))
     raise RuntimeError("a bug in the program using the driver")
     """
@@ -93,9 +93,11 @@ def test_signal_ramps_down_and_leaves_every_pin_low(sig: signal.Signals) -> None
     child = _child(SESSION)
     try:
         assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 60)  # a hang guard
+        assert ready, "the child said nothing in 60 s"
         assert child.stdout.readline().strip() == "running"
         child.send_signal(sig)
-        out, err = child.communicate(timeout=20)
+        out, err = child.communicate(timeout=60)  # a hang guard
     finally:
         if child.poll() is None:
             child.kill()
@@ -108,7 +110,7 @@ def test_signal_ramps_down_and_leaves_every_pin_low(sig: signal.Signals) -> None
 def test_uncaught_exception_leaves_every_pin_low() -> None:
     child = _child(CRASH)
     try:
-        out, err = child.communicate(timeout=20)
+        out, err = child.communicate(timeout=60)  # a hang guard
     finally:
         if child.poll() is None:
             child.kill()

@@ -33,6 +33,7 @@ from test_off_held import assert_pins_low
 
 from firmware_bridge.virtual import VirtualDevice
 from massager.runtime.owner import device_key, holder
+from massager.trace import read_trace
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 MOMENTS = ("start-up", "before-play", "mid-run", "ramping-down")
@@ -74,7 +75,16 @@ def start(device: str, tmp_path: Path, pico: VirtualDevice | None) -> tuple[Chil
 
 
 def hit(child: Child, key: str | None, moment: str, sig: int, delay: float, second: float) -> None:
-    """Send `sig` at `moment` (plus `delay` s); when ramping down, SIGINT `second` s later."""
+    """Send `sig` at `moment` (plus `delay` s); when ramping down, SIGINT `second` s later.
+
+    The moments are events the child shows (its handlers in place, the device claimed or
+    opening, a step line); the sleeps only pick a seeded instant after one. A loaded
+    machine that oversleeps moves the signal later, and every later instant has the same
+    outcome (exit 130, the first signal named, every output at zero): "quick" plays for 30 s
+    of real time at --speed 10 (5 min on the GPIO), so a signal meant for mid-run still
+    lands mid-run, and the second signal is a stop on top, or changes nothing once the
+    outcome is decided.
+    """
     if moment == "start-up":
         child.wait_handlers()
     elif moment == "before-play":
@@ -143,6 +153,8 @@ def test_sigterm_in_the_first_seconds_of_start_up_is_130_not_143(draw: int) -> N
     child = Child(["run", "quick", "--speed", "10"])
     try:
         child.wait_handlers()
+        # a seeded instant in start-up; whenever it really lands (the run plays for 30 s),
+        # SIGTERM is a stop: exit 130
         time.sleep(random.Random(SEED * 10 + draw).uniform(0.0, 0.7))
         child.send(signal.SIGTERM)
         assert child.finish() == EXIT_INTERRUPTED, child.err.decode()
@@ -164,27 +176,28 @@ def test_other_signals_that_would_end_or_suspend_the_process_are_stops(
         child.kill()
 
 
-@pytest.mark.slow
-def test_a_closed_stdout_stops_the_run_promptly(tmp_path: Path) -> None:
-    """`massager run ... | head -1`: the reader goes away between two lines."""
-    child, _ = start("sim", tmp_path, None)
+def test_a_closed_stdout_stops_the_run_between_two_lines(tmp_path: Path) -> None:
+    """`massager run ... | head -1`: the reader goes away between two lines.
+
+    At --speed 1 the next line (step 2) is a minute of session time away, so a run that
+    only noticed its closed stdout when it next wrote would play past 1:00. The trace
+    shows the session time the run stopped at: before 1:00 means it noticed between
+    the lines, whatever the machine's load.
+    """
+    trace = tmp_path / "t.csv"
+    child = Child(["run", "quick", "--speed", "1", "--trace", str(trace)])
     try:
         child.wait_line("step 1/")
         assert child.proc.stdout is not None
-        child.proc.stdout.close()  # steps are a minute apart: nothing is written for a while
-        closed = time.monotonic()
-        deadline = closed + 30
-        while child.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        took = time.monotonic() - closed
-        code = child.proc.wait(timeout=5)
+        child.proc.stdout.close()
+        code = child.proc.wait(timeout=120)  # a hang guard: a run that noticed late ends at 1:00
         err = child.proc.stderr.read().decode() if child.proc.stderr else ""
     finally:
         child.kill()
     assert code == EXIT_INTERRUPTED, err
     assert "interrupted (stdout closed)" in err and "Traceback" not in err
-    assert took < 3.0, f"the run took {took:.1f} s to notice"
-    assert trace_ends_at_zero(tmp_path / "t.csv")
+    assert read_trace(trace).end_ms < 60_000, "the run stopped only at the next line"
+    assert trace_ends_at_zero(trace)
 
 
 def test_signals_are_caught_by_the_entry_point_before_anything_heavy_loads() -> None:
@@ -243,8 +256,9 @@ def _read_until(
 def test_a_signal_while_paused_on_the_live_view_ends_at_zero(tmp_path: Path) -> None:
     proc, master, slave = _pty_run(tmp_path)
     try:
+        # nothing is drawn before the device is open, which is after the terminal is in
+        # cbreak mode with the key reader running: a key pressed now is read
         _read_until(master, b"warm-up rubbing", proc)
-        time.sleep(0.3)
         os.write(master, b" ")
         _read_until(master, b"PAUSED", proc)
         proc.send_signal(signal.SIGHUP)
@@ -271,7 +285,15 @@ def test_a_terminal_that_goes_away_stops_the_run(tmp_path: Path) -> None:
     assert trace_ends_at_zero(tmp_path / "t.csv")
 
 
+PROMPT_S = 8.0
+"""How long a signal at --speed 0.01 may take to end the session (its closing line out),
+in real time. docs/running.md promises a ramp-down bounded by 3 s of real time and a
+session that wakes every 100 ms of real time at any --speed; the rest is room for a
+loaded machine. A ramp-down on the session's own clock would take 300 s."""
+
+
 @pytest.mark.slow
+@pytest.mark.realtime
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_acts_promptly_at_the_slowest_speed(sig: signal.Signals, tmp_path: Path) -> None:
     """At --speed 0.01 the session still wakes every 100 ms of real time, and the ramp-down
@@ -279,16 +301,19 @@ def test_a_signal_acts_promptly_at_the_slowest_speed(sig: signal.Signals, tmp_pa
     child = Child(["run", "quick", "--speed", "0.01", "--trace", str(tmp_path / "t.csv")])
     try:
         child.wait_line("step 1/")
+        # the signal lands while the session waits between two wake-ups; where exactly in
+        # that wait (or later, on a loaded machine) changes nothing that is asserted
         time.sleep(0.5)
         sent = time.monotonic()
         child.send(sig)
-        code = child.finish(timeout=60)
+        child.wait_line("finished, interrupted", timeout=60)  # after the ramp-down
         took = time.monotonic() - sent
+        code = child.finish(timeout=60)
     finally:
         child.kill()
     assert code == EXIT_INTERRUPTED, child.err.decode()
     assert f"interrupted ({sig.name})".encode() in child.err
-    assert took < 5.0, f"{took:.1f} s from the signal to the exit"
+    assert took < PROMPT_S, f"{took:.1f} s from the signal to the end of the ramp-down"
     assert trace_ends_at_zero(tmp_path / "t.csv")
 
 
@@ -316,6 +341,8 @@ def test_ctrl_c_in_the_first_tenth_of_a_second_of_any_command(
     child = Child([a.format(tmp=tmp_path) for a in args])
     try:
         child.wait_handlers()
+        # a seeded instant in the first tenth of a second; a later one (a loaded machine)
+        # is another instant the test accepts: 0 if the command was done, else 130
         time.sleep(delay)
         child.send(signal.SIGINT)
         code = child.finish()
