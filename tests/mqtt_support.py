@@ -3,7 +3,8 @@
 `Broker` writes a temporary config, starts Debian's `mosquitto` on a free loopback
 port and waits (bounded) until it accepts connections; `restart()` keeps the port.
 `HomeAssistant` is a paho-mqtt client that records every message it sees, so a test
-waits for a message with a deadline instead of sleeping.
+waits for a message with a deadline instead of sleeping, and `sync()`s with the broker
+before it says that something did not arrive.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+SYNC_TOPIC = "massager-tests/sync"
+"""Where `HomeAssistant.sync` publishes to itself (no bridge listens there)."""
 
 
 def free_port() -> int:
@@ -140,6 +143,8 @@ class HomeAssistant:
 
     def __init__(self, port: int, client_id: str = "test-home-assistant") -> None:
         self.messages: list[Seen] = []
+        self.client_id = client_id
+        self._syncs = 0
         self._lock = threading.Lock()
         self.client = paho.Client(
             paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
@@ -199,6 +204,19 @@ class HomeAssistant:
         """Publish (QoS 1) and wait until the broker has it."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(5)
+
+    def sync(self, timeout: float = 10.0) -> None:
+        """Wait until everything the broker had for this client has arrived.
+
+        The broker sends a client's messages in order on its one connection (the
+        retained ones right after the subscription is confirmed), so once a message
+        this client publishes now comes back, everything queued before it is in:
+        "nothing (more) arrived" is then a fact, not a guess after a sleep.
+        """
+        self._syncs += 1
+        topic = f"{SYNC_TOPIC}/{self.client_id}/{self._syncs}"
+        self.publish(topic, b"sync")
+        self.wait(topic, timeout=timeout)
 
     def close(self) -> None:
         """Disconnect."""
