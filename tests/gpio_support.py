@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gpiozero.pins.mock as gpiozero_mock
 from gpiozero.pins.mock import MockFactory, MockSPIDevice
@@ -105,7 +105,13 @@ class StepDevice:
     channels; `play` schedules a stream and ticks at every moment the device
     would (the 200 Hz grid and each command's due time), feeding the watchdog
     with a status request every 50 ms. Mock pins stamp their changes with this
-    clock inside `device_time_pins`.
+    clock inside `stepped_pins(step)`.
+
+    This is the device alone, with no host driver: a test chooses each tick's
+    moment (the tick counter's wrap, a button pressed between two ticks) and the
+    frames sent, and compares the pins with the stream exactly. `stepped_gpio`
+    is the other harness: the real host driver and its device on one 1 ms-step
+    virtual clock, for what the driver does (its link, watchdog feeding, stops).
     """
 
     def __init__(self, rig: Rig, factory: MockFactory, start_us: int = 0, **hal: Any) -> None:
@@ -118,6 +124,10 @@ class StepDevice:
         self.device = self.mcu.device
         self._seq = 0x10
         self._fed_ms = 0.0
+
+    def now(self) -> float:
+        """The device's clock in seconds (what its mock pins stamp changes with)."""
+        return self.now_us / 1e6
 
     def open(self) -> StepDevice:
         """Claim the pins (at `start_us`) and configure every channel as the host does."""
@@ -168,21 +178,6 @@ class StepDevice:
         self._dev.close()
 
 
-@contextmanager
-def device_time_pins(step: list[StepDevice]) -> Iterator[None]:
-    """Make mock pins stamp their changes with the stepped device's clock."""
-    real = gpiozero_mock.monotonic
-
-    def device_seconds() -> float:
-        return step[0].now_us / 1e6 if step else real()
-
-    gpiozero_mock.monotonic = device_seconds
-    try:
-        yield
-    finally:
-        gpiozero_mock.monotonic = real
-
-
 def stepped_gpio(
     w1_root: Path, factory: MockFactory | None = None, rig: Rig | None = None, **options: Any
 ) -> tuple[GpioDriver, MockFactory, SteppedTime]:
@@ -201,11 +196,20 @@ def stepped_gpio(
     return driver, factory, time
 
 
+class Clocked(Protocol):
+    """A virtual clock read in seconds: a `SteppedTime`, or a `StepDevice`'s own."""
+
+    def now(self) -> float:
+        """The clock, in seconds."""
+        ...
+
+
 @contextmanager
-def stepped_pins(time: SteppedTime) -> Iterator[None]:
-    """Make mock pins stamp their changes with `time`'s virtual clock (seconds)."""
+def stepped_pins(clock: Clocked) -> Iterator[None]:
+    """Make mock pins stamp their changes with `clock`'s virtual time (seconds): the
+    `SteppedTime` of `stepped_gpio`, or a `StepDevice`."""
     real = gpiozero_mock.monotonic
-    gpiozero_mock.monotonic = time.now
+    gpiozero_mock.monotonic = clock.now
     try:
         yield
     finally:

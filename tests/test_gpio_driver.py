@@ -24,7 +24,6 @@ from gpio_support import (
     TICK_MS,
     StepDevice,
     assert_trace,
-    device_time_pins,
     expected_traces,
     pin_trace,
     pwm_factory,
@@ -111,7 +110,7 @@ def w1(tmp_path: Path) -> Path:
 def test_pins_follow_the_stream(w1: Path, intensity: float, start_us: int) -> None:
     factory = pwm_factory()
     step = StepDevice(RIG, factory, start_us, w1_root=w1)
-    with device_time_pins([step]):
+    with stepped_pins(step):
         step.open()
         step.play(SHORT, SHORT.duration_ms, intensity)
     assert step.device.executor.faults == 0
@@ -159,7 +158,7 @@ def test_short_profile_on_pi_gpio_minimal() -> None:
     stream = api.compile_stream(profile, rig)
     factory = pwm_factory()
     step = StepDevice(rig, factory)
-    with device_time_pins([step]):
+    with stepped_pins(step):
         step.open()
         step.play(stream, stream.duration_ms)
     expected = expected_traces(stream, rig, end_ms=stream.duration_ms)
@@ -259,7 +258,7 @@ def test_estop_latches_within_one_tick(
     step = StepDevice(RIG, factory, w1_root=w1)
     stream = steady()
     press_ms = 412.0
-    with device_time_pins([step]):
+    with stepped_pins(step):
         step.open()
         step.schedule(list(stream.commands))
         for t in tick_times(stream.commands, 1000.0):
