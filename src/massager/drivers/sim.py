@@ -244,12 +244,13 @@ class SimDriver(Driver):
         if executor is None:
             return DeviceStatus(session_ms=0.0)
         temps = executor.temps
+        faults = executor.faults
         return DeviceStatus(
-            session_ms=self.session_ms(),
-            levels=dict(zip(self.ids, executor.levels, strict=True)),
-            faults=tuple(names.fault_names(executor.faults)) if executor.faults else (),
-            temps={actuator: temps[ch] for actuator, ch in self._heater_ids},
-            paused=executor.paused,
+            self.device.session_ms(),
+            dict(zip(self.ids, executor.levels, strict=True)),
+            tuple(names.fault_names(faults)) if faults else (),
+            {actuator: temps[ch] for actuator, ch in self._heater_ids},
+            executor.paused,
         )
 
     def session_ms(self) -> float:

@@ -129,10 +129,8 @@ class Controls:
 
     def next(self) -> Control | None:
         """The oldest queued request, taken off the queue; None when there is none."""
-        try:
-            return self._queue.popleft()
-        except IndexError:
-            return None
+        queue = self._queue  # only the session's thread takes from it
+        return queue.popleft() if queue else None
 
     def ending(self) -> bool:
         """Whether an interrupt or an abort asks for the end of the session."""
