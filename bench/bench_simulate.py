@@ -14,6 +14,12 @@ simulate a profile of 10, 60 and 600 minutes through the API (the bundled
 `quick` profile repeated) and give the time per simulated minute, beside the
 10-minute figure.
 
+Both sides run what the install built: where it compiled the simulator's hot
+modules with mypyc (`massager.compiled`), the executor, the physics and the
+simulated device run compiled, and so does the floor's `waveforms.op_value`
+(the same shared motion math, compiled from the same source), so the floor
+moves with it. The first row's label says which path ran.
+
 Times are the process's CPU time (`time.process_time`), best of several runs
 (each window: its best over the runs), the measures taking turns: the
 simulation is single-threaded and waits for nothing, so on an idle machine
@@ -30,9 +36,10 @@ from pathlib import Path
 
 from run import Row
 
+import massager  # noqa: F401  (first: massager.compiled decides which modules run compiled)
 from firmware_bridge import codes
 from firmware_bridge.waveforms import op_value
-from massager import api
+from massager import api, compiled
 from massager.drivers.base import DeviceStatus, DriverOptions
 from massager.drivers.sim import SimDriver
 from massager.runtime.session import Session
@@ -162,7 +169,9 @@ def run(quick: bool) -> list[Row]:
     plain, floor, traced = min(plains), min(floors), min(traceds)
     windows = [min(w[k] for w in runs) for k in range(len(runs[0]))]
     slowest = max(range(len(windows)), key=windows.__getitem__)
-    label = f"plain loop: the same channel updates on the {TICK_US // 1000} ms grid, no device"
+    path = "compiled" if compiled.compiled_modules() else "pure Python"
+    grid = f"{TICK_US // 1000} ms grid"
+    label = f"plain loop: the same channel updates on the {grid}, no device ({path})"
     at = f"{slowest * WINDOW_MS // 60000}:{slowest * WINDOW_MS // 1000 % 60:02d}"
     rows = [
         Row(

@@ -90,16 +90,7 @@ from firmware_bridge.ticks import ticks_add, ticks_diff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol
-
-    class Hal(Protocol):
-        """The hardware seam the executor drives."""
-
-        def now_us(self) -> int: ...
-
-        def set_output(self, ch: int, level: float) -> None: ...
-
-        def read_temp(self, ch: int) -> float: ...
+    from firmware_bridge.hal_types import Hal
 
 
 QUEUE_SIZE = 64

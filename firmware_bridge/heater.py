@@ -16,7 +16,7 @@ from firmware_bridge.ticks import ticks_add, ticks_diff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from firmware_bridge.executor import Hal
+    from firmware_bridge.hal_types import Hal
     from firmware_bridge.limits import ChannelLimits
 
 TEMP_PERIOD_US = 100000

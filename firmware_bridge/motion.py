@@ -18,7 +18,7 @@ from firmware_bridge.waveforms import op_value, wave_value
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from firmware_bridge.cmdqueue import CommandQueue
-    from firmware_bridge.executor import Hal
+    from firmware_bridge.hal_types import Hal
     from firmware_bridge.heater import HeaterLoop
     from firmware_bridge.limits import ChannelLimits
 

@@ -5,6 +5,8 @@ same examples locally as on CI, so a test tests the same thing on every machine 
 submission lands or fails on its own merits, not on the draw. On CI (`CI` set in the
 environment) its example database is off; locally it replays what failed before.
 Every test gets a runtime folder of its own for device claims (`XDG_RUNTIME_DIR`).
+`massager` is imported first, so its guard decides which of the simulator's modules run
+compiled before any test imports `firmware_bridge` (`massager.compiled`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
+
+import massager  # noqa: F401  (first: installs massager.compiled's finder)
 
 if TYPE_CHECKING:
     from mqtt_support import Broker

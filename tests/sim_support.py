@@ -209,6 +209,12 @@ def device_state(driver: SimDriver) -> object:
     state: list[object] = [repr(getattr(motion, name)) for name in MOTION_STATE]
     state.append(repr((heat.temps, heat.duty, heat.integ, executor._now, executor._pause_acc)))
     for model in driver.physics.values():
-        slots = [s for cls in type(model).__mro__ for s in getattr(cls, "__slots__", ())]
-        state.append(repr([getattr(model, s) for s in slots]))
+        state.append(repr(model_state(model)))
     return state
+
+
+def model_state(model: object) -> dict[str, object]:
+    """Every data attribute and property of a physical model, by name (its slots as a Python
+    class, its attributes as a class compiled by mypyc, which keeps no `__slots__`)."""
+    values = {name: getattr(model, name) for name in dir(model) if not name.startswith("__")}
+    return {name: value for name, value in values.items() if not callable(value)}

@@ -24,11 +24,15 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pure_support import pure_module
 
 from firmware_bridge import codes
 from firmware_bridge.codes import KIND_AIR, KIND_HEATER, KIND_ROLLER, KIND_VIBRATION, OK
-from firmware_bridge.executor import Executor
 from firmware_bridge.ticks import TICKS_PERIOD, ticks_add
+
+Executor = pure_module("firmware_bridge.executor").Executor
+"""The executor interpreted, as MicroPython runs it: compiled code would compute an F32 as a
+C double (mypyc unboxes floats), so only the interpreted executor rounds at every step."""
 
 
 def f32(x: float) -> float:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware_bridge"
-HOST_ONLY = {"virtual.py", "names.py"}  # CPython tooling and host text; never deployed
+HOST_ONLY = {"virtual.py", "names.py", "hal_types.py"}
+"""CPython tooling, host text and a type for type checkers: never deployed."""
 SOURCES = sorted(p for p in FIRMWARE.glob("*.py") if p.name not in HOST_ONLY)
 ALLOWED = {"math", "time", "struct", "sys", "select", "machine", "micropython", "firmware_bridge"}
 """Modules MicroPython on the RP2040 provides, plus the firmware's own package."""
