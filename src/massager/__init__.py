@@ -6,6 +6,6 @@ which a session plays on a device: the simulator, a Pico over serial, or GPIO.
 
 __version__ = "0.1.0"
 
-from massager import compiled as _compiled  # noqa: E402  (before anything imports firmware_bridge)
+from massager import compiled as _compiled  # before anything imports firmware_bridge
 
 _compiled.install()
