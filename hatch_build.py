@@ -26,6 +26,7 @@ import hashlib
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -141,6 +142,10 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if os.environ.get("MASSAGER_PURE_PYTHON"):
             self._uncompiled(out, editable, "MASSAGER_PURE_PYTHON is set")
             return
+        missing = _missing_tool()
+        if missing:
+            self._uncompiled(out, editable, missing)
+            return
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="massager-mypyc-work-") as work:
             try:
@@ -176,6 +181,17 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             f"massager: the simulator runs uncompiled (pure Python): {reason}",
             file=sys.stderr,
         )
+
+
+def _missing_tool() -> str:
+    """Why the C build cannot even start ('' if a compiler and Python's headers are there)."""
+    compiler = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    if shutil.which(compiler.split()[0]) is None:
+        return f"no C compiler ({compiler.split()[0]}: install gcc)"
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not headers.is_file():
+        return f"no Python headers ({headers} is missing: install python3-dev)"
+    return ""
 
 
 def _reason(exc: BaseException) -> str:
