@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from massager.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Problem:
     """One located problem in an input file: where it is and what is wrong."""
 
@@ -15,11 +16,18 @@ class Problem:
     col: int
     message: str
 
+    def __init__(self, path: str, line: int, col: int, message: str) -> None:
+        set_field = object.__setattr__
+        set_field(self, "path", path)
+        set_field(self, "line", line)
+        set_field(self, "col", col)
+        set_field(self, "message", message)
+
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CompileWarning:
     """Something the compiler changed or dropped of what a profile asked for.
 
@@ -35,11 +43,34 @@ class CompileWarning:
     line: int
     col: int
     message: str
-    kind: str = "changed"
-    step: int | None = None
-    actuator: str | None = None
-    asked: str | None = None
-    applied: str | None = None
+    kind: str
+    step: int | None
+    actuator: str | None
+    asked: str | None
+    applied: str | None
+
+    def __init__(
+        self,
+        path: str,
+        line: int,
+        col: int,
+        message: str,
+        kind: str = "changed",
+        step: int | None = None,
+        actuator: str | None = None,
+        asked: str | None = None,
+        applied: str | None = None,
+    ) -> None:
+        set_field = object.__setattr__
+        set_field(self, "path", path)
+        set_field(self, "line", line)
+        set_field(self, "col", col)
+        set_field(self, "message", message)
+        set_field(self, "kind", kind)
+        set_field(self, "step", step)
+        set_field(self, "actuator", actuator)
+        set_field(self, "asked", asked)
+        set_field(self, "applied", applied)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: warning: {self.message}"

@@ -17,15 +17,14 @@ Each command holds until the actuator's next command.
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from firmware_bridge import codes, names
 from firmware_bridge import waveforms as wf
 from massager.errors import CompileWarning
+from massager.records import record
 
 FORMAT = "massager-stream"
 VERSION = 1
@@ -34,21 +33,48 @@ Shape = Literal["sine", "triangle"]
 _DIGITS = 4  # levels and frequencies are written rounded, so output is byte-stable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Command:
     """One timed command for one actuator."""
 
     at_ms: int
     actuator: str
     op: Op
-    level: float = 0.0
-    duration_ms: int = 0
-    shape: Shape = "sine"
-    hz: float = 0.0
-    low: float = 0.0
-    high: float = 0.0
-    target_c: float = 0.0
-    step: int = -1
+    level: float
+    duration_ms: int
+    shape: Shape
+    hz: float
+    low: float
+    high: float
+    target_c: float
+    step: int
+
+    def __init__(
+        self,
+        at_ms: int,
+        actuator: str,
+        op: Op,
+        level: float = 0.0,
+        duration_ms: int = 0,
+        shape: Shape = "sine",
+        hz: float = 0.0,
+        low: float = 0.0,
+        high: float = 0.0,
+        target_c: float = 0.0,
+        step: int = -1,
+    ) -> None:
+        set_field = object.__setattr__
+        set_field(self, "at_ms", at_ms)
+        set_field(self, "actuator", actuator)
+        set_field(self, "op", op)
+        set_field(self, "level", level)
+        set_field(self, "duration_ms", duration_ms)
+        set_field(self, "shape", shape)
+        set_field(self, "hz", hz)
+        set_field(self, "low", low)
+        set_field(self, "high", high)
+        set_field(self, "target_c", target_c)
+        set_field(self, "step", step)
 
     def args(self) -> tuple[int, float, float, float, float]:
         """The op code and its (a, b, c, d) arguments as the executor takes them (times in us)."""
@@ -97,7 +123,7 @@ class Command:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StepInfo:
     """A profile step as placed on the session clock, for progress display and plots."""
 
@@ -107,8 +133,29 @@ class StepInfo:
     zones: tuple[str, ...]
     start_ms: int
     end_ms: int
-    track: int = 0
-    skipped: bool = False
+    track: int
+    skipped: bool
+
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        technique: str,
+        zones: tuple[str, ...],
+        start_ms: int,
+        end_ms: int,
+        track: int = 0,
+        skipped: bool = False,
+    ) -> None:
+        set_field = object.__setattr__
+        set_field(self, "index", index)
+        set_field(self, "name", name)
+        set_field(self, "technique", technique)
+        set_field(self, "zones", zones)
+        set_field(self, "start_ms", start_ms)
+        set_field(self, "end_ms", end_ms)
+        set_field(self, "track", track)
+        set_field(self, "skipped", skipped)
 
     @property
     def number(self) -> int:
@@ -145,7 +192,7 @@ class StepInfo:
         )
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class CommandStream:
     """A compiled profile: header facts, the step table and the commands in time order."""
 
@@ -153,11 +200,31 @@ class CommandStream:
     rig: str
     duration_ms: int
     actuators: tuple[str, ...]
-    steps: list[StepInfo] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
-    intensity: float = 1.0
-    warnings: tuple[CompileWarning, ...] = ()
+    steps: list[StepInfo]
+    commands: list[Command]
+    intensity: float
+    warnings: tuple[CompileWarning, ...]
     """What the compiler changed or dropped of what the profile asked for."""
+
+    def __init__(
+        self,
+        profile: str,
+        rig: str,
+        duration_ms: int,
+        actuators: tuple[str, ...],
+        steps: list[StepInfo] | None = None,
+        commands: list[Command] | None = None,
+        intensity: float = 1.0,
+        warnings: tuple[CompileWarning, ...] = (),
+    ) -> None:
+        self.profile = profile
+        self.rig = rig
+        self.duration_ms = duration_ms
+        self.actuators = actuators
+        self.steps = [] if steps is None else steps
+        self.commands = [] if commands is None else commands
+        self.intensity = intensity
+        self.warnings = warnings
 
     def header(self) -> dict[str, Any]:
         """The first JSON Lines record: format, version and the stream's facts."""
@@ -175,6 +242,8 @@ class CommandStream:
 
     def iter_jsonl(self) -> Iterator[str]:
         """The stream as JSON Lines, one line per record, without newlines."""
+        import json  # not at import: `validate` never writes a stream
+
         dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
         yield dumps(self.header())
         for command in self.commands:
@@ -187,6 +256,8 @@ class CommandStream:
     @classmethod
     def from_jsonl(cls, lines: Iterable[str]) -> CommandStream:
         """Read a stream back from JSON Lines; raises ValueError on a bad format."""
+        import json
+
         it = (line for line in lines if line.strip())
         try:
             head = json.loads(next(it))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from massager.errors import InputError, Problem
+from massager.records import record
 
 MAX_BYTES = 1_000_000
 """Largest input file read, in bytes."""
@@ -64,7 +64,7 @@ def _problem_text(problem: str, text: str, index: int) -> str:
     return problem
 
 
-@dataclass
+@record(frozen=False)
 class Located:
     """A YAML document as plain data, with the position of every key and value.
 
@@ -73,9 +73,23 @@ class Located:
 
     data: Any
     path: str
-    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    file: Path | None = None
+    values: dict[Loc, tuple[int, int]]
+    keys: dict[Loc, tuple[int, int]]
+    file: Path | None
+
+    def __init__(
+        self,
+        data: Any,
+        path: str,
+        values: dict[Loc, tuple[int, int]] | None = None,
+        keys: dict[Loc, tuple[int, int]] | None = None,
+        file: Path | None = None,
+    ) -> None:
+        self.data = data
+        self.path = path
+        self.values = {} if values is None else values
+        self.keys = {} if keys is None else keys
+        self.file = file
 
     def where(self, loc: Iterable[str | int], *, key: bool = False) -> tuple[int, int]:
         """Best known position of `loc`: its key (if `key`) or value, else its nearest parent's.

@@ -14,7 +14,6 @@ the compiler changes of what the profile asked becomes a warning on the stream.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
 from typing import Any
 
 from massager.compiler import bounds, reach, rounding, safety
@@ -34,6 +33,7 @@ from massager.profile.model import (
     Repeat,
 )
 from massager.profile.model import children as _children
+from massager.records import record
 from massager.rig.model import Rig
 from massager.stream import Command, CommandStream, StepInfo
 from massager.units import format_duration
@@ -42,12 +42,17 @@ STEP_REST_MS = 250
 """Every step's motion ends this long (a fifth of a short step) before the step does."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settings:
     """What the user chooses when compiling: intensity and session cap."""
 
-    intensity: float = 1.0
-    session_cap_ms: int = DEFAULT_CAP_MS
+    intensity: float
+    session_cap_ms: int
+
+    def __init__(self, intensity: float = 1.0, session_cap_ms: int = DEFAULT_CAP_MS) -> None:
+        set_field = object.__setattr__
+        set_field(self, "intensity", intensity)
+        set_field(self, "session_cap_ms", session_cap_ms)
 
 
 def compile_profile(profile: Profile, rig: Rig, settings: Settings | None = None) -> CommandStream:

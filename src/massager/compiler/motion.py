@@ -13,10 +13,10 @@ actuator's Line; the compiler turns the notes into located warnings.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from firmware_bridge import waveforms as wf
 from firmware_bridge.names import SHAPE_CODES
+from massager.records import record
 from massager.rig.model import Actuator
 from massager.stream import Command, Shape
 
@@ -62,7 +62,7 @@ def wave_slack(act: Actuator) -> float:
     return 0.0005 * act.max_slew
 
 
-@dataclass
+@record(frozen=False)
 class Note:
     """One change a motion helper made to what it was asked, for one actuator.
 
@@ -77,7 +77,25 @@ class Note:
     asked: str
     applied: str
     text: str
-    count: int = 1
+    count: int
+
+    def __init__(
+        self,
+        kind: str,
+        field: str,
+        actuator: str | None,
+        asked: str,
+        applied: str,
+        text: str,
+        count: int = 1,
+    ) -> None:
+        self.kind = kind
+        self.field = field
+        self.actuator = actuator
+        self.asked = asked
+        self.applied = applied
+        self.text = text
+        self.count = count
 
 
 def add_note(notes: list[Note], note: Note) -> None:
@@ -94,7 +112,7 @@ def level_text(level: float) -> str:
     return f"{level:.4g}"
 
 
-@dataclass
+@record(frozen=False)
 class Line:
     """The commands of one actuator within one step, built in time order.
 
@@ -105,13 +123,24 @@ class Line:
 
     act: Actuator
     step: int
-    commands: list[Command] = field(default_factory=list)
-    level: float = 0.0
-    free_at: int = 0
-    rested_at: int = -(10**12)
-    on_since: int = 0
-    short_field: str = "duration"
-    notes: list[Note] = field(default_factory=list)
+    commands: list[Command]
+    level: float
+    free_at: int
+    rested_at: int
+    on_since: int
+    short_field: str
+    notes: list[Note]
+
+    def __init__(self, act: Actuator, step: int, short_field: str = "duration") -> None:
+        self.act = act
+        self.step = step
+        self.commands = []
+        self.level = 0.0
+        self.free_at = 0
+        self.rested_at = -(10**12)
+        self.on_since = 0
+        self.short_field = short_field
+        self.notes = []
 
     def _add(self, command: Command) -> None:
         self.commands.append(command)

@@ -10,21 +10,29 @@ every round of a `repeat` into one warning listing the step numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from massager.compiler.motion import Note
 from massager.compiler.reach import feet_of, kinds_of
 from massager.errors import CompileWarning
+from massager.records import record
 from massager.units import format_duration
 
 
-@dataclass
+@record(frozen=False)
 class _Entry:
+    """One warning being collected: the step, its numbers in the step table, its change."""
+
     step: Any
     numbers: list[int]
     name: str
     note: Note
+
+    def __init__(self, step: Any, numbers: list[int], name: str, note: Note) -> None:
+        self.step = step
+        self.numbers = numbers
+        self.name = name
+        self.note = note
 
 
 def written(step: Any, key: str) -> bool:
@@ -48,12 +56,16 @@ def located(step: Any, key: str | None) -> tuple[str, int, int]:
     return origin.doc.path, line, col
 
 
-@dataclass
+@record(frozen=False)
 class Warnings:
     """Collects the warnings of one compile, in step order, merged across repeat rounds."""
 
     rig: str
-    entries: dict[tuple[Any, ...], _Entry] = field(default_factory=dict)
+    entries: dict[tuple[Any, ...], _Entry]
+
+    def __init__(self, rig: str) -> None:
+        self.rig = rig
+        self.entries = {}
 
     def add(self, step: Any, number: int, name: str, note: Note) -> None:
         """One change to step `number` (named `name` in the step table)."""

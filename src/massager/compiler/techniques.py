@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
@@ -29,6 +28,7 @@ from massager.compiler.motion import (
     sustain,
 )
 from massager.compiler.rounding import period_note, target_c, wave_hz
+from massager.records import record
 from massager.rig.model import Actuator, Rig
 
 SHORT_FIELD: dict[str, str] = {
@@ -43,14 +43,20 @@ SHORT_FIELD: dict[str, str] = {
 """The field that sets how short each press of a technique is (notes point at it)."""
 
 
-@dataclass
+@record(frozen=False)
 class Window:
     """A span of a step's time and the actuators working in it."""
 
     start: int
     end: int
     acts: list[Actuator]
-    foot: str | None = None
+    foot: str | None
+
+    def __init__(self, start: int, end: int, acts: list[Actuator], foot: str | None = None) -> None:
+        self.start = start
+        self.end = end
+        self.acts = acts
+        self.foot = foot
 
     @property
     def length(self) -> int:
@@ -58,7 +64,7 @@ class Window:
         return self.end - self.start
 
 
-@dataclass
+@record(frozen=False)
 class Job:
     """One step being compiled: its settings and the command line of each actuator."""
 
@@ -66,8 +72,16 @@ class Job:
     index: int
     rig: Rig
     user_intensity: float
-    lines: dict[str, Line] = field(default_factory=dict)
-    notes: list[Note] = field(default_factory=list)
+    lines: dict[str, Line]
+    notes: list[Note]
+
+    def __init__(self, step: Any, index: int, rig: Rig, user_intensity: float) -> None:
+        self.step = step
+        self.index = index
+        self.rig = rig
+        self.user_intensity = user_intensity
+        self.lines = {}
+        self.notes = []
 
     def line(self, act: Actuator) -> Line:
         """The command line of `act` in this step."""

@@ -19,7 +19,6 @@ Unit-bearing fields are stored in base units: ``duration`` in milliseconds,
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Self, Union
 
@@ -43,6 +42,7 @@ from pydantic_core import CoreSchema, core_schema
 from massager import zones
 from massager.diagnostics import At as FieldError
 from massager.errors import Problem
+from massager.records import record
 from massager.units import (
     DURATION_PATTERN,
     FREQUENCY_PATTERN,
@@ -164,12 +164,17 @@ Feet = Literal["left", "right", "both", "alternate"]
 Shape = Literal["sine", "triangle"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Origin:
     """Where a step or block was written: its document and its path inside it."""
 
     doc: Located
     loc: Loc
+
+    def __init__(self, doc: Located, loc: Loc) -> None:
+        set_field = object.__setattr__
+        set_field(self, "doc", doc)
+        set_field(self, "loc", loc)
 
     def problem(self, message: str, field: str | None = None) -> Problem:
         """A problem located at this item (or at one of its fields)."""
