@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
@@ -130,15 +131,31 @@ HEAVY = (
 """Modules `massager --help`, `--version` and `validate` have no use for."""
 
 PROBE = (
-    "import json, sys\n"
+    "import gc, json, sys\n"
     "from massager._main import main\n"
     "out = sys.argv.pop(1)\n"
     "try:\n"
     "    main()\n"
     "finally:\n"
     "    with open(out, 'w') as f:\n"
-    "        json.dump(sorted(sys.modules), f)\n"
+    "        json.dump({'modules': sorted(sys.modules), 'collecting': gc.isenabled()}, f)\n"
 )
+"""Runs the console script's entry point with its argv; writes what it loaded and whether
+the cycle collector was on when the command ended."""
+
+
+def _probe(args: list[str], tmp_path: Path, code: int = 0) -> dict[str, Any]:
+    """What the probe reports of `massager ARGS` (which must exit with `code`)."""
+    report = tmp_path / "probe.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    out: dict[str, Any] = json.loads(report.read_text())
+    return out
 
 
 @pytest.mark.parametrize(
@@ -147,15 +164,7 @@ PROBE = (
     ids=" ".join,
 )
 def test_quick_commands_load_no_heavy_module(args: list[str], tmp_path: Path) -> None:
-    report = tmp_path / "modules.json"
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(report), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == (2 if not args else 0), done.stderr
-    loaded = json.loads(report.read_text())
+    loaded = _probe(args, tmp_path, 2 if not args else 0)["modules"]
     assert "massager.cli" in loaded  # the probe did run the command line
     heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
     assert heavy == []
@@ -199,3 +208,24 @@ def test_a_profile_load_builds_only_the_validators_of_what_it_uses(name: str) ->
     built, used = json.loads(done.stdout)
     assert built == used
     assert "Curve" not in built  # no bundled profile here has one
+
+
+@pytest.mark.parametrize(
+    ("args", "collecting"),
+    [
+        (["validate", "classic"], False),
+        (["--help"], False),
+        (["compile", "--help"], False),
+        (["off", "--help"], True),
+        (["simulate", "--help"], True),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_only_one_shot_commands_run_without_the_cycle_collector(
+    args: list[str], collecting: bool, tmp_path: Path
+) -> None:
+    from massager.cli import ONE_SHOT, collects
+
+    assert {"list", "validate", "compile", "schema", "show"} == ONE_SHOT
+    assert collects(args) is collecting
+    assert _probe(args, tmp_path)["collecting"] is collecting  # as the command ended

@@ -27,10 +27,27 @@ _COMMANDS: dict[str, frozenset[str]] = {
 one imports only its module; any other (help, a mistyped command) imports them all."""
 
 
+ONE_SHOT: frozenset[str] = _COMMANDS["authoring"] | _COMMANDS["show"]
+"""Commands that read their files, answer and end: they run without the cycle collector
+(as the compiler always does), which would only walk the objects start-up made."""
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The command `args` names (its first word that is not an option), None if none."""
+    return next((a for a in args if not a.startswith("-")), None)
+
+
+def collects(argv: list[str]) -> bool:
+    """Whether the command `argv` names runs with the cycle collector (all but `ONE_SHOT`
+    and the help, version and usage answers)."""
+    first = _command_word(argv)
+    return first is not None and first not in ONE_SHOT
+
+
 def _register(argv: list[str] | None = None) -> str | None:
     """Import the command modules `argv` may need; return its command word (None if none)."""
     args = sys.argv[1:] if argv is None else argv
-    first = next((a for a in args if not a.startswith("-")), None)
+    first = _command_word(args)
     wanted = [m for m, names in _COMMANDS.items() if first in names] or list(_COMMANDS)
     for module in wanted:
         try:
