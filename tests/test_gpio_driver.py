@@ -625,12 +625,25 @@ def test_busy_pin_is_a_device_error() -> None:
 
 
 def _running(w1: Path) -> tuple[GpioDriver, MockFactory]:
+    """The driver and its device thread on the real clock, outputs on.
+
+    Polled while it waits, as a session would (a driver nobody calls stops feeding the
+    device's watchdog after 2 s), with the longest watchdog the device takes: a loaded
+    machine only makes the wait longer, never trips the device.
+    """
+    from massager.drivers.base import DriverOptions
+
     factory = pwm_factory()
-    driver = GpioDriver(RIG, pin_factory=factory, w1_root=w1)
+    driver = GpioDriver(RIG, DriverOptions(watchdog_ms=5000), pin_factory=factory, w1_root=w1)
     driver.open()
     driver.send(steady().commands[:5])
     driver.start()
-    wait_until(lambda: not all_outputs_zero(factory))
+
+    def playing() -> bool:
+        driver.poll()
+        return not all_outputs_zero(factory)
+
+    wait_until(playing, timeout_s=60)  # a hang guard: session time 0 is 0.5 s after start
     assert not all_outputs_zero(factory)
     return driver, factory
 
