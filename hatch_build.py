@@ -46,6 +46,7 @@ COMPILED = (
     "src/massager/drivers/physics.py",
     "src/massager/drivers/sim_hal.py",
     "src/massager/drivers/sim_device.py",
+    "src/massager/trace_door.py",
 )
 """The sources compiled, relative to the project's root."""
 GROUP = "massager_sim"

@@ -90,10 +90,12 @@ from firmware_bridge.ticks import ticks_add, ticks_diff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final
+
     from firmware_bridge.hal_types import Hal
 
 
-QUEUE_SIZE = 64
+QUEUE_SIZE: "Final" = 64
 
 
 class Executor:

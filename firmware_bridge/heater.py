@@ -16,14 +16,16 @@ from firmware_bridge.ticks import ticks_add, ticks_diff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final
+
     from firmware_bridge.hal_types import Hal
     from firmware_bridge.limits import ChannelLimits
 
-TEMP_PERIOD_US = 100000
-HEAT_KP = 0.25  # duty per degree C below target
-HEAT_KI = 0.004  # duty per degree C second below target
-TEMP_MIN_C = -40.0  # readings outside this range mean a broken sensor
-TEMP_MAX_C = 150.0
+TEMP_PERIOD_US: "Final" = 100000
+HEAT_KP: "Final" = 0.25  # duty per degree C below target
+HEAT_KI: "Final" = 0.004  # duty per degree C second below target
+TEMP_MIN_C: "Final" = -40.0  # readings outside this range mean a broken sensor
+TEMP_MAX_C: "Final" = 150.0
 
 
 class HeaterLoop:

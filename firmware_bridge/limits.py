@@ -27,11 +27,18 @@ from firmware_bridge.codes import (
     SHAPE_TRIANGLE,
 )
 
-PAUSE_RAMP_US = 800000  # pause reaches zero within this even where the slew limit is lower
-HEAT_MARGIN_C = 1.0  # no duty this close to the cap, so noise never trips the over-temp latch
-EPS = 1e-4  # tolerance on levels sent rounded by the host
-INF = float("inf")
-MAX_WAVE_HZ = 1000.0  # far above any motion (a 200 Hz tick draws up to 100 Hz): a wrong value
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+# pause reaches zero within this even where the slew limit is lower
+PAUSE_RAMP_US: "Final" = 800000
+# no duty this close to the cap, so noise never trips the over-temp latch
+HEAT_MARGIN_C: "Final" = 1.0
+EPS: "Final" = 1e-4  # tolerance on levels sent rounded by the host
+INF: "Final" = float("inf")
+# far above any motion (a 200 Hz tick draws up to 100 Hz): a wrong value
+MAX_WAVE_HZ: "Final" = 1000.0
 
 
 class ChannelLimits:

@@ -1,8 +1,12 @@
 """Wrap-safe arithmetic on the device clock: microseconds modulo 2**30, like ticks_us."""
 
-TICKS_PERIOD = 1 << 30
-TICKS_MAX = TICKS_PERIOD - 1
-_HALF = TICKS_PERIOD // 2
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+TICKS_PERIOD: "Final" = 1 << 30
+TICKS_MAX: "Final" = TICKS_PERIOD - 1
+_HALF: "Final" = TICKS_PERIOD // 2
 
 
 def ticks_add(ticks: int, delta: int) -> int:

@@ -9,7 +9,11 @@ from math import cos, floor
 
 from firmware_bridge.codes import OP_HEAT, OP_RAMP, OP_SET, OP_WAVE, SHAPE_TRIANGLE
 
-TWO_PI = 2.0 * math.pi
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+TWO_PI: "Final" = 2.0 * math.pi
 
 
 def ramp_value(start: float, target: float, duration_us: int, elapsed_us: int) -> float:

@@ -34,30 +34,14 @@ from pathlib import Path
 from typing import TextIO
 
 from massager.errors import TraceError
+from massager.trace_door import LEVEL_TOLERANCE as LEVEL_TOLERANCE
+from massager.trace_door import SwingingDoor
 
 COLUMNS = ("t_ms", "actuator", "level", "speed", "pressure", "temp_c")
 PHYSICAL = ("speed", "pressure", "temp_c")
-LEVEL_TOLERANCE = 0.005
 PHYSICAL_TOLERANCE = {"speed": 0.01, "pressure": 0.01, "temp_c": 0.05}
 FLUSH_S = 1.0
 """Longest a written row waits in memory before it is flushed to the file."""
-
-Sample = tuple[float, float, float | None]
-"""(t_ms, level, physical value or None)."""
-
-
-class _Lane:
-    """One actuator's compression state: its last row, its latest sample, the door's slopes."""
-
-    __slots__ = ("anchor", "fmt", "hi", "lo", "pending", "phi", "plo", "tol")
-
-    def __init__(self, fmt: str, tol: float) -> None:
-        self.fmt = fmt
-        self.tol = tol
-        self.anchor: Sample | None = None
-        self.pending: Sample | None = None
-        self.lo = self.plo = -math.inf
-        self.hi = self.phi = math.inf
 
 
 class TraceWriter:
@@ -76,14 +60,14 @@ class TraceWriter:
         actuators: Sequence[tuple[str, str]],
         hold_ms: float = 0.0,
     ) -> None:
-        lanes: list[_Lane] = []
+        lanes: list[tuple[str, float]] = []
         for actuator, column in actuators:
             if column and column not in PHYSICAL:
                 raise ValueError(f"unknown trace column {column!r}")
             # "%" is safe in the template: actuator ids are [a-z0-9_]
             cells = ["%s" if c == column else "" for c in PHYSICAL]
             fmt = "%.1f," + actuator + ",%s," + ",".join(cells) + "\n"
-            lanes.append(_Lane(fmt, PHYSICAL_TOLERANCE[column] if column else 0.0))
+            lanes.append((fmt, PHYSICAL_TOLERANCE[column] if column else 0.0))
         if isinstance(out, (str, Path)):
             self._file: TextIO = open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._owned = True
@@ -94,9 +78,8 @@ class TraceWriter:
             self.name = str(getattr(out, "name", "<stream>"))
         self.ids = [a for a, _ in actuators]
         self.hold_ms = hold_ms
-        self._gap = 1.5 * hold_ms if hold_ms else math.inf
-        """A sample further than this after the latest one had the level held in between."""
-        self._lanes = lanes
+        self.door = SwingingDoor(lanes, hold_ms, self._write)
+        """The compression that turns samples into rows (what a hot caller feeds directly)."""
         self.failure: TraceError | None = None
         """Why the trace could not be written (the first failure), or None."""
         self.closed = False
@@ -106,86 +89,7 @@ class TraceWriter:
 
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
         """Record actuator `index` at `t_ms` (samples of one actuator come in time order)."""
-        lane = self._lanes[index]
-        pending = lane.pending
-        if pending is not None and (t_ms - pending[0] <= self._gap or level == pending[1]):
-            # the common case, written out (every write of a device comes here): if the
-            # sample fits the door from the anchor, the door narrows around it
-            anchor = lane.anchor
-            assert anchor is not None
-            a0, a1, a2 = anchor
-            dt = t_ms - a0
-            if dt > 0.0 and lane.lo <= (level - a1) / dt <= lane.hi:
-                if phys is not None and a2 is not None:
-                    if not lane.plo <= (phys - a2) / dt <= lane.phi:
-                        self._close(lane, t_ms, level, phys)
-                        return
-                    tol = lane.tol
-                    plo = (phys - tol - a2) / dt
-                    phi = (phys + tol - a2) / dt
-                    if plo > lane.plo:
-                        lane.plo = plo
-                    if phi < lane.phi:
-                        lane.phi = phi
-                lo = (level - LEVEL_TOLERANCE - a1) / dt
-                hi = (level + LEVEL_TOLERANCE - a1) / dt
-                if lo > lane.lo:
-                    lane.lo = lo
-                if hi < lane.hi:
-                    lane.hi = hi
-                lane.pending = (t_ms, level, phys)
-                return
-            self._close(lane, t_ms, level, phys)
-            return
-        anchor = lane.anchor
-        if anchor is None:
-            self._emit(lane, t_ms, level, phys)
-            lane.anchor = (t_ms, level, phys)
-            return
-        last = pending or anchor
-        if level != last[1] and t_ms - last[0] > self._gap:
-            # no sample since `last`: the level stood still until the tick before this one
-            h = t_ms - self.hold_ms
-            hp = phys
-            if phys is not None and last[2] is not None:
-                hp = last[2] + (phys - last[2]) * (h - last[0]) / (t_ms - last[0])
-            self.sample(index, h, last[1], hp)
-            self.sample(index, t_ms, level, phys)
-            return
-        self._close(lane, t_ms, level, phys)  # no pending sample: a door opens from the anchor
-
-    def _close(self, lane: _Lane, t: float, level: float, phys: float | None) -> None:
-        """The sample does not fit the door: the pending sample (if any) is a corner, and a
-        new door opens from it through this sample."""
-        anchor = lane.anchor
-        assert anchor is not None
-        pending = lane.pending
-        if pending is not None:
-            self._emit(lane, *pending)
-            lane.anchor = anchor = pending
-        dt = t - anchor[0]
-        lane.lo = lane.plo = -math.inf
-        lane.hi = lane.phi = math.inf
-        if dt <= 0.0:  # a jump at the corner's instant: both values are rows
-            self._emit(lane, t, level, phys)
-            lane.anchor = (t, level, phys)
-            lane.pending = None
-            return
-        lane.lo = (level - LEVEL_TOLERANCE - anchor[1]) / dt
-        lane.hi = (level + LEVEL_TOLERANCE - anchor[1]) / dt
-        if phys is not None and anchor[2] is not None:
-            lane.plo = (phys - lane.tol - anchor[2]) / dt
-            lane.phi = (phys + lane.tol - anchor[2]) / dt
-        lane.pending = (t, level, phys)
-
-    def _emit(self, lane: _Lane, t_ms: float, level: float, phys: float | None) -> None:
-        # round then add 0.0 so a tiny negative value never prints as -0.000
-        lv = f"{round(level, 3) + 0.0:.3f}"
-        if lane.tol:
-            ph = "" if phys is None else f"{round(phys, 3) + 0.0:.3f}"
-            self._write(lane.fmt % (t_ms, lv, ph))
-        else:
-            self._write(lane.fmt % (t_ms, lv))
+        self.door.sample(index, t_ms, level, phys)
 
     def _write(self, text: str) -> None:
         if self.failure is not None:
@@ -218,13 +122,7 @@ class TraceWriter:
 
     def flush_pending(self) -> None:
         """Write each actuator's latest sample as a row (its course so far is then complete)."""
-        for lane in self._lanes:
-            if lane.pending is not None:
-                self._emit(lane, *lane.pending)
-                lane.anchor = lane.pending
-                lane.pending = None
-                lane.lo = lane.plo = -math.inf
-                lane.hi = lane.phi = math.inf
+        self.door.flush_pending()
 
     def close(self) -> None:
         """Write what is pending and close the file (if this writer opened it). Idempotent.

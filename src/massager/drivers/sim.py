@@ -31,7 +31,6 @@ from massager.drivers.sim_device import TICK_US, SimDevice
 from massager.drivers.sim_hal import SimHal
 from massager.rig import Rig
 from massager.stream import Command
-from massager.trace import TraceWriter
 
 
 class SimDriver(Driver):
@@ -65,8 +64,6 @@ class SimDriver(Driver):
             if isinstance(m, Heater)
         }
         self._heater_ids = [(a, self._index[a]) for a in self.sensors]
-        self._moving_parts = [(ch, m) for ch, m in enumerate(models) if m.column]
-        """The outputs with physics (a trace's physical column), by channel."""
         self.hal = SimHal(
             models,
             {self._index[a]: s for a, s in self.sensors.items()},
@@ -198,7 +195,7 @@ class SimDriver(Driver):
         executor.feed()
         trace = self.hal.trace
         if trace is not None:
-            self._sample_physics(trace, executor)
+            self.hal.sample_physics(executor.levels)
             trace.flush_due()
         peaks = self._peaks
         if peaks is not None:
@@ -215,19 +212,6 @@ class SimDriver(Driver):
         """Each output's largest magnitude at a poll since `track_peaks` (0.0 without it)."""
         peaks = self._peaks or [0.0] * len(self.ids)
         return dict(zip(self.ids, peaks, strict=True))
-
-    def _sample_physics(self, trace: TraceWriter, executor: ex.Executor) -> None:
-        """Sample the physics still moving under a level that holds (an output written at
-        this very moment sampled itself: the same sample again would change nothing)."""
-        hal = self.hal
-        t_s = hal.t_s
-        el = hal.el_us
-        t_ms = (el - hal.origin_us) / 1000.0
-        written = hal.written
-        levels = executor.levels
-        for ch, model in self._moving_parts:
-            if written[ch] != el and not model.settled:
-                trace.sample(ch, t_ms, levels[ch], model.value(t_s))
 
     def ramp_down_ms(self, levels: Mapping[str, float]) -> float:
         """Clock ms until every output reads zero, ramping down after `stop()`: exact.
@@ -307,7 +291,7 @@ class SimDriver(Driver):
         if trace is not None:
             try:
                 if self.executor is not None:
-                    self._sample_physics(trace, self.executor)
+                    self.hal.sample_physics(self.executor.levels)
                 trace.close()
             except OSError:
                 pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import Final
 
 from firmware_bridge import codes, names
 from firmware_bridge import executor as ex
@@ -20,9 +21,9 @@ from massager.errors import DeviceError
 from massager.rig import Rig
 from massager.stream import Command
 
-TICK_US = 10_000
+TICK_US: Final = 10_000
 """The device tick: the executor runs every 10 ms of device time, as on the Pico."""
-MAX_RAMP_TICKS = 100_000
+MAX_RAMP_TICKS: Final = 100_000
 """Longest ramp `zero_at_us` counts (1000 s on the 10 ms tick: past any slew limit)."""
 
 

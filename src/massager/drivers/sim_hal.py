@@ -11,6 +11,7 @@ from __future__ import annotations
 from firmware_bridge.ticks import TICKS_MAX
 from massager.drivers.physics import Model, TempSensor
 from massager.trace import TraceWriter
+from massager.trace_door import SwingingDoor
 
 
 class SimHal:
@@ -25,15 +26,27 @@ class SimHal:
         self.t_s = 0.0
         """The same in seconds (what the physical models run on)."""
         self.now_dev = start_us & TICKS_MAX
-        self.trace: TraceWriter | None = None
+        self._trace: TraceWriter | None = None
+        self._door: SwingingDoor | None = None
         self.origin_us = 0
         """`el_us` at session time 0 (trace times count from there)."""
         self.fail_writes = False
         self.fail_reads = False
         # outputs whose physics matter (a vibration motor has none to advance)
         self._physical: list[Model | None] = [m if m.column else None for m in models]
+        self._moving_parts = [(ch, m) for ch, m in enumerate(models) if m.column]
         self.written = [-1] * len(models)
         """`el_us` of each output's latest write with a trace open (it sampled the trace)."""
+
+    @property
+    def trace(self) -> TraceWriter | None:
+        """The trace the outputs' writes are sampled into, or None."""
+        return self._trace
+
+    @trace.setter
+    def trace(self, writer: TraceWriter | None) -> None:
+        self._trace = writer
+        self._door = None if writer is None else writer.door
 
     def set_time(self, el_us: int) -> None:
         """Move the device clock to `el_us` after opening."""
@@ -51,10 +64,25 @@ class SimHal:
             raise OSError(5, "simulated output failure")
         model = self._physical[ch]
         phys = None if model is None else model.command(self.t_s, level)
-        trace = self.trace
-        if trace is not None:
+        door = self._door  # the trace writer's compression, called directly: the hot path
+        if door is not None:
             self.written[ch] = self.el_us
-            trace.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
+            door.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
+
+    def sample_physics(self, levels: list[float]) -> None:
+        """Sample into the trace the physics still moving under a level that holds (an output
+        written at this very moment sampled itself: the same sample again would change
+        nothing); `levels` are the outputs' levels."""
+        door = self._door
+        if door is None:
+            return
+        t_s = self.t_s
+        el = self.el_us
+        t_ms = (el - self.origin_us) / 1000.0
+        written = self.written
+        for ch, model in self._moving_parts:
+            if written[ch] != el and not model.settled:
+                door.sample(ch, t_ms, levels[ch], model.value(t_s))
 
     def read_temp(self, ch: int) -> float:
         """A noisy reading of heater `ch`'s temperature."""
