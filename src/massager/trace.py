@@ -14,6 +14,8 @@ in between. This is swinging-door compression, as process historians store
 sensor data: a ramp is two rows, a wave a handful per period, a steady output
 none, and the trace is exact at every row (each row is a real sample, so an
 output at rest reads exactly 0). See docs/stream-format.md, "Trace format".
+The compression itself is `massager.trace_door.SwingingDoor` (compiled with
+the simulator, which feeds it directly); `TraceWriter` owns the file.
 
 A writer never raises from `sample()` (a device's tick must not fail because a
 disk did): the first write failure is kept as `failure` (a `TraceError`) and
