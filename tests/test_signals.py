@@ -301,9 +301,11 @@ def test_a_signal_acts_promptly_at_the_slowest_speed(sig: signal.Signals, tmp_pa
     child = Child(["run", "quick", "--speed", "0.01", "--trace", str(tmp_path / "t.csv")])
     try:
         child.wait_line("step 1/")
-        # the signal lands while the session waits between two wake-ups; where exactly in
-        # that wait (or later, on a loaded machine) changes nothing that is asserted
-        time.sleep(0.5)
+        # 3 s in (30 ms of session time) the outputs are moving: ramping them down at their
+        # slew on this slow clock would take minutes, so the 3 s real-time bound is what ends
+        # it (0.5 s in they were still at zero and the ramp-down ended at once); a loaded
+        # machine that oversleeps only lets them move further
+        time.sleep(3.0)
         sent = time.monotonic()
         child.send(sig)
         child.wait_line("finished, interrupted", timeout=60)  # after the ramp-down
