@@ -208,18 +208,24 @@ def test_a_vanished_port_and_a_restarted_device_within_the_grace_period(
     os.symlink(first.port, link)
     # the longest watchdog: this test is about the port, not a starved host tripping it
     driver = driver_for(str(link), watchdog_ms=MAX_WATCHDOG_MS)
-    session = Session(steps_stream(2500, 1500), driver)
+    session = Session(steps_stream(4000, 3000), driver)
     second: list[VirtualDevice] = []
 
-    def replug() -> None:
-        first.close()  # the terminal disappears: the host's reads fail
+    def plug_in() -> None:
         time.sleep(0.5)
         dev = VirtualDevice(channels=4, record=True).start()
         second.append(dev)
         os.remove(link)
         os.symlink(dev.port, link)
 
-    at_session_time(session, 700, lambda: threading.Thread(target=replug, daemon=True).start())
+    def unplug() -> None:
+        # the terminal disappears at 700 ms of session time, from the session's own thread:
+        # the outage begins long before the change at 3000 ms however late a thread would start,
+        # so the replayed program still holds it (the session clock holds while lost)
+        first.close()
+        threading.Thread(target=plug_in, daemon=True).start()
+
+    at_session_time(session, 700, unplug)
     try:
         result = session.run()
     finally:
