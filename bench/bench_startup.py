@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from run import Row
 
@@ -93,7 +94,9 @@ def paired_ms(command: list[str], floor: list[str], repeats: int) -> tuple[float
 def run(quick: bool) -> list[Row]:
     """`--help` beside `import typer`; `validate classic` beside its floor and a bare python."""
     repeats = 5 if quick else 21
-    script = shutil.which("massager")
+    # the script beside this interpreter (the install under test), not whichever is on PATH
+    beside = Path(sys.executable).with_name("massager")
+    script = str(beside) if beside.is_file() else shutil.which("massager")
     command = [script] if script else [sys.executable, "-m", "massager"]
     python = sys.executable
     files = [str(bundled.find("profiles", "classic")), str(bundled.find("rigs", "reference"))]
