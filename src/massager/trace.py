@@ -37,7 +37,7 @@ from typing import TextIO
 
 from massager.errors import TraceError
 from massager.trace_door import LEVEL_TOLERANCE as LEVEL_TOLERANCE
-from massager.trace_door import SwingingDoor
+from massager.trace_door import NO_VALUE, SwingingDoor
 
 COLUMNS = ("t_ms", "actuator", "level", "speed", "pressure", "temp_c")
 PHYSICAL = ("speed", "pressure", "temp_c")
@@ -62,14 +62,15 @@ class TraceWriter:
         actuators: Sequence[tuple[str, str]],
         hold_ms: float = 0.0,
     ) -> None:
-        lanes: list[tuple[str, float]] = []
+        lanes: list[tuple[str, int, float]] = []
         for actuator, column in actuators:
             if column and column not in PHYSICAL:
                 raise ValueError(f"unknown trace column {column!r}")
-            # "%" is safe in the template: actuator ids are [a-z0-9_]
-            cells = ["%s" if c == column else "" for c in PHYSICAL]
-            fmt = "%.1f," + actuator + ",%s," + ",".join(cells) + "\n"
-            lanes.append((fmt, PHYSICAL_TOLERANCE[column] if column else 0.0))
+            # the door writes the actuator's id into its rows as it is: ids are [a-z0-9_]
+            if column:
+                lanes.append((actuator, PHYSICAL.index(column), PHYSICAL_TOLERANCE[column]))
+            else:
+                lanes.append((actuator, -1, 0.0))
         if isinstance(out, (str, Path)):
             self._file: TextIO = open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._owned = True
@@ -81,17 +82,22 @@ class TraceWriter:
         self.ids = [a for a, _ in actuators]
         self.hold_ms = hold_ms
         self.door = SwingingDoor(lanes, hold_ms, self._write)
-        """The compression that turns samples into rows (what a hot caller feeds directly)."""
+        """The compression that turns samples into rows (what a hot caller feeds directly;
+        its rows reach the file through `flush_due` or `close`)."""
         self.failure: TraceError | None = None
         """Why the trace could not be written (the first failure), or None."""
         self.closed = False
         self._dirty = False
         self._flushed_at = time.monotonic()
+        self.flush_at = self._flushed_at + FLUSH_S
+        """When (`time.monotonic()`) `flush_due` next has something to do, at the earliest."""
         self._write(",".join(COLUMNS) + "\n")
 
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
         """Record actuator `index` at `t_ms` (samples of one actuator come in time order)."""
-        self.door.sample(index, t_ms, level, phys)
+        door = self.door
+        door.sample(index, t_ms, level, NO_VALUE if phys is None else phys)
+        door.drain()
 
     def _write(self, text: str) -> None:
         if self.failure is not None:
@@ -108,7 +114,9 @@ class TraceWriter:
             self.failure = trace_error(self.name, exc)
 
     def flush_due(self) -> None:
-        """Flush the rows written so far if the last flush is `FLUSH_S` old (never raises)."""
+        """Write the rows the door has made and flush what is written if the last flush is
+        `FLUSH_S` old (never raises)."""
+        self.door.drain()
         if self._dirty and self.failure is None:
             now = time.monotonic()
             if now - self._flushed_at >= FLUSH_S:
@@ -116,6 +124,7 @@ class TraceWriter:
 
     def _flush(self, now: float) -> None:
         self._flushed_at = now
+        self.flush_at = now + FLUSH_S
         self._dirty = False
         try:
             self._file.flush()

@@ -23,11 +23,14 @@ class Model:
     quantum = 0.01
     """The change in the quantity worth a trace row."""
 
-    __slots__ = ("cmd", "t_s")
+    __slots__ = ("cmd", "t_s", "written_us")
 
     def __init__(self) -> None:
         self.t_s = 0.0
         self.cmd = 0.0
+        self.written_us = -1
+        """The simulated device's elapsed time (us) of the output's latest write with a
+        trace open (that write sampled the trace)."""
 
     def advance(self, t_s: float) -> None:
         """Move the state forward to time `t_s` (seconds) under the present command."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from firmware_bridge.ticks import TICKS_MAX
 from massager.drivers.physics import Model, TempSensor
 from massager.trace import TraceWriter
-from massager.trace_door import SwingingDoor
+from massager.trace_door import NO_VALUE, SwingingDoor
 
 
 class SimHal:
@@ -34,9 +34,8 @@ class SimHal:
         self.fail_reads = False
         # outputs whose physics matter (a vibration motor has none to advance)
         self._physical: list[Model | None] = [m if m.column else None for m in models]
-        self._moving_parts = [(ch, m) for ch, m in enumerate(models) if m.column]
-        self.written = [-1] * len(models)
-        """`el_us` of each output's latest write with a trace open (it sampled the trace)."""
+        self._moving_channels = [ch for ch, m in enumerate(models) if m.column]
+        self._moving_models = [m for m in models if m.column]
 
     @property
     def trace(self) -> TraceWriter | None:
@@ -63,26 +62,33 @@ class SimHal:
         if self.fail_writes:
             raise OSError(5, "simulated output failure")
         model = self._physical[ch]
-        phys = None if model is None else model.command(self.t_s, level)
         door = self._door  # the trace writer's compression, called directly: the hot path
+        if model is None:
+            if door is not None:
+                door.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, NO_VALUE)
+            return
+        phys = model.command(self.t_s, level)
         if door is not None:
-            self.written[ch] = self.el_us
+            model.written_us = self.el_us
             door.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
 
     def sample_physics(self, levels: list[float]) -> None:
         """Sample into the trace the physics still moving under a level that holds (an output
         written at this very moment sampled itself: the same sample again would change
-        nothing); `levels` are the outputs' levels."""
+        nothing), and send the rows made so far to the trace's writer; `levels` are the
+        outputs' levels."""
         door = self._door
         if door is None:
             return
         t_s = self.t_s
         el = self.el_us
         t_ms = (el - self.origin_us) / 1000.0
-        written = self.written
-        for ch, model in self._moving_parts:
-            if written[ch] != el and not model.settled:
+        channels = self._moving_channels
+        for i, model in enumerate(self._moving_models):
+            if model.written_us != el and not model.settled:
+                ch = channels[i]
                 door.sample(ch, t_ms, levels[ch], model.value(t_s))
+        door.drain()
 
     def read_temp(self, ch: int) -> float:
         """A noisy reading of heater `ch`'s temperature."""
