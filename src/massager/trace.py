@@ -21,7 +21,8 @@ A writer never raises from `sample()` (a device's tick must not fail because a
 disk did): the first write failure is kept as `failure` (a `TraceError`) and
 every later write is dropped; the session asks the driver for it and ends the
 run with it. Rows reach the file at least every `FLUSH_S` (`flush_due()`, which
-drivers call on every poll) and on `close()`.
+drivers call on every poll, or, like the simulator, whenever the door's `flush_at`
+has passed) and on `close()`.
 """
 
 from __future__ import annotations
@@ -84,13 +85,11 @@ class TraceWriter:
         self.door = SwingingDoor(lanes, hold_ms, self._write)
         """The compression that turns samples into rows (what a hot caller feeds directly;
         its rows reach the file through `flush_due` or `close`)."""
+        self.door.flush_at = time.monotonic() + FLUSH_S
         self.failure: TraceError | None = None
         """Why the trace could not be written (the first failure), or None."""
         self.closed = False
         self._dirty = False
-        self._flushed_at = time.monotonic()
-        self.flush_at = self._flushed_at + FLUSH_S
-        """When (`time.monotonic()`) `flush_due` next has something to do, at the earliest."""
         self._write(",".join(COLUMNS) + "\n")
 
     def sample(self, index: int, t_ms: float, level: float, phys: float | None = None) -> None:
@@ -114,17 +113,20 @@ class TraceWriter:
             self.failure = trace_error(self.name, exc)
 
     def flush_due(self) -> None:
-        """Write the rows the door has made and flush what is written if the last flush is
-        `FLUSH_S` old (never raises)."""
-        self.door.drain()
-        if self._dirty and self.failure is None:
+        """Write the rows the door has made, and flush the file if it has not been flushed
+        (or found with nothing to flush) for `FLUSH_S` (never raises). The door's
+        `flush_at` says when this has something to judge, for a hot caller to ask."""
+        door = self.door
+        door.drain()
+        if self.failure is None:
             now = time.monotonic()
-            if now - self._flushed_at >= FLUSH_S:
-                self._flush(now)
+            if now >= door.flush_at:
+                if self._dirty:
+                    self._flush(now)
+                door.flush_at = now + FLUSH_S
 
     def _flush(self, now: float) -> None:
-        self._flushed_at = now
-        self.flush_at = now + FLUSH_S
+        self.door.flush_at = now + FLUSH_S
         self._dirty = False
         try:
             self._file.flush()

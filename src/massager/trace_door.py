@@ -115,6 +115,8 @@ class SwingingDoor:
         ]
         self.rows: list[str] = []
         """The pieces of the rows formatted and not yet sent to `write`."""
+        self.flush_at = INF
+        """When (`time.monotonic()`) the writer next wants to judge a flush (its business)."""
         self._t_ms = -INF
         self._t_text = ""
         """The text of the latest row's time `_t_ms`."""

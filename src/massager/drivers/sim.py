@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from time import monotonic
 
 from firmware_bridge import executor as ex
 from firmware_bridge import names
@@ -156,7 +155,7 @@ class SimDriver(Driver):
     def poll(self) -> DeviceStatus:
         """Run the device up to now, feed its watchdog and report its state."""
         self._poll_device()
-        return self._status_flushed()
+        return self.status()
 
     def poll_quiet(
         self, until_ms: float, gap_ms: float, woken: Callable[[], object]
@@ -180,13 +179,11 @@ class SimDriver(Driver):
             ):
                 clock.sleep_until(clock.now_ms() + gap_ms)
                 poll()
-                if trace is not None and monotonic() >= trace.flush_at:
-                    trace.flush_due()  # (rows reach the file within a second, here too)
                 moved = session_ms()
                 if moved <= t:  # (time stands still only while paused: never here)
                     break
                 t = moved
-        return self._status_flushed()
+        return self.status()
 
     def _poll_device(self) -> ex.Executor:
         """Run the device up to now, push what it has room for, feed its watchdog, sample
@@ -196,19 +193,13 @@ class SimDriver(Driver):
         if device.backlog and device.started:
             device.push(executor)
         executor.feed()
-        if self.hal.trace is not None:
-            self.hal.sample_physics(executor.levels)
+        trace = self.hal.trace
+        if trace is not None and self.hal.sample_physics(executor.levels):
+            trace.flush_due()
         peaks = self._peaks
         if peaks is not None:
             self._peaks = list(map(max, peaks, map(abs, executor.levels)))
         return executor
-
-    def _status_flushed(self) -> DeviceStatus:
-        """The device's state, once the trace's rows are flushed if a flush is due."""
-        trace = self.hal.trace
-        if trace is not None:
-            trace.flush_due()
-        return self.status()
 
     def track_peaks(self) -> None:
         """From now on note, at every poll (the session's and the quiet ones), each output's

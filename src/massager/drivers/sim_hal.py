@@ -8,6 +8,8 @@ trace sample, and each heater is read through its noisy simulated sensor.
 
 from __future__ import annotations
 
+from time import monotonic
+
 from firmware_bridge.ticks import TICKS_MAX
 from massager.drivers.physics import Model, TempSensor
 from massager.trace import TraceWriter
@@ -72,14 +74,14 @@ class SimHal:
             model.written_us = self.el_us
             door.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
 
-    def sample_physics(self, levels: list[float]) -> None:
+    def sample_physics(self, levels: list[float]) -> bool:
         """Sample into the trace the physics still moving under a level that holds (an output
         written at this very moment sampled itself: the same sample again would change
         nothing), and send the rows made so far to the trace's writer; `levels` are the
-        outputs' levels."""
+        outputs' levels. True when the writer's `flush_due` has a flush to judge."""
         door = self._door
         if door is None:
-            return
+            return False
         t_s = self.t_s
         el = self.el_us
         t_ms = (el - self.origin_us) / 1000.0
@@ -89,6 +91,7 @@ class SimHal:
                 ch = channels[i]
                 door.sample(ch, t_ms, levels[ch], model.value(t_s))
         door.drain()
+        return monotonic() >= door.flush_at
 
     def read_temp(self, ch: int) -> float:
         """A noisy reading of heater `ch`'s temperature."""
