@@ -38,6 +38,7 @@ from typing import Any
 from gpiozero import Button, PWMOutputDevice
 from run import Row
 
+import massager  # noqa: F401  (first: massager.compiled decides which modules run compiled)
 from firmware_bridge.ticks import TICKS_MAX, ticks_diff
 from massager.drivers.gpio import GpioDriver
 from massager.drivers.gpio_mock import PRESS_SIGNAL, SILENT_PRESS_SIGNAL, mock_factory

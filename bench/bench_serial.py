@@ -21,6 +21,7 @@ from pathlib import Path
 
 from run import Row
 
+import massager  # noqa: F401  (first: massager.compiled decides which modules run compiled)
 from firmware_bridge import codec, codes
 from firmware_bridge.ticks import ticks_diff
 from massager import api
