@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from massager.clock import SteppedTime
 from massager.errors import DeviceError
 from massager.runtime import owner
 from massager.runtime.owner import (
@@ -41,7 +42,7 @@ HOLD = textwrap.dedent(
             stop.wait(0.01)
         if sys.argv[3] == "linger":
             time.sleep(0.2)  # still holding for a moment after being told to stop
-    print("released", flush=True)
+    print("released", "asked" if stop.is_set() else "at its own deadline", flush=True)
     """
 )
 
@@ -154,23 +155,28 @@ def test_a_stale_lock_file_of_a_dead_holder_is_no_claim() -> None:
 
 
 def test_stop_over_the_socket_calls_on_stop_and_waits_for_the_release() -> None:
-    stopped = threading.Event()
+    stopped, returned = threading.Event(), threading.Event()
+    early: list[bool] = []
     claim = Claim("gpio", "run", stopped.set)
     claim.__enter__()
 
     def release_when_stopped() -> None:
-        stopped.wait(5)
-        time.sleep(0.05)
+        stopped.wait(30)
+        # a request_stop that did not wait for the release would return meanwhile
+        early.append(returned.wait(0.5))
         claim.release()
 
-    threading.Thread(target=release_when_stopped).start()
-    started = time.monotonic()
-    asked = request_stop("gpio", timeout_s=30.0)
-    took = time.monotonic() - started
+    releaser = threading.Thread(target=release_when_stopped)
+    releaser.start()
+    try:
+        asked = request_stop("gpio", timeout_s=30.0)  # 30 s: only a guard against a hang
+        returned.set()
+        assert holder("gpio") is None  # released before it returned...
+    finally:
+        releaser.join(30)
+    assert early == [False]  # ...and it had not returned before the release
     assert asked is not None and asked.pid == os.getpid()
     assert stopped.is_set()
-    assert holder("gpio") is None
-    assert 0.05 <= took < 30.0  # it waited for the release, and returned at it, not at its timeout
 
 
 def test_request_stop_reaches_another_process() -> None:
@@ -180,14 +186,14 @@ def test_request_stop_reaches_another_process() -> None:
         with busy, Claim("serial:/dev/ttyX", "run", lambda: None):
             pass
         started = time.monotonic()
-        asked = request_stop("serial:/dev/ttyX", timeout_s=30.0)
+        asked = request_stop("serial:/dev/ttyX", timeout_s=30.0)  # only a guard against a hang
         took = time.monotonic() - started
         assert asked is not None and asked.pid == proc.pid
         assert holder("serial:/dev/ttyX") is None
-        assert (
-            0.2 <= took < 30.0
-        )  # it waited for the release, not just the answer (nor its timeout)
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "released"
+        # it waited for the release, not just the answer: the holder lingers 0.2 s after it
+        assert took >= 0.2
+        # released because it was asked, not at its own 30 s deadline
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "released asked"
     finally:
         _end(proc)
 
@@ -206,12 +212,27 @@ def test_a_holder_whose_socket_does_not_answer_gets_sigterm() -> None:
 
 
 def test_a_holder_that_ignores_the_request_is_still_held_after_the_timeout() -> None:
+    clock = SteppedTime()  # the wait for the release on a virtual clock: exact
     with Claim("gpio", "run", lambda: None):
-        started = time.monotonic()
-        asked = request_stop("gpio", timeout_s=0.3)
-        assert 0.3 <= time.monotonic() - started < 3.0  # it gave up at its timeout
+        asked = request_stop("gpio", timeout_s=0.3, clock=clock)
+        # it gave up at its timeout: at the first look at the lock from 0.3 s on
+        assert 0.3 <= clock.now() < 0.3 + owner._POLL_S + 1e-9
         assert asked is not None
         assert holder("gpio") == asked  # never SIGTERM to ourselves
+
+
+def test_request_stop_returns_at_the_release_not_at_its_timeout() -> None:
+    clock = SteppedTime()
+    claim = Claim("gpio", "run", lambda: None)
+    claim.__enter__()
+    clock.attach(lambda: clock.now() >= 0.25 and claim.release())  # lets go 0.25 s in
+    try:
+        asked = request_stop("gpio", timeout_s=30.0, clock=clock)
+    finally:
+        claim.release()
+    assert asked is not None and asked.pid == os.getpid()
+    assert holder("gpio") is None
+    assert 0.25 <= clock.now() < 0.25 + owner._POLL_S + 1e-9  # the first look after it
 
 
 def test_a_service_that_stopped_its_session_keeps_the_device() -> None:

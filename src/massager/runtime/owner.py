@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from massager.clock import REAL_TIME, HostTime
 from massager.errors import DeviceError
 
 if TYPE_CHECKING:  # imported where used: `massager off` on a free device stays quick
@@ -388,16 +389,18 @@ def _ask(info: OwnerInfo, timeout_s: float) -> bool:
         return False
 
 
-def _wait_released(key: str, deadline: float) -> bool:
+def _wait_released(key: str, deadline: float, clock: HostTime) -> bool:
     while True:
         if holder(key) is None:
             return True
-        if time.monotonic() >= deadline:
+        if clock.now() >= deadline:
             return False
-        time.sleep(_POLL_S)
+        clock.sleep(_POLL_S)
 
 
-def request_stop(key: str, timeout_s: float = 1.0) -> OwnerInfo | None:
+def request_stop(
+    key: str, timeout_s: float = 1.0, *, clock: HostTime = REAL_TIME
+) -> OwnerInfo | None:
     """Ask whoever holds `key` to stop, and wait (up to `timeout_s`) until it lets go.
 
     Asks over the holder's control socket; when that does not answer, sends
@@ -405,12 +408,14 @@ def request_stop(key: str, timeout_s: float = 1.0) -> OwnerInfo | None:
     holder that was asked, or None if nobody held the device. A holder in `KEEPERS` that
     answers keeps its claim (its session stopped, outputs at zero). The claim may
     still be held when this returns (a holder that ignores both): check
-    `holder(key)`.
+    `holder(key)`. The wait for the release is timed on `clock` (tests pass a
+    `SteppedTime`, so giving up at `timeout_s` is exact); the request itself on the
+    socket waits in real time.
     """
     info = holder(key)
     if info is None:
         return None
-    deadline = time.monotonic() + timeout_s
+    deadline = clock.now() + timeout_s
     # no answer: signal the process that holds the lock now (not a stale, reused pid)
     answered = _ask(info, timeout_s)
     if answered and info.command in KEEPERS:
@@ -418,5 +423,5 @@ def request_stop(key: str, timeout_s: float = 1.0) -> OwnerInfo | None:
     if not answered and 0 < info.pid != os.getpid() and holder(key) == info:
         with contextlib.suppress(OSError):
             os.kill(info.pid, signal.SIGTERM)
-    _wait_released(key, deadline)
+    _wait_released(key, deadline, clock)
     return info
