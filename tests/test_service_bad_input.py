@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -12,8 +13,14 @@ from typing import Any
 import pytest
 from service_support import SHORT_PROFILE, InProcess, Service, post
 
+from massager.service.core import CoreOptions, ServiceCore
+from massager.service.errors import RpcError
+from massager.service.history import History
+from massager.service.rpc import RATE_BURST, RATE_PER_S, Client, Dispatcher
+
 CORPUS = json.loads((Path(__file__).parent / "data" / "api" / "bad_requests.json").read_text())
 TOO_LARGE = {"code": -32007, "message": "message too large: at most 1 MiB"}
+RATE_LIMITED_ERROR = {"code": -32006, "message": "rate limited: at most 100 requests a second"}
 
 
 @pytest.fixture(scope="module")
@@ -96,21 +103,56 @@ def test_a_flood_is_rate_limited_and_stop_still_works(service: Service) -> None:
         ws.conn.send(request)
     replies = []
     while len(replies) < 1000:
-        reply = ws._reply(9, timeout=10)
+        reply = ws._reply(9, timeout=30)  # every request is answered (30 s: a hang guard)
         assert reply is not None
         replies.append(reply)
-    assert time.monotonic() - started < 10
+    took = time.monotonic() - started
     limited = [r for r in replies if "error" in r]
-    assert limited and all(
-        r["error"] == {"code": -32006, "message": "rate limited: at most 100 requests a second"}
-        for r in limited
-    )
+    assert all(r["error"] == RATE_LIMITED_ERROR for r in limited)
+    # never more let through than the bucket allows in the time the flood took, on any
+    # machine (the exact counts, on a virtual clock: test_the_rate_limit_on_its_clock)
+    assert 1000 - len(limited) <= RATE_BURST + RATE_PER_S * took + 1
     try:
         assert ws.call("session.stop")["state"] in ("stopping", "idle")  # never rate limited
         time.sleep(0.2)  # the flood emptied the bucket: status.get is let through again
         assert ws.wait_state("idle")["last_outcome"]["outcome"] == "stopped"
     finally:
         ws.close()
+
+
+def test_the_rate_limit_on_its_clock() -> None:
+    """Exactly `burst` calls at once, then `rate` a second, timed on the dispatcher's clock;
+    `session.stop` is never refused; another client has a bucket of its own."""
+    now = [0.0]
+    core = ServiceCore(CoreOptions(speed=50.0), History(":memory:"))
+    dispatcher = Dispatcher(core, clock=lambda: now[0])
+    phone, tablet = Client("ws-1", "phone"), Client("ws-2", "tablet")
+    dispatcher.connect(phone)
+    dispatcher.connect(tablet)
+
+    async def flood(client: Client, n: int) -> int:
+        answered = 0
+        for _ in range(n):
+            try:
+                await dispatcher.call(client, "status.get", {})
+                answered += 1
+            except RpcError as exc:
+                assert {"code": exc.code, "message": exc.message} == RATE_LIMITED_ERROR
+        return answered
+
+    async def play() -> None:
+        assert await flood(phone, 1000) == RATE_BURST  # the burst, then nothing
+        assert (await dispatcher.call(phone, "session.stop", {}))["state"] == "idle"
+        assert await flood(tablet, 1) == 1  # its own bucket
+        now[0] += 0.5
+        assert await flood(phone, 1000) == RATE_PER_S * 0.5  # refilled at the rate
+        now[0] += 10.0
+        assert await flood(phone, 1000) == RATE_BURST  # never more than the burst
+
+    try:
+        asyncio.run(play())
+    finally:
+        core.shutdown()
 
 
 def test_bad_calls_while_playing_change_nothing(service: Service) -> None:

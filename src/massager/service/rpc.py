@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -66,15 +67,16 @@ class Client:
 
 
 class _Bucket:
-    """A token bucket: `rate` requests a second, up to `burst` at once."""
+    """A token bucket: `rate` requests a second, up to `burst` at once, timed on `clock` (s)."""
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
         self.rate, self.burst = rate, burst
+        self.clock = clock
         self.tokens = burst
-        self.at = time.monotonic()
+        self.at = clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens >= 1.0:
@@ -93,7 +95,11 @@ def _params_error(exc: ValidationError) -> RpcError:
 
 
 class Dispatcher:
-    """Runs API methods for clients; keeps their subscriptions and pushes status changes."""
+    """Runs API methods for clients; keeps their subscriptions and pushes status changes.
+
+    Each client may make `rate_per_s` calls a second, `burst` at once (`session.stop`
+    is never refused), timed on `clock` (seconds; time.monotonic unless a test gives one).
+    """
 
     def __init__(
         self,
@@ -103,10 +109,12 @@ class Dispatcher:
         auth_required: bool = False,
         rate_per_s: float = RATE_PER_S,
         burst: float = RATE_BURST,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.core = core
         self.handlers = Handlers(core, listen=listen, auth_required=auth_required)
         self._rate = (rate_per_s, burst)
+        self._clock = clock  # seconds, for the rate buckets (tests pass a virtual one)
         self._buckets: dict[str, _Bucket] = {}
         self._subscribers: dict[str, Client] = {}
         self._sent: dict[str, dict[str, Any]] = {}
@@ -143,7 +151,7 @@ class Dispatcher:
         if method != "session.stop":  # stop is never refused
             bucket = self._buckets.get(client.id)
             if bucket is None:
-                bucket = self._buckets[client.id] = _Bucket(*self._rate)
+                bucket = self._buckets[client.id] = _Bucket(*self._rate, self._clock)
             if not bucket.take():
                 raise RpcError(
                     RATE_LIMITED, f"rate limited: at most {self._rate[0]:g} requests a second"
