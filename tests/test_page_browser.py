@@ -141,8 +141,9 @@ def ramp_ms(trace: Trace, quiet_from: float) -> float:
     top = max(window, key=lambda r: abs(r.level))
     rows = [r for r in window if r.actuator == top.actuator and r.t_ms >= top.t_ms]
     high = max(r.t_ms for r in rows if abs(r.level) >= 0.9 * abs(top.level))
-    low = min(r.t_ms for r in rows if r.t_ms > high and abs(r.level) <= 0.1 * abs(top.level))
-    return low - high
+    lows = [r.t_ms for r in rows if r.t_ms > high and abs(r.level) <= 0.1 * abs(top.level)]
+    assert lows, f"{top.actuator} was not seen below 10 % after {high} ms: {rows} in {window}"
+    return min(lows) - high
 
 
 def test_the_page_plays_changes_pauses_resumes_and_stops_a_session(service: Service) -> None:
