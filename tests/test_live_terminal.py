@@ -48,6 +48,15 @@ def _rows(screen: str) -> dict[str, list[str]]:
     return rows
 
 
+def _whole(screen: str) -> bool:
+    """Whether the screen holds a whole frame, down to its last lines (a capture can come
+    while the terminal is still drawing one, its first lines new and its last ones not yet)."""
+    lines = screen.splitlines()
+    return any(line.startswith("elapsed ") and "remaining " in line for line in lines) and any(
+        line.startswith("intensity ") for line in lines
+    )
+
+
 def _moving(screen: str) -> bool:
     return "[playing]" in screen and any(
         abs(float(v)) >= 0.1 for values in _rows(screen).values() for v in values
@@ -63,7 +72,7 @@ def test_the_live_view_fits_the_terminal_and_ends_at_zero_after_q(
         tmp_path, width, height, massager("run", "quick", "--speed", "20", "--trace", str(trace))
     )
     terminals.append(term)
-    screen = term.wait_for("moving roller", _moving)
+    screen = term.wait_for("whole frame with a moving roller", lambda s: _moving(s) and _whole(s))
     lines = screen.splitlines()
     assert lines[0].startswith("quick on reference") and lines[0].endswith("[playing]")
     assert re.match(r"step \d/5 .* · \d:\d\d left$", lines[1]), screen
@@ -122,7 +131,7 @@ def test_no_key_help_when_stdin_is_not_a_terminal(
 ) -> None:
     term = Terminal(tmp_path, 80, 24, massager("run", "quick", "--speed", "20"), stdin="/dev/null")
     terminals.append(term)
-    screen = term.wait_for("moving roller", _moving)
+    screen = term.wait_for("whole frame with a moving roller", lambda s: _moving(s) and _whole(s))
     assert "q stop" not in screen and "space" not in screen
     code, final = term.wait_exit(timeout_s=120)
     assert code == 0 and "quick: done at 5:00; every output is off" in final
@@ -151,5 +160,5 @@ def test_the_80x24_capture_in_the_running_guide_is_what_the_view_draws(
     assert len(blocks) == 1
     term = Terminal(tmp_path, 80, 24, massager("run", "quick", "--speed", "20"))
     terminals.append(term)
-    screen = term.wait_for("moving roller", _moving)
+    screen = term.wait_for("whole frame with a moving roller", lambda s: _moving(s) and _whole(s))
     assert _shape(blocks[0]) == _shape(screen)
