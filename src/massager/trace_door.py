@@ -235,15 +235,22 @@ class SwingingDoor:
         self.drain()
 
 
+def _nearest(a: float) -> int:
+    """`a` (not negative) rounded to the nearest integer as its exact value rounds, or -1
+    where that is not sure from `a` alone (within `TIE_MARGIN` of a half, too large, NaN)."""
+    if a < EXACT_BELOW:  # (false for NaN)
+        whole = int(a)
+        if abs(a - whole - 0.5) >= TIE_MARGIN:
+            return int(a + 0.5)
+    return -1
+
+
 def _one_place(x: float) -> str:
     """`x` with one decimal: the same text as `"%.1f" % x`."""
-    y = x * 10.0
-    if 0.0 < y < EXACT_BELOW:
-        whole = int(y)
-        if abs(y - whole - 0.5) >= TIE_MARGIN:
-            n = int(y + 0.5)
-            q = n // 10
-            return f"{q}.{DIGITS[n - q * 10]}"
+    n = _nearest(x * 10.0) if x > 0.0 else -1
+    if n >= 0:
+        q = n // 10
+        return f"{q}.{DIGITS[n - q * 10]}"
     return f"{x:.1f}"
 
 
@@ -252,16 +259,13 @@ def _three_places(x: float) -> str:
     as `f"{round(x, 3) + 0.0:.3f}"` (both round the exact value correctly), without the
     round trip through a decimal string that `round` makes."""
     y = x * 1000.0
-    a = -y if y < 0.0 else y
-    if a < EXACT_BELOW:  # (false for NaN)
-        whole = int(a)
-        if abs(a - whole - 0.5) >= TIE_MARGIN:
-            n = int(a + 0.5)
-            if n <= SMALL_MAX and SMALL:
-                return SMALL[SMALL_MAX - n if y < 0.0 else SMALL_MAX + n]
-            q = n // 1000
-            text = f"{q}.{PADDED[n - q * 1000]}"
-            return "-" + text if y < 0.0 else text
+    n = _nearest(-y if y < 0.0 else y)
+    if n >= 0:
+        if n <= SMALL_MAX and SMALL:
+            return SMALL[SMALL_MAX - n if y < 0.0 else SMALL_MAX + n]
+        q = n // 1000
+        text = f"{q}.{PADDED[n - q * 1000]}"
+        return "-" + text if y < 0.0 else text
     text = f"{x:.3f}"
     return "0.000" if text == "-0.000" else text
 

@@ -64,14 +64,11 @@ class SimHal:
         if self.fail_writes:
             raise OSError(5, "simulated output failure")
         model = self._physical[ch]
+        phys = NO_VALUE if model is None else model.command(self.t_s, level)
         door = self._door  # the trace writer's compression, called directly: the hot path
-        if model is None:
-            if door is not None:
-                door.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, NO_VALUE)
-            return
-        phys = model.command(self.t_s, level)
         if door is not None:
-            model.written_us = self.el_us
+            if model is not None:
+                model.written_us = self.el_us
             door.sample(ch, (self.el_us - self.origin_us) / 1000.0, level, phys)
 
     def sample_physics(self, levels: list[float]) -> bool:
